@@ -1,0 +1,17 @@
+export { CRYPTO_OPTIONS } from './crypto.constants';
+export type { CryptoOptions } from './crypto.constants';
+export { CryptoModule } from './crypto.module';
+export type { CryptoModuleAsyncOptions } from './crypto.module';
+export { CryptoService } from './crypto.service';
+export { Fernet, InvalidTokenError, looksLikeFernetToken } from './fernet';
+export type { FernetDecrypted, FernetDecryptOptions, FernetEncryptOptions } from './fernet';
+export {
+  BIFROST_HKDF_INFO,
+  BIFROST_HKDF_SALT,
+  deriveFernetKey,
+  hkdfSha256,
+  unwrapBifrostStored,
+  wrapBifrostStored,
+} from './key-derivation';
+export { Keyring } from './keyring';
+export type { DecryptedWithIndex } from './keyring';
