@@ -1,0 +1,52 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditEntry } from './audit/audit-entry.entity';
+import { AuditModule } from './audit/audit.module';
+import { ApiToken } from './auth/api-token.entity';
+import { GlobalAuthGuard } from './auth/auth.guard';
+import { AuthModule } from './auth/auth.module';
+import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { APP_ENV } from './common/app-env.provider';
+import { dataSourceOptions } from './common/database';
+import { AppEnv } from './common/env';
+import { validationPipe } from './common/validation';
+import { CryptoModule } from './crypto/crypto.module';
+import { HealthModule } from './health/health.module';
+import { Org } from './scopes/org.entity';
+import { OrgScopeGuard } from './scopes/org-scope.guard';
+import { ScopesModule } from './scopes/scopes.module';
+import { ConfigEntity } from './configs/config.entity';
+import { ConfigsModule } from './configs/configs.module';
+
+export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity];
+
+@Module({})
+export class AppModule {
+  static forRoot(env: AppEnv): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ ignoreEnvFile: true, isGlobal: true, load: [() => ({ app: env })] }),
+        TypeOrmModule.forRoot({ ...dataSourceOptions(env.database, ENTITIES), migrationsRun: true }),
+        CryptoModule.forRoot({ secretKey: env.secretKey, previousSecretKeys: env.previousSecretKeys }),
+        AuditModule,
+        ScopesModule,
+        AuthModule,
+        ConfigsModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_ENV, useValue: env },
+        // Order matters: authenticate and check the role first, then the org in the path.
+        { provide: APP_GUARD, useExisting: GlobalAuthGuard },
+        { provide: APP_GUARD, useExisting: OrgScopeGuard },
+        { provide: APP_PIPE, useFactory: validationPipe },
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+      ],
+      exports: [APP_ENV],
+      global: true,
+    };
+  }
+}

@@ -1,0 +1,237 @@
+import { HttpStatus, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { inTransaction, timeParam } from '../common/database';
+import { AppError, badRequest, forbidden } from '../common/errors';
+import { currentContext } from '../common/request-context';
+import type { Principal } from '../auth/roles';
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES, AuditAction, AuditEntry, AuditOutcome } from './audit-entry.entity';
+
+export interface AuditInput {
+  action: AuditAction;
+  outcome: AuditOutcome;
+  scope?: string | null;
+  key?: string | null;
+  configType?: string | null;
+  /** Why (a code or a short phrase); never a value or a credential. */
+  reason?: string | null;
+  executionId?: string | null;
+  /** Defaults to the request's principal. */
+  actor?: Principal | null;
+}
+
+export interface AuditQuery {
+  scope?: string;
+  key?: string;
+  action?: string;
+  actor?: string;
+  outcome?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+export interface AuditItem {
+  id: string;
+  at: Date;
+  actor: { id: string | null; name: string | null; role: string | null };
+  action: string;
+  scope: string | null;
+  key: string | null;
+  configType: string | null;
+  outcome: string;
+  reason: string | null;
+  executionId: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export const auditUnavailable = () =>
+  new AppError(HttpStatus.SERVICE_UNAVAILABLE, 'AUDIT_UNAVAILABLE', 'The audit log could not be written, so the request was not carried out');
+
+const MAX_BATCH = 500;
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 100;
+const cut = (s: string | null | undefined, n: number) => (s == null ? null : s.length > n ? s.slice(0, n) : s);
+
+interface Pending {
+  row: Partial<AuditEntry>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * The append-only audit log. Writes record() inside the caller's transaction, so change and entry
+ * commit together or not at all. Reads use recordRead(): entries of concurrent requests are
+ * inserted together (group commit) while a previous insert is in flight, and each caller is
+ * answered only once its own entry has committed. Any failure is AUDIT_UNAVAILABLE (fail closed).
+ */
+@Injectable()
+export class AuditService implements OnModuleDestroy {
+  private readonly logger = new Logger('Audit');
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private scheduled = false;
+  /** When false, each read is inserted on its own (for the benchmark's comparison). */
+  batching = process.env.BIFROST_AUDIT_BATCHING !== 'off';
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.maxInFlight = dataSource.options.type === 'better-sqlite3' ? 1 : 2;
+  }
+
+  toRow(input: AuditInput): Partial<AuditEntry> {
+    const ctx = currentContext();
+    const actor = input.actor === undefined ? ctx?.principal : input.actor;
+    return {
+      at: new Date(),
+      actorId: actor?.id ?? null,
+      actorName: cut(actor?.name, 100),
+      actorRole: actor?.role ?? null,
+      action: input.action,
+      scope: input.scope ?? null,
+      key: cut(input.key, 255),
+      configType: input.configType ?? null,
+      outcome: input.outcome,
+      reason: cut(input.reason, 255),
+      executionId: cut(input.executionId ?? ctx?.executionId ?? null, 36),
+      requestId: ctx?.requestId ?? null,
+      ip: cut(ctx?.ip, 64),
+      userAgent: cut(ctx?.userAgent, 255),
+    };
+  }
+
+  /** Inside the caller's transaction: a failure here fails (and so rolls back) the caller. */
+  async record(em: EntityManager, input: AuditInput | AuditInput[]): Promise<void> {
+    const rows = (Array.isArray(input) ? input : [input]).map((i) => this.toRow(i));
+    try {
+      await em.createQueryBuilder().insert().into(AuditEntry).values(rows).updateEntity(false).execute();
+    } catch (err) {
+      this.logger.error({ msg: 'audit insert failed', errorName: (err as Error)?.name, code: (err as { code?: string }).code });
+      throw auditUnavailable();
+    }
+  }
+
+  /** For requests that change nothing: resolves once the entry is committed, or throws AUDIT_UNAVAILABLE. */
+  recordRead(input: AuditInput): Promise<void> {
+    const row = this.toRow(input);
+    if (!this.batching) return this.insertBatch([row]).catch(() => Promise.reject(auditUnavailable()));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ row, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    this.scheduled = true;
+    // setImmediate gathers the entries of requests answered in the same turn of the event loop.
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.inFlight >= this.maxInFlight) return;
+      const batch = this.queue.splice(0, MAX_BATCH);
+      if (batch.length === 0) return;
+      this.inFlight++;
+      this.insertBatch(batch.map((p) => p.row))
+        .then(
+          () => batch.forEach((p) => p.resolve()),
+          () => {
+            const err = auditUnavailable();
+            batch.forEach((p) => p.reject(err));
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    });
+  }
+
+  private async insertBatch(rows: Partial<AuditEntry>[]): Promise<void> {
+    try {
+      const insert = (em: EntityManager) => em.createQueryBuilder().insert().into(AuditEntry).values(rows).updateEntity(false).execute();
+      // SQLite has one connection: outside the transaction lock the insert could land in (and be
+      // rolled back with) another request's transaction.
+      if (this.dataSource.options.type === 'better-sqlite3') await inTransaction(this.dataSource, insert);
+      else await insert(this.dataSource.manager);
+    } catch (err) {
+      this.logger.error({ msg: 'audit batch insert failed', rows: rows.length, errorName: (err as Error)?.name, code: (err as { code?: string }).code });
+      throw err;
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    // Let queued entries commit before the pool closes.
+    for (let i = 0; i < 100 && (this.queue.length > 0 || this.inFlight > 0); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  async list(principal: Principal, q: AuditQuery): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
+    const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
+    if (!/^\d+$/.test(q.limit ?? '1') || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw badRequest('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`);
+    }
+    if (q.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(q.action)) {
+      throw badRequest('INVALID_ACTION', `action must be one of ${AUDIT_ACTIONS.join(', ')}`);
+    }
+    if (q.outcome !== undefined && !(AUDIT_OUTCOMES as readonly string[]).includes(q.outcome)) {
+      throw badRequest('INVALID_OUTCOME', `outcome must be one of ${AUDIT_OUTCOMES.join(', ')}`);
+    }
+    const since = parseDate(q.since, 'since');
+    const until = parseDate(q.until, 'until');
+    let before: string | undefined;
+    if (q.cursor !== undefined) {
+      const decoded = Buffer.from(q.cursor, 'base64url').toString('utf8');
+      if (!/^a:\d{1,19}$/.test(decoded)) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
+      before = decoded.slice(2);
+    }
+    let scope = q.scope;
+    if (principal.role !== 'admin') {
+      if (scope !== undefined && scope !== principal.orgId) throw forbidden('org_admin reads the audit log of its own org only', 'ORG_FORBIDDEN');
+      scope = principal.orgId ?? '\u0000';
+    }
+
+    const qb = this.dataSource.getRepository(AuditEntry).createQueryBuilder('e');
+    if (scope !== undefined) qb.andWhere('e.scope = :scope', { scope });
+    if (q.key !== undefined) qb.andWhere('e.key = :key', { key: q.key });
+    if (q.action !== undefined) qb.andWhere('e.action = :action', { action: q.action });
+    if (q.outcome !== undefined) qb.andWhere('e.outcome = :outcome', { outcome: q.outcome });
+    if (q.actor !== undefined) qb.andWhere('(e.actor_id = :actor OR e.actor_name = :actor)', { actor: q.actor });
+    if (since) qb.andWhere('e.at >= :since', { since: timeParam(this.dataSource, since) });
+    if (until) qb.andWhere('e.at <= :until', { until: timeParam(this.dataSource, until) });
+    if (before !== undefined) qb.andWhere('e.id < :before', { before });
+    const rows = await qb.orderBy('e.id', 'DESC').limit(limit + 1).getMany();
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    return {
+      items: page.map(toItem),
+      nextCursor: more ? Buffer.from(`a:${page[page.length - 1].id}`).toString('base64url') : null,
+    };
+  }
+}
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function parseDate(raw: string | undefined, name: string): Date | undefined {
+  if (raw === undefined) return undefined;
+  const d = new Date(raw);
+  if (!ISO_8601.test(raw) || Number.isNaN(d.getTime())) throw badRequest('INVALID_DATE', `${name} must be an ISO 8601 date or date-time`);
+  return d;
+}
+
+const toItem = (e: AuditEntry): AuditItem => ({
+  id: String(e.id),
+  at: e.at,
+  actor: { id: e.actorId, name: e.actorName, role: e.actorRole },
+  action: e.action,
+  scope: e.scope,
+  key: e.key,
+  configType: e.configType,
+  outcome: e.outcome,
+  reason: e.reason,
+  executionId: e.executionId,
+  requestId: e.requestId,
+  ip: e.ip,
+  userAgent: e.userAgent,
+});

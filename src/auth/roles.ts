@@ -1,0 +1,13 @@
+export const ROLES = ['admin', 'org_admin', 'member', 'service'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling: built by the bearer strategy from the token row. */
+export interface Principal {
+  id: string;
+  name: string;
+  role: Role;
+  orgId: string | null;
+}
+
+/** The CLI acts as this principal in audit entries. */
+export const CLI_PRINCIPAL: Principal = { id: 'cli', name: 'cli', role: 'admin', orgId: null };

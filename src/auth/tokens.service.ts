@@ -1,0 +1,145 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { DataSource, IsNull } from 'typeorm';
+import { inTransaction } from '../common/database';
+import { forbidden, notFound, badRequest } from '../common/errors';
+import { AuditService } from '../audit/audit.service';
+import { OrgsService } from '../scopes/orgs.service';
+import { ApiToken } from './api-token.entity';
+import { Principal, Role } from './roles';
+import { AppEnv } from '../common/env';
+import { APP_ENV } from '../common/app-env.provider';
+import { Inject } from '@nestjs/common';
+
+export const TOKEN_PREFIX = 'bft_';
+
+export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
+
+/** `bft_` + 256 bits from the CSPRNG, base64url. */
+export const generateToken = (): string => TOKEN_PREFIX + randomBytes(32).toString('base64url');
+
+export interface TokenView {
+  id: string;
+  name: string;
+  role: Role;
+  orgId: string | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+  createdBy: string | null;
+}
+
+export const toTokenView = (t: ApiToken): TokenView => ({
+  id: t.id,
+  name: t.name,
+  role: t.role,
+  orgId: t.orgId,
+  createdAt: t.createdAt,
+  revokedAt: t.revokedAt,
+  createdBy: t.createdBy,
+});
+
+@Injectable()
+export class TokensService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Tokens');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly orgs: OrgsService,
+    private readonly audit: AuditService,
+    @Inject(APP_ENV) private readonly env: AppEnv,
+  ) {}
+
+  /**
+   * Looks a presented token up by its hash. The database finds the row by an indexed equality; the
+   * final comparison is constant-time so no timing difference depends on the stored hash.
+   */
+  async authenticate(token: string): Promise<Principal | null> {
+    if (!token.startsWith(TOKEN_PREFIX) && token.length < 32) return null;
+    const hash = hashToken(token);
+    const row = await this.dataSource
+      .getRepository(ApiToken)
+      .createQueryBuilder('t')
+      .select(['t.id', 't.name', 't.role', 't.orgId', 't.tokenHash', 't.revokedAt'])
+      .where('t.token_hash = :hash', { hash })
+      .getOne();
+    if (!row || row.revokedAt) return null;
+    if (!timingSafeEqual(Buffer.from(row.tokenHash, 'hex'), Buffer.from(hash, 'hex'))) return null;
+    return { id: row.id, name: row.name, role: row.role, orgId: row.orgId };
+  }
+
+  /** Creates a token; the plaintext is returned once and never stored. */
+  async create(actor: Principal, input: { name: string; role: Role; orgId?: string | null }): Promise<TokenView & { token: string }> {
+    const orgId = input.orgId ?? null;
+    if (actor.role === 'org_admin') {
+      if (input.role !== 'member' && input.role !== 'service') throw forbidden('org_admin may create member and service tokens only');
+      if (orgId !== actor.orgId) throw forbidden('org_admin may create tokens for its own org only');
+    }
+    if ((input.role === 'org_admin' || input.role === 'member') && !orgId) {
+      throw badRequest('ORG_REQUIRED', `A ${input.role} token needs an orgId`);
+    }
+    if (input.role === 'admin' && orgId) throw badRequest('ORG_NOT_ALLOWED', 'An admin token has no org');
+    if (orgId) await this.orgs.getOrThrow(orgId);
+    const token = generateToken();
+    const row: ApiToken = Object.assign(new ApiToken(), {
+      id: randomUUID(),
+      name: input.name,
+      role: input.role,
+      orgId,
+      tokenHash: hashToken(token),
+      createdBy: actor.name,
+      createdAt: new Date(),
+      revokedAt: null,
+    });
+    await inTransaction(this.dataSource, async (em) => {
+      await em.insert(ApiToken, row);
+      await this.audit.record(em, { action: 'token.create', outcome: 'success', scope: orgId ?? 'global', key: row.id, reason: `role ${row.role}` });
+    });
+    return { ...toTokenView(row), token };
+  }
+
+  async list(actor: Principal): Promise<TokenView[]> {
+    const where = actor.role === 'admin' ? {} : { orgId: actor.orgId ?? IsNull() };
+    const rows = await this.dataSource.getRepository(ApiToken).find({ where, order: { createdAt: 'ASC', id: 'ASC' } });
+    return rows.map(toTokenView);
+  }
+
+  /** Revokes at once: authentication reads the row on every request, nothing is cached. */
+  async revoke(actor: Principal, id: string): Promise<void> {
+    await inTransaction(this.dataSource, async (em) => {
+      const row = await em.findOne(ApiToken, { where: { id } });
+      const visible = row && (actor.role === 'admin' || (actor.role === 'org_admin' && row.orgId === actor.orgId && (row.role === 'member' || row.role === 'service')));
+      if (!row || !visible) throw notFound('TOKEN_NOT_FOUND', 'No such token');
+      if (!row.revokedAt) await em.update(ApiToken, { id }, { revokedAt: new Date() });
+      await this.audit.record(em, { action: 'token.revoke', outcome: 'success', scope: row.orgId ?? 'global', key: row.id });
+    });
+  }
+
+  /**
+   * BIFROST_BOOTSTRAP_TOKEN makes sure an admin token with exactly that value exists. Without it, a
+   * development start on an empty database creates one admin token and prints it once.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const repo = this.dataSource.getRepository(ApiToken);
+    if (this.env.bootstrapToken) {
+      const hash = hashToken(this.env.bootstrapToken);
+      const existing = await repo.findOne({ where: { tokenHash: hash } });
+      if (!existing) {
+        await repo.insert({ id: randomUUID(), name: 'bootstrap', role: 'admin', orgId: null, tokenHash: hash, createdBy: 'bootstrap', createdAt: new Date(), revokedAt: null });
+        this.logger.log('Bootstrap admin token from BIFROST_BOOTSTRAP_TOKEN registered');
+      } else if (existing.revokedAt || existing.role !== 'admin') {
+        await repo.update({ id: existing.id }, { revokedAt: null, role: 'admin', orgId: null });
+      }
+      return;
+    }
+    if (this.env.nodeEnv !== 'development') return;
+    if ((await repo.count()) > 0) return;
+    const token = generateToken();
+    await repo.insert({ id: randomUUID(), name: 'first-admin', role: 'admin', orgId: null, tokenHash: hashToken(token), createdBy: 'first-start', createdAt: new Date(), revokedAt: null });
+    // Printed once, straight to the terminal rather than the JSON log, so it is not kept in log storage.
+    process.stdout.write(
+      `\n  First start on an empty database: an admin token was created. It is shown only now:\n\n    ${token}\n\n` +
+        `  Open Swagger UI at http://localhost:${this.env.port}/docs, press Authorize and paste it.\n\n`,
+    );
+  }
+}

@@ -1,0 +1,117 @@
+import { randomInt } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
+import { DatabaseSettings } from './env';
+import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
+
+export const MIGRATIONS = [InitialSchema1764400000000];
+
+/** DataSource options for either dialect; the schema always comes from MIGRATIONS. */
+export function dataSourceOptions(db: DatabaseSettings, entities: DataSourceOptions['entities']): DataSourceOptions {
+  if (db.kind === 'sqlite') {
+    const path = db.sqlitePath!;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    return {
+      type: 'better-sqlite3',
+      database: path,
+      entities,
+      migrations: MIGRATIONS,
+      synchronize: false,
+      migrationsRun: false,
+      // WAL lets readers go on during a write; busy_timeout waits instead of failing on a lock held
+      // by another process (the CLI during a rotation, say).
+      prepareDatabase: (conn: { pragma(s: string): unknown }) => {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('busy_timeout = 5000');
+        conn.pragma('foreign_keys = ON');
+      },
+    };
+  }
+  return {
+    type: 'mysql',
+    url: db.url,
+    entities,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    charset: 'utf8mb4_bin',
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    extra: { connectionLimit: 20, enableKeepAlive: true },
+  } as DataSourceOptions;
+}
+
+/** A promise chain used as a mutex: SQLite has one connection, so transactions must not interleave. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+const sqliteLocks = new WeakMap<DataSource, Mutex>();
+
+const RETRYABLE_MYSQL = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_DUP_ENTRY']);
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  const code = e?.driverError?.code ?? e?.code;
+  return code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function isRetryable(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  const code = e?.driverError?.code ?? e?.code;
+  return (code !== undefined && RETRYABLE_MYSQL.has(code)) || code === 'SQLITE_BUSY';
+}
+
+/**
+ * Runs `work` in one transaction. On SQLite transactions are serialised in-process (one
+ * connection); on MySQL a deadlock or a lost insert race (two creators of one key) is retried, so
+ * concurrent writers of the same row see no error and one row results.
+ */
+export async function inTransaction<T>(dataSource: DataSource, work: (em: EntityManager) => Promise<T>): Promise<T> {
+  if (dataSource.options.type === 'better-sqlite3') {
+    let lock = sqliteLocks.get(dataSource);
+    if (!lock) sqliteLocks.set(dataSource, (lock = new Mutex()));
+    return lock.run(() => dataSource.transaction(work));
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await dataSource.transaction(work);
+    } catch (err) {
+      if (attempt >= 8 || !isRetryable(err)) throw err;
+      await new Promise((r) => setTimeout(r, randomInt(attempt * 5, attempt * 10 + 5)));
+    }
+  }
+}
+
+/** True when the error means the database itself is unreachable (connection refused, lost, ...). */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string }; message?: string };
+  const code = e?.driverError?.code ?? e?.code ?? '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'PROTOCOL_CONNECTION_LOST', 'ETIMEDOUT', 'EPIPE', 'ER_CON_COUNT_ERROR', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code) ||
+    /Connection lost|connect ECONNREFUSED|closed state|Pool is closed/i.test(e?.message ?? '')
+  );
+}
+
+/**
+ * A Date as a query parameter. better-sqlite3 binds no Date objects, and TypeORM stores SQLite
+ * datetimes as UTC `YYYY-MM-DD HH:MM:SS.SSS` text, which compares in time order; mysql2 takes Dates
+ * (the connection's timezone is UTC).
+ */
+export function timeParam(dataSource: DataSource, date: Date): Date | string {
+  if (dataSource.options.type !== 'better-sqlite3') return date;
+  return date.toISOString().replace('T', ' ').replace('Z', '');
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+
+export interface DatabaseSettings {
+  kind: 'sqlite' | 'mysql';
+  /** SQLite file path, or the mysql:// URL. */
+  url: string;
+  sqlitePath?: string;
+}
+
+/** The validated environment, typed. Built once at boot (and by the CLI). */
+export interface AppEnv {
+  port: number;
+  nodeEnv: NodeEnv;
+  logLevel: LogLevel;
+  database: DatabaseSettings;
+  secretKey: string;
+  /** True when the key was generated into ./data/ because none was given (development only). */
+  secretKeyGenerated: boolean;
+  previousSecretKeys: string[];
+  bootstrapToken?: string;
+  /** Comma-separated allowed CORS origins; CORS is off when empty. */
+  corsOrigins: string[];
+}
+
+export class EnvError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'EnvError';
+  }
+}
+
+const MIN_SECRET_KEY = 32;
+const GENERATED_KEY_FILE = './data/secret-key';
+const NODE_ENVS: NodeEnv[] = ['development', 'production', 'test'];
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'];
+
+export function parseDatabaseUrl(raw: string | undefined): DatabaseSettings {
+  const url = raw?.trim() || 'sqlite:./data/bifrost.sqlite';
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new EnvError('DATABASE_URL', 'sqlite: needs a file path, e.g. sqlite:./data/bifrost.sqlite');
+    return { kind: 'sqlite', url, sqlitePath: path };
+  }
+  if (url.startsWith('mysql://') || url.startsWith('mariadb://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new EnvError('DATABASE_URL', 'is not a valid URL (expected mysql://user:password@host:3306/db)');
+    }
+    if (!parsed.hostname || parsed.pathname.length < 2) {
+      throw new EnvError('DATABASE_URL', 'needs a host and a database name (mysql://user:password@host:3306/db)');
+    }
+    return { kind: 'mysql', url: url.replace(/^mariadb:/, 'mysql:') };
+  }
+  throw new EnvError('DATABASE_URL', 'must start with sqlite: or mysql://');
+}
+
+/**
+ * Validates the environment into a typed object. Throws EnvError naming the variable; never echoes
+ * a secret value in the message.
+ */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
+  const nodeEnv = (source.NODE_ENV?.trim() || 'development') as NodeEnv;
+  if (!NODE_ENVS.includes(nodeEnv)) throw new EnvError('NODE_ENV', `must be one of ${NODE_ENVS.join(', ')}`);
+
+  const logLevel = (source.LOG_LEVEL?.trim() || (nodeEnv === 'test' ? 'warn' : 'info')) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new EnvError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const portRaw = source.PORT?.trim() || '3000';
+  if (!/^\d{1,5}$/.test(portRaw) || Number(portRaw) > 65535) {
+    throw new EnvError('PORT', 'must be an integer from 0 to 65535');
+  }
+
+  const database = parseDatabaseUrl(source.DATABASE_URL);
+
+  let secretKey = source.BIFROST_SECRET_KEY ?? '';
+  let secretKeyGenerated = false;
+  if (!secretKey) {
+    if (nodeEnv === 'production') {
+      throw new EnvError('BIFROST_SECRET_KEY', `is required in production (at least ${MIN_SECRET_KEY} characters)`);
+    }
+    secretKey = readOrCreateDevelopmentKey(database);
+    secretKeyGenerated = true;
+  } else if (secretKey.length < MIN_SECRET_KEY) {
+    throw new EnvError('BIFROST_SECRET_KEY', `must be at least ${MIN_SECRET_KEY} characters`);
+  }
+
+  const previousSecretKeys = (source.BIFROST_SECRET_KEY_PREVIOUS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  previousSecretKeys.forEach((k, i) => {
+    if (k.length < MIN_SECRET_KEY) {
+      throw new EnvError('BIFROST_SECRET_KEY_PREVIOUS', `entry ${i + 1} must be at least ${MIN_SECRET_KEY} characters`);
+    }
+  });
+
+  const bootstrapToken = source.BIFROST_BOOTSTRAP_TOKEN || undefined;
+  if (bootstrapToken !== undefined && (bootstrapToken.length < 32 || /\s/.test(bootstrapToken))) {
+    throw new EnvError('BIFROST_BOOTSTRAP_TOKEN', 'must be at least 32 characters with no whitespace');
+  }
+
+  const corsOrigins = (source.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+
+  return {
+    port: Number(portRaw),
+    nodeEnv,
+    logLevel,
+    database,
+    secretKey,
+    secretKeyGenerated,
+    previousSecretKeys,
+    bootstrapToken,
+    corsOrigins,
+  };
+}
+
+/** Development convenience: a random key kept in ./data/ so restarts can still decrypt. */
+function readOrCreateDevelopmentKey(database: DatabaseSettings): string {
+  const file = database.sqlitePath ? `${dirname(database.sqlitePath)}/secret-key` : GENERATED_KEY_FILE;
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (key.length >= MIN_SECRET_KEY) return key;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const key = randomBytes(32).toString('base64url');
+  writeFileSync(file, key + '\n', { mode: 0o600 });
+  return key;
+}

@@ -1,0 +1,73 @@
+import { badRequest } from '../common/errors';
+import { ConfigType } from './config.entity';
+
+export const MASK = '••••••';
+export const MAX_VALUE_BYTES = 64 * 1024;
+export const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+
+export function assertValidKey(key: string): void {
+  if (!KEY_PATTERN.test(key)) {
+    throw badRequest('INVALID_KEY', 'key must match ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$ (letters, digits, _ . -; not starting with . or -)');
+  }
+}
+
+/** The checked, typed value and its stored form (JSON text; for a secret, the plaintext to encrypt). */
+export interface NormalizedValue {
+  value: unknown;
+  stored: string;
+}
+
+const invalid = (type: ConfigType, rule: string) => badRequest('INVALID_VALUE', `The value does not fit type ${type}: ${rule}`);
+
+/**
+ * Validates a submitted value against its declared type (API.md's table). Error messages name the
+ * rule that failed, never the value.
+ */
+export function normalizeValue(type: ConfigType, raw: unknown): NormalizedValue {
+  let value: unknown;
+  switch (type) {
+    case 'string':
+      if (typeof raw !== 'string') throw invalid(type, 'expected a string');
+      value = raw;
+      break;
+    case 'secret':
+      if (typeof raw !== 'string') throw invalid(type, 'expected a string');
+      if (raw.length === 0) throw badRequest('INVALID_VALUE', 'A secret must not be empty');
+      value = raw;
+      break;
+    case 'int': {
+      let n: number;
+      if (typeof raw === 'number') n = raw;
+      else if (typeof raw === 'string' && /^-?\d{1,16}$/.test(raw)) n = Number(raw);
+      else throw invalid(type, 'expected an integer');
+      if (!Number.isInteger(n)) throw invalid(type, 'expected an integer');
+      if (!Number.isSafeInteger(n)) throw invalid(type, 'outside the safe integer range');
+      value = n === 0 ? 0 : n; // no -0
+      break;
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') value = raw;
+      else if (raw === 'true' || raw === 'false') value = raw === 'true';
+      else throw invalid(type, 'expected true or false');
+      break;
+    case 'json':
+      if (raw === undefined) throw invalid(type, 'a JSON value is required');
+      value = raw;
+      break;
+  }
+  const stored = type === 'secret' ? (value as string) : JSON.stringify(value);
+  if (Buffer.byteLength(stored, 'utf8') > MAX_VALUE_BYTES) {
+    throw badRequest('VALUE_TOO_LARGE', `A serialized value may be at most ${MAX_VALUE_BYTES} bytes`);
+  }
+  return { value, stored };
+}
+
+/** The SDK's type inference: object/array → json, boolean → bool, integer → int, else string. */
+export function inferType(value: unknown, isSecret?: boolean): ConfigType {
+  if (isSecret) return 'secret';
+  if (typeof value === 'boolean') return 'bool';
+  if (typeof value === 'number' && Number.isInteger(value)) return 'int';
+  if (value !== null && typeof value === 'object') return 'json';
+  if (typeof value === 'number' || value === null) return 'json';
+  return 'string';
+}

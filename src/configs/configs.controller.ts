@@ -1,0 +1,101 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Put, Query, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/roles';
+import { ConfigsService } from './configs.service';
+import { ConfigDto, ConfigListDto, EffectiveConfigListDto, ListConfigsQueryDto, PatchConfigDto, PutConfigDto } from './dto/config.dto';
+
+const SCOPE_PARAM = { name: 'scope', description: '`global` or an org id', example: 'global' };
+const KEY_PARAM = { name: 'key', description: 'Case-sensitive; `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`', example: 'stripe_api_key' };
+
+@ApiTags('Configs')
+@Controller('api')
+export class ConfigsController {
+  constructor(private readonly configs: ConfigsService) {}
+
+  @Get('scopes/:scope/configs')
+  @Roles('admin', 'org_admin', 'member')
+  @ApiOperation({ summary: 'List the configs of a scope (secrets masked)', description: 'Ordered by key; cursor pagination that stays stable while others write.' })
+  @ApiParam(SCOPE_PARAM)
+  @ApiOkResponse({ type: ConfigListDto })
+  @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `INVALID_TYPE`, `INVALID_LIMIT`, `INVALID_CURSOR`' })
+  list(@Param('scope') scope: string, @Query() query: ListConfigsQueryDto): Promise<ConfigListDto> {
+    return this.configs.list(scope, query);
+  }
+
+  @Get('scopes/:scope/configs/:key')
+  @Roles('admin', 'org_admin', 'member')
+  @ApiOperation({ summary: 'One config (a secret reads as "••••••"; there is no way to reveal it)' })
+  @ApiParam(SCOPE_PARAM)
+  @ApiParam(KEY_PARAM)
+  @ApiOkResponse({ type: ConfigDto })
+  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  get(@Param('scope') scope: string, @Param('key') key: string): Promise<ConfigDto> {
+    return this.configs.get(scope, key);
+  }
+
+  @Put('scopes/:scope/configs/:key')
+  @Roles('admin', 'org_admin')
+  @ApiOperation({
+    summary: 'Create or replace a config',
+    description: 'A secret is set only by sending its full new value; it is encrypted before it is stored and never returned. Writes in `global` are for admin alone.',
+  })
+  @ApiParam(SCOPE_PARAM)
+  @ApiParam(KEY_PARAM)
+  @ApiCreatedResponse({ type: ConfigDto, description: 'Created' })
+  @ApiOkResponse({ type: ConfigDto, description: 'Replaced' })
+  @ApiBadRequestResponse({ description: '`INVALID_VALUE`, `VALUE_TOO_LARGE`, `INVALID_KEY`, `INVALID_SCOPE`, `VALIDATION_FAILED`' })
+  async put(
+    @CurrentPrincipal() principal: Principal,
+    @Param('scope') scope: string,
+    @Param('key') key: string,
+    @Body() body: PutConfigDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ConfigDto> {
+    const { created, config } = await this.configs.put(principal, scope, key, body);
+    res.status(created ? 201 : 200);
+    return config;
+  }
+
+  @Patch('scopes/:scope/configs/:key')
+  @Roles('admin', 'org_admin')
+  @ApiOperation({ summary: 'Change the description only (never the value)' })
+  @ApiParam(SCOPE_PARAM)
+  @ApiParam(KEY_PARAM)
+  @ApiOkResponse({ type: ConfigDto })
+  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  patch(@CurrentPrincipal() principal: Principal, @Param('scope') scope: string, @Param('key') key: string, @Body() body: PatchConfigDto): Promise<ConfigDto> {
+    return this.configs.patchDescription(principal, scope, key, body.description);
+  }
+
+  @Delete('scopes/:scope/configs/:key')
+  @HttpCode(204)
+  @Roles('admin', 'org_admin')
+  @ApiOperation({ summary: 'Delete a config' })
+  @ApiParam(SCOPE_PARAM)
+  @ApiParam(KEY_PARAM)
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  async delete(@CurrentPrincipal() principal: Principal, @Param('scope') scope: string, @Param('key') key: string): Promise<void> {
+    await this.configs.delete(principal, scope, key);
+  }
+
+  @Get('orgs/:orgId/effective-configs')
+  @Roles('admin', 'org_admin', 'member')
+  @ApiOperation({ summary: 'The cascade: every global key overlaid by the org’s own, each with its `source`; secrets masked' })
+  @ApiParam({ name: 'orgId', description: 'An org id' })
+  @ApiOkResponse({ type: EffectiveConfigListDto })
+  effective(@Param('orgId') orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {
+    return this.configs.effective(orgId, query);
+  }
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { ConfigsController } from './configs.controller';
+import { ConfigsService } from './configs.service';
+import { SdkController } from './sdk.controller';
+import { SdkService } from './sdk.service';
+import { SecretVersions } from './secret-versions';
+
+@Module({
+  controllers: [ConfigsController, SdkController],
+  providers: [ConfigsService, SdkService, SecretVersions],
+  exports: [ConfigsService, SdkService, SecretVersions],
+})
+export class ConfigsModule {}

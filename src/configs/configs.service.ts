@@ -1,0 +1,248 @@
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/roles';
+import { inTransaction } from '../common/database';
+import { AppError, badRequest, notFound } from '../common/errors';
+import { CryptoService } from '../crypto/crypto.service';
+import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
+import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
+import { assertValidKey, MASK, normalizeValue } from './config-values';
+import { SecretVersions } from './secret-versions';
+
+/** A config as the API shows it: a secret's value is always masked. */
+export interface ConfigView {
+  scope: string;
+  key: string;
+  type: ConfigType;
+  value: unknown;
+  masked: boolean;
+  hasValue: boolean;
+  description: string | null;
+  updatedAt: Date;
+  updatedBy: string;
+}
+
+export interface EffectiveConfigView extends ConfigView {
+  source: 'org' | 'global';
+}
+
+export interface ListQuery {
+  type?: string;
+  prefix?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface PutInput {
+  type: ConfigType;
+  value: unknown;
+  description?: string | null;
+}
+
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 100;
+/** The columns a listing needs: never the ciphertext. */
+const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt'];
+
+export function toView(row: ConfigEntity): ConfigView {
+  const secret = row.type === 'secret';
+  return {
+    scope: row.scope,
+    key: row.key,
+    type: row.type,
+    value: secret ? (row.hasValue ? MASK : null) : row.value === null ? null : JSON.parse(row.value),
+    masked: secret,
+    hasValue: secret ? !!row.hasValue : true,
+    description: row.description ?? null,
+    updatedAt: row.updatedAt,
+    updatedBy: row.updatedBy,
+  };
+}
+
+export const decryptionFailed = (key: string) =>
+  new AppError(
+    HttpStatus.INTERNAL_SERVER_ERROR,
+    'DECRYPTION_FAILED',
+    `The value of '${key}' cannot be decrypted with the configured keys: check BIFROST_SECRET_KEY (and BIFROST_SECRET_KEY_PREVIOUS)`,
+  );
+
+interface ListPlan {
+  type?: ConfigType;
+  prefix?: string;
+  limit: number;
+  after?: string;
+}
+
+/** Parses list filters; each bad one gets its own code. */
+export function parseListQuery(q: ListQuery): ListPlan {
+  if (q.type !== undefined && !(CONFIG_TYPES as readonly string[]).includes(q.type)) {
+    throw badRequest('INVALID_TYPE', `type must be one of ${CONFIG_TYPES.join(', ')}`);
+  }
+  if (q.prefix !== undefined && q.prefix.length > 255) throw badRequest('INVALID_PREFIX', 'prefix may be at most 255 characters');
+  const limit = q.limit === undefined ? DEFAULT_LIMIT : /^\d{1,4}$/.test(q.limit) ? Number(q.limit) : NaN;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw badRequest('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`);
+  let after: string | undefined;
+  if (q.cursor !== undefined) {
+    const decoded = Buffer.from(q.cursor, 'base64url').toString('utf8');
+    if (!decoded.startsWith('k:') || !KEYISH.test(decoded.slice(2))) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
+    after = decoded.slice(2);
+  }
+  return { type: q.type as ConfigType | undefined, prefix: q.prefix, limit, after };
+}
+
+const KEYISH = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+const cursorFor = (key: string) => Buffer.from(`k:${key}`).toString('base64url');
+
+/**
+ * Configs in a scope: typed values, encrypted secrets, masking, and the cascade. Each write and its
+ * audit entry commit in one transaction; each read is answered after its audit entry committed.
+ */
+@Injectable()
+export class ConfigsService {
+  private readonly logger = new Logger('Configs');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+    private readonly audit: AuditService,
+    private readonly secretVersions: SecretVersions,
+  ) {}
+
+  private scopedQuery(scopes: string[], plan: ListPlan) {
+    const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope IN (:...scopes)', { scopes });
+    if (plan.type) qb.andWhere('c.type = :type', { type: plan.type });
+    // Keyset pagination on the key: stable while others write, and SUBSTR compares bytes on both databases.
+    if (plan.prefix) qb.andWhere('SUBSTR(c.key, 1, :plen) = :prefix', { plen: plan.prefix.length, prefix: plan.prefix });
+    if (plan.after !== undefined) qb.andWhere('c.key > :after', { after: plan.after });
+    return qb.orderBy('c.key', 'ASC');
+  }
+
+  async list(scope: string, q: ListQuery): Promise<Page<ConfigView>> {
+    const plan = parseListQuery(q);
+    const rows = await this.scopedQuery([scope], plan).limit(plan.limit + 1).getMany();
+    await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: plan.type ? `type=${plan.type}` : null });
+    const more = rows.length > plan.limit;
+    const page = more ? rows.slice(0, plan.limit) : rows;
+    return { items: page.map(toView), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
+  }
+
+  /** The cascade: every global key overlaid by the org's own, each marked with its source. */
+  async effective(orgId: string, q: ListQuery): Promise<Page<EffectiveConfigView>> {
+    const plan = parseListQuery(q);
+    // Each scope's next limit+1 keys suffice to fill a page of the merged, de-duplicated list.
+    const rows = await this.scopedQuery([orgId, GLOBAL_SCOPE], plan).limit(2 * (plan.limit + 1)).getMany();
+    const byKey = new Map<string, ConfigEntity>();
+    for (const row of rows) {
+      const seen = byKey.get(row.key);
+      if (!seen || row.scope === orgId) byKey.set(row.key, row);
+    }
+    const merged = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope: orgId, reason: 'effective' });
+    const more = merged.length > plan.limit;
+    const page = more ? merged.slice(0, plan.limit) : merged;
+    return {
+      items: page.map((row) => ({ ...toView(row), source: row.scope === orgId ? 'org' : 'global' })),
+      nextCursor: more ? cursorFor(page[page.length - 1].key) : null,
+    };
+  }
+
+  async get(scope: string, key: string): Promise<ConfigView> {
+    assertValidKey(key);
+    const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
+    await this.audit.recordRead({ action: 'config.read', outcome: row ? 'success' : 'failure', scope, key, configType: row?.type ?? null, reason: row ? 'masked read' : 'CONFIG_NOT_FOUND' });
+    if (!row) throw configNotFound();
+    return toView(row);
+  }
+
+  /**
+   * Creates or replaces (scope, key). Concurrent writers of one key are serialised by the row lock
+   * (or retried after losing the insert race), so one row results, holding one of the values.
+   */
+  async put(actor: Principal, scope: string, key: string, input: PutInput): Promise<{ created: boolean; config: ConfigView }> {
+    assertValidKey(key);
+    if (!(CONFIG_TYPES as readonly string[]).includes(input.type)) throw badRequest('INVALID_TYPE', `type must be one of ${CONFIG_TYPES.join(', ')}`);
+    const { stored } = normalizeValue(input.type, input.value);
+    const secret = input.type === 'secret';
+    // Encrypt once, outside the transaction: the lock is held for the shortest time.
+    const ciphertext = secret ? this.crypto.encryptString(stored) : null;
+    return inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
+  }
+
+  /** The write itself, in the caller's transaction (used by import too). */
+  async putIn(
+    em: EntityManager,
+    actor: Principal,
+    scope: string,
+    key: string,
+    input: { type: ConfigType; description?: string | null },
+    stored: string | null,
+    ciphertext: string | null,
+    opts: { audit?: boolean; keepSecretWhenNull?: boolean } = {},
+  ): Promise<{ created: boolean; config: ConfigView }> {
+    const now = new Date();
+    const lookup = em.getRepository(ConfigEntity).createQueryBuilder('c').where('c.scope = :scope AND c.key = :key', { scope, key });
+    // SQLite transactions are serialised already; MySQL locks the row (or the gap where it would go).
+    if (this.dataSource.options.type !== 'better-sqlite3') lookup.setLock('pessimistic_write');
+    const existing = await lookup.getOne();
+    const secret = input.type === 'secret';
+    const row: ConfigEntity = Object.assign(new ConfigEntity(), {
+      scope,
+      key,
+      type: input.type,
+      value: secret ? null : stored,
+      ciphertext: secret ? ciphertext : null,
+      hasValue: secret ? ciphertext !== null : true,
+      description: input.description === undefined ? (existing?.description ?? null) : input.description,
+      updatedBy: actor.name,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    });
+    if (existing && secret && existing.type === 'secret' && ciphertext === null && opts.keepSecretWhenNull) {
+      // An import's null secret never overwrites a value.
+      row.ciphertext = existing.ciphertext;
+      row.hasValue = existing.hasValue;
+    }
+    if (existing) {
+      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now });
+    } else {
+      await em.insert(ConfigEntity, row);
+    }
+    if (secret || existing?.type === 'secret') await this.secretVersions.bump(em, scope);
+    if (opts.audit !== false) {
+      await this.audit.record(em, { action: existing ? 'config.update' : 'config.create', outcome: 'success', scope, key, configType: row.type, actor });
+    }
+    return { created: !existing, config: toView(row) };
+  }
+
+  async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
+    assertValidKey(key);
+    return inTransaction(this.dataSource, async (em) => {
+      const row = await em.findOne(ConfigEntity, { where: { scope, key } });
+      if (!row) throw configNotFound();
+      const now = new Date();
+      await em.update(ConfigEntity, { scope, key }, { description, updatedBy: actor.name, updatedAt: now });
+      await this.audit.record(em, { action: 'config.update', outcome: 'success', scope, key, configType: row.type, reason: 'description', actor });
+      return toView(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
+    });
+  }
+
+  async delete(actor: Principal, scope: string, key: string): Promise<void> {
+    assertValidKey(key);
+    await inTransaction(this.dataSource, async (em) => {
+      const row = await em.findOne(ConfigEntity, { where: { scope, key }, select: { scope: true, key: true, type: true } });
+      if (!row) throw configNotFound();
+      await em.delete(ConfigEntity, { scope, key });
+      if (row.type === 'secret') await this.secretVersions.bump(em, scope);
+      await this.audit.record(em, { action: 'config.delete', outcome: 'success', scope, key, configType: row.type, actor });
+    });
+  }
+}
+
+export const configNotFound = () => notFound('CONFIG_NOT_FOUND', 'No config with this key in this scope');

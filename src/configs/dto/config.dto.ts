@@ -1,0 +1,96 @@
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Allow, IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { CONFIG_TYPES, ConfigType } from '../config.entity';
+import { MASK } from '../config-values';
+
+export class PutConfigDto {
+  @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' })
+  @IsIn(CONFIG_TYPES as unknown as string[], { message: `type must be one of ${CONFIG_TYPES.join(', ')}` })
+  type: ConfigType;
+
+  @ApiProperty({
+    description:
+      'The typed value: a string; an integer (a string of digits is accepted); true/false ("true"/"false" accepted); any JSON value; ' +
+      'or, for a secret, the full new non-empty string. At most 64 KiB serialized. It is never echoed back: a secret reads as "••••••".',
+    example: 'sk_live_51H...',
+    oneOf: [{ type: 'string' }, { type: 'integer' }, { type: 'boolean' }, { type: 'object' }, { type: 'array', items: {} }],
+  })
+  @Allow()
+  value: unknown;
+
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 1000, example: 'Stripe live key for charges' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsString()
+  @MaxLength(1000)
+  description?: string | null;
+}
+
+export class PatchConfigDto {
+  @ApiProperty({ type: String, nullable: true, maxLength: 1000, example: 'Rotated quarterly' })
+  @ValidateIf((_, v) => v !== null)
+  @IsString()
+  @MaxLength(1000)
+  description: string | null;
+}
+
+export class ConfigDto {
+  @ApiProperty({ example: 'global', description: '`global` or an org id' }) scope: string;
+  @ApiProperty({ example: 'stripe_api_key' }) key: string;
+  @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' }) type: ConfigType;
+  @ApiProperty({ example: MASK, description: `The typed value; for a secret always "${MASK}" (or null when it has no value yet)`, nullable: true })
+  value: unknown;
+  @ApiProperty({ example: true }) masked: boolean;
+  @ApiProperty({ example: true, description: 'False only for a secret imported without a value' }) hasValue: boolean;
+  @ApiProperty({ type: String, nullable: true, example: 'Stripe live key for charges' }) description: string | null;
+  @ApiProperty({ type: String, format: 'date-time' }) updatedAt: Date;
+  @ApiProperty({ example: 'ops-token' }) updatedBy: string;
+}
+
+export class EffectiveConfigDto extends ConfigDto {
+  @ApiProperty({ enum: ['org', 'global'], description: 'Whether the org’s own row shadows the global one' }) source: 'org' | 'global';
+}
+
+export class ConfigListDto {
+  @ApiProperty({ type: [ConfigDto] }) items: ConfigDto[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page' }) nextCursor: string | null;
+}
+
+export class EffectiveConfigListDto {
+  @ApiProperty({ type: [EffectiveConfigDto] }) items: EffectiveConfigDto[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor: string | null;
+}
+
+export class ListConfigsQueryDto {
+  @ApiPropertyOptional({ enum: CONFIG_TYPES }) @IsOptional() @IsString() type?: string;
+  @ApiPropertyOptional({ description: 'Only keys starting with this (case-sensitive)' }) @IsOptional() @IsString() prefix?: string;
+  @ApiPropertyOptional({ description: '1-500, default 100' }) @IsOptional() @IsString() limit?: string;
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' }) @IsOptional() @IsString() cursor?: string;
+}
+
+export class SdkPutConfigDto {
+  @ApiProperty({
+    description: 'The value; its type is inferred: object/array → json, boolean → bool, integer → int, other numbers and null → json, string → string; `isSecret: true` → secret',
+    example: 'sk_live_51H...',
+  })
+  @Allow()
+  value: unknown;
+
+  @ApiPropertyOptional({ example: true })
+  @IsOptional()
+  @IsBoolean()
+  isSecret?: boolean;
+}
+
+export class SdkConfigDto {
+  @ApiProperty({ example: 'stripe_api_key' }) key: string;
+  @ApiProperty({ enum: CONFIG_TYPES }) type: ConfigType;
+  @ApiProperty({ description: 'The decrypted, typed value (the only place a secret is ever returned, and only to a service token)', example: 'sk_live_51H...' })
+  value: unknown;
+  @ApiProperty({ enum: ['org', 'global'] }) source: 'org' | 'global';
+}
+
+@ApiExtraModels(ConfigDto)
+export class SdkConfigMapDto {
+  [key: string]: unknown;
+}

@@ -1,0 +1,78 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put } from '@nestjs/common';
+import {
+  ApiConflictResponse,
+  ApiHeader,
+  ApiInternalServerErrorResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/roles';
+import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
+import { SdkService } from './sdk.service';
+
+const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
+const EXECUTION_HEADER = { name: 'X-Bifrost-Execution', required: false, description: 'The running execution; a secret read is registered with its scrubber' };
+
+@ApiTags('SDK')
+@ApiHeader(ORG_HEADER)
+@Controller('api/sdk/configs')
+export class SdkController {
+  constructor(private readonly sdk: SdkService) {}
+
+  @Get(':key')
+  @Roles('service')
+  @ApiOperation({
+    summary: 'Read one config, decrypted and typed, with the cascade (service tokens only)',
+    description: 'The only endpoint that returns a secret in plaintext. Missing: `CONFIG_NOT_FOUND`. A secret without a value: `SECRET_VALUE_MISSING`.',
+  })
+  @ApiHeader(EXECUTION_HEADER)
+  @ApiOkResponse({ type: SdkConfigDto })
+  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  @ApiConflictResponse({ description: '`SECRET_VALUE_MISSING`' })
+  @ApiInternalServerErrorResponse({ description: '`DECRYPTION_FAILED`: no configured key decrypts the value; check BIFROST_SECRET_KEY' })
+  async read(
+    @CurrentPrincipal() principal: Principal,
+    @Param('key') key: string,
+    @Headers('x-bifrost-org') org?: string,
+    @Headers('x-bifrost-execution') executionId?: string,
+  ): Promise<SdkConfigDto> {
+    const orgId = await this.sdk.resolveOrg(principal, org);
+    return this.sdk.read(orgId, key, executionId);
+  }
+
+  @Get()
+  @Roles('service')
+  @ApiOperation({ summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"' })
+  @ApiOkResponse({ schema: { type: 'object', additionalProperties: true, example: { stripe_api_key: '••••••', max_retries: 3 } } })
+  async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
+    return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
+  }
+
+  @Put(':key')
+  @HttpCode(204)
+  @Roles('service')
+  @ApiOperation({ summary: 'Set a config in the org’s scope; the type is inferred (`isSecret: true` → secret)' })
+  @ApiNoContentResponse()
+  async write(
+    @CurrentPrincipal() principal: Principal,
+    @Param('key') key: string,
+    @Body() body: SdkPutConfigDto,
+    @Headers('x-bifrost-org') org?: string,
+  ): Promise<void> {
+    await this.sdk.write(principal, await this.sdk.resolveOrg(principal, org), key, body.value, body.isSecret);
+  }
+
+  @Delete(':key')
+  @HttpCode(204)
+  @Roles('service')
+  @ApiOperation({ summary: 'Delete the org’s own row (never the global one)' })
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  async delete(@CurrentPrincipal() principal: Principal, @Param('key') key: string, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    await this.sdk.delete(principal, await this.sdk.resolveOrg(principal, org), key);
+  }
+}

@@ -1,0 +1,123 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/roles';
+import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
+import { currentContext } from '../common/request-context';
+import { CryptoService } from '../crypto/crypto.service';
+import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
+import { OrgsService } from '../scopes/orgs.service';
+import { ConfigEntity, ConfigType } from './config.entity';
+import { assertValidKey, inferType, MASK } from './config-values';
+import { configNotFound, ConfigsService, decryptionFailed } from './configs.service';
+
+export interface SdkValue {
+  key: string;
+  type: ConfigType;
+  value: unknown;
+  source: 'org' | 'global';
+}
+
+/** Hook for the executions module: registers a secret read during an execution with its scrubber. */
+export type ExecutionSecretSink = (orgId: string, executionId: string, secret: string) => Promise<void>;
+
+/**
+ * The workflow engine's view: the org's row shadows the global one, values come decrypted and
+ * typed. Every read is audited (found, not found, missing value, decryption failed) before it is
+ * answered.
+ */
+@Injectable()
+export class SdkService {
+  private executionSink?: ExecutionSecretSink;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+    private readonly audit: AuditService,
+    private readonly orgs: OrgsService,
+    private readonly configs: ConfigsService,
+  ) {}
+
+  setExecutionSecretSink(sink: ExecutionSecretSink): void {
+    this.executionSink = sink;
+  }
+
+  /** The org a service principal acts for: its own, or X-Bifrost-Org (id or name) for an org-less token. */
+  async resolveOrg(principal: Principal, header: string | undefined): Promise<string> {
+    let orgId = principal.orgId;
+    if (!orgId) {
+      if (!header) throw badRequest('ORG_REQUIRED', 'An org-less service token must name the org in X-Bifrost-Org');
+      const org = await this.orgs.findByIdOrName(header);
+      if (!org) throw notFound('ORG_NOT_FOUND', 'No org matches X-Bifrost-Org');
+      orgId = org.id;
+    } else if (header && header !== orgId) {
+      const org = await this.orgs.findByIdOrName(header);
+      if (!org || org.id !== orgId) throw forbidden('This token acts for its own org only', 'ORG_FORBIDDEN');
+    }
+    const ctx = currentContext();
+    if (ctx) ctx.orgId = orgId;
+    return orgId;
+  }
+
+  async read(orgId: string, key: string, executionId?: string | null): Promise<SdkValue> {
+    assertValidKey(key);
+    const rows = await this.dataSource
+      .getRepository(ConfigEntity)
+      .createQueryBuilder('c')
+      .select(['c.scope', 'c.key', 'c.type', 'c.value', 'c.ciphertext', 'c.hasValue'])
+      .where('c.key = :key AND c.scope IN (:...scopes)', { key, scopes: [orgId, GLOBAL_SCOPE] })
+      .getMany();
+    const row = rows.find((r) => r.scope === orgId) ?? rows[0];
+    const base = { action: 'config.read' as const, scope: row?.scope ?? orgId, key, configType: row?.type ?? null, executionId: executionId ?? null };
+    const fail = async (err: AppError) => {
+      await this.audit.recordRead({ ...base, outcome: 'failure', reason: err.code });
+      return err;
+    };
+    if (!row) throw await fail(configNotFound());
+    const source = row.scope === orgId ? 'org' : 'global';
+    let value: unknown;
+    if (row.type === 'secret') {
+      if (!row.hasValue || !row.ciphertext) throw await fail(conflict('SECRET_VALUE_MISSING', `The secret '${key}' has no value yet: set it before reading it`));
+      try {
+        value = this.crypto.decryptString(row.ciphertext);
+      } catch {
+        throw await fail(decryptionFailed(key));
+      }
+      if (executionId && this.executionSink) await this.executionSink(orgId, executionId, value as string);
+    } else {
+      value = row.value === null ? null : JSON.parse(row.value);
+    }
+    await this.audit.recordRead({ ...base, outcome: 'success' });
+    return { key, type: row.type, value, source };
+  }
+
+  async readAll(orgId: string): Promise<Record<string, unknown>> {
+    const rows = await this.dataSource
+      .getRepository(ConfigEntity)
+      .createQueryBuilder('c')
+      .select(['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue'])
+      .where('c.scope IN (:...scopes)', { scopes: [orgId, GLOBAL_SCOPE] })
+      .orderBy('c.key', 'ASC')
+      .getMany();
+    const out: Record<string, unknown> = Object.create(null);
+    for (const scope of [GLOBAL_SCOPE, orgId]) {
+      for (const row of rows) {
+        if (row.scope !== scope) continue;
+        out[row.key] = row.type === 'secret' ? (row.hasValue ? MASK : null) : row.value === null ? null : JSON.parse(row.value);
+      }
+    }
+    await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope: orgId, reason: 'sdk' });
+    return out;
+  }
+
+  async write(principal: Principal, orgId: string, key: string, value: unknown, isSecret?: boolean): Promise<void> {
+    const type = inferType(value, isSecret);
+    await this.configs.put(principal, orgId, key, { type, value });
+  }
+
+  async delete(principal: Principal, orgId: string, key: string): Promise<void> {
+    await this.configs.delete(principal, orgId, key);
+  }
+}
+

@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+
+/**
+ * A counter per scope, bumped in the same transaction as any change to that scope's secrets. Every
+ * instance sharing the database compares it on each request to know when a cached scrubber is stale.
+ */
+@Injectable()
+export class SecretVersions {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async bump(em: EntityManager, scope: string): Promise<void> {
+    const updated = await em.query(
+      this.dataSource.options.type === 'better-sqlite3'
+        ? 'INSERT INTO secret_versions (scope, version) VALUES (?, 1) ON CONFLICT(scope) DO UPDATE SET version = version + 1'
+        : 'INSERT INTO secret_versions (scope, version) VALUES (?, 1) ON DUPLICATE KEY UPDATE version = version + 1',
+      [scope],
+    );
+    void updated;
+  }
+
+  /** Current versions of the given scopes (absent scopes are version 0). */
+  async get(scopes: string[]): Promise<Map<string, number>> {
+    const rows: { scope: string; version: number }[] = await this.dataSource.query(
+      `SELECT scope, version FROM secret_versions WHERE scope IN (${scopes.map(() => '?').join(', ')})`,
+      scopes,
+    );
+    const out = new Map(scopes.map((s) => [s, 0]));
+    for (const r of rows) out.set(r.scope, Number(r.version));
+    return out;
+  }
+}

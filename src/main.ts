@@ -1,0 +1,30 @@
+import 'reflect-metadata';
+import { EnvError, loadEnv } from './common/env';
+import { JsonLogger } from './common/logger';
+import { createApp } from './bootstrap';
+
+async function main(): Promise<void> {
+  let env;
+  try {
+    env = loadEnv();
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`Configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = new JsonLogger(env.logLevel);
+  if (env.secretKeyGenerated) {
+    logger.warn(`BIFROST_SECRET_KEY is not set: using a development key kept in ${env.database.sqlitePath ? 'the data folder' : './data/'}. Set BIFROST_SECRET_KEY before storing anything real.`, 'Bootstrap');
+  }
+  const app = await createApp(env, logger);
+  await app.listen(env.port, '0.0.0.0');
+  logger.log(`Listening on port ${env.port}; Swagger UI at http://localhost:${env.port}/docs (${env.database.kind})`, 'Bootstrap');
+}
+
+main().catch((err) => {
+  // One line, no stack: start-up errors (a database that can't be reached, keys that decrypt nothing) speak for themselves.
+  process.stderr.write(`Start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+import { Body, Controller, Get, Param, Post } from '@nestjs/common';
+import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/roles';
+import { CreateOrgDto, OrgDto, OrgListDto } from './orgs.dto';
+import { OrgsService } from './orgs.service';
+
+const toOrgDto = (o: OrgDto): OrgDto => ({ id: o.id, name: o.name, createdAt: o.createdAt });
+
+@ApiTags('Orgs')
+@Controller('api/orgs')
+export class OrgsController {
+  constructor(private readonly orgs: OrgsService) {}
+
+  @Post()
+  @Roles('admin')
+  @ApiOperation({ summary: 'Create an org (admin)' })
+  @ApiCreatedResponse({ type: OrgDto })
+  @ApiConflictResponse({ description: 'The name is taken (`ORG_EXISTS`)' })
+  async create(@Body() body: CreateOrgDto): Promise<OrgDto> {
+    return toOrgDto(await this.orgs.create(body.name));
+  }
+
+  @Get()
+  @Roles('admin', 'org_admin', 'member', 'service')
+  @ApiOperation({ summary: 'List orgs: all for admin, your own for everyone else' })
+  @ApiOkResponse({ type: OrgListDto })
+  async list(@CurrentPrincipal() principal: Principal): Promise<OrgListDto> {
+    const orgs = await this.orgs.list(principal.role === 'admin' ? undefined : principal.orgId);
+    return { items: orgs.map(toOrgDto), nextCursor: null };
+  }
+
+  @Get(':orgId')
+  @Roles('admin', 'org_admin', 'member', 'service')
+  @ApiOperation({ summary: 'One org (your own, or any for admin)' })
+  @ApiOkResponse({ type: OrgDto })
+  @ApiNotFoundResponse({ description: '`ORG_NOT_FOUND`' })
+  async get(@Param('orgId') orgId: string): Promise<OrgDto> {
+    return toOrgDto(await this.orgs.getOrThrow(orgId));
+  }
+}

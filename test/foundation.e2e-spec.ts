@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { ApiToken } from '../src/auth/api-token.entity';
+import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
+
+describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('reports the database up on /health without auth', async () => {
+    const res = await t.http().get('/health').expect(200);
+    expect(res.body).toEqual({ status: 'ok', database: 'up' });
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('serves Swagger UI and the OpenAPI document with bearer auth and every route', async () => {
+    await t.http().get('/docs/').expect(200).expect('content-type', /html/);
+    const doc = (await t.http().get('/docs-json').expect(200)).body;
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    for (const path of ['/api/orgs', '/api/orgs/{orgId}', '/api/tokens', '/api/tokens/{id}', '/api/me', '/api/scopes/{scope}/configs', '/api/scopes/{scope}/configs/{key}', '/api/orgs/{orgId}/effective-configs', '/api/sdk/configs', '/api/sdk/configs/{key}', '/api/audit', '/health']) {
+      expect(doc.paths[path]).toBeDefined();
+    }
+    for (const [path, ops] of Object.entries<Record<string, { summary?: string; security?: unknown }>>(doc.paths)) {
+      for (const op of Object.values(ops)) {
+        expect(op.summary).toBeTruthy();
+        if (path.startsWith('/api')) expect(op.security).toEqual([{ bearer: [] }]);
+      }
+    }
+  });
+
+  it('sets security headers and no x-powered-by', async () => {
+    const res = await t.http().get('/health');
+    expect(res.headers['x-powered-by']).toBeUndefined();
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('creates an org and an org_admin token with the bootstrap token, and /api/me tells who', async () => {
+    const org = await t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: 'acme' }).expect(201);
+    expect(org.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), name: 'acme', createdAt: expect.any(String) });
+    const created = await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'acme-admin', role: 'org_admin', orgId: org.body.id }).expect(201);
+    expect(created.body.token).toMatch(/^bft_[A-Za-z0-9_-]{43}$/);
+    const me = await t.http().get('/api/me').set(bearer(created.body.token)).expect(200);
+    expect(me.body).toEqual({ id: created.body.id, name: 'acme-admin', role: 'org_admin', orgId: org.body.id });
+    await t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: 'acme' }).expect(409).expect((r) => expect(r.body.code).toBe('ORG_EXISTS'));
+  });
+
+  it('stores tokens only as SHA-256 hashes and never lists the token', async () => {
+    const created = await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'hash-check', role: 'admin' }).expect(201);
+    const row = await t.dataSource.getRepository(ApiToken).findOneByOrFail({ id: created.body.id });
+    expect(row.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(row.tokenHash).not.toContain(created.body.token);
+    const { createHash } = await import('node:crypto');
+    expect(row.tokenHash).toBe(createHash('sha256').update(created.body.token).digest('hex'));
+    const list = await t.http().get('/api/tokens').set(bearer(t.adminToken)).expect(200);
+    expect(JSON.stringify(list.body)).not.toContain(created.body.token);
+    expect(list.body.items.find((i: { id: string }) => i.id === created.body.id)).toMatchObject({ name: 'hash-check', role: 'admin' });
+  });
+
+  it('enforces roles and org scope: 403 across orgs, members cannot write', async () => {
+    const a = await seedOrg(t, 'org-a');
+    const b = await seedOrg(t, 'org-b');
+    await t.http().get(`/api/orgs/${b.org.id}`).set(bearer(a.orgAdmin)).expect(403);
+    await t.http().get(`/api/orgs/${a.org.id}`).set(bearer(a.member)).expect(200);
+    await t.http().get(`/api/scopes/${b.org.id}/configs`).set(bearer(a.orgAdmin)).expect(403);
+    await t.http().get(`/api/scopes/${b.org.id}/configs`).set(bearer(a.member)).expect(403);
+    await t.http().put(`/api/scopes/${a.org.id}/configs/x`).set(bearer(a.member)).send({ type: 'string', value: 'v' }).expect(403);
+    await t.http().put(`/api/scopes/global/configs/x`).set(bearer(a.orgAdmin)).send({ type: 'string', value: 'v' }).expect(403);
+    await t.http().post('/api/orgs').set(bearer(a.orgAdmin)).send({ name: 'nope' }).expect(403);
+    const orgs = await t.http().get('/api/orgs').set(bearer(a.member)).expect(200);
+    expect(orgs.body.items.map((o: { name: string }) => o.name)).toEqual(['org-a']);
+    // org_admin may create member and service tokens of its own org only
+    await t.http().post('/api/tokens').set(bearer(a.orgAdmin)).send({ name: 'm2', role: 'member', orgId: a.org.id }).expect(201);
+    await t.http().post('/api/tokens').set(bearer(a.orgAdmin)).send({ name: 'adm', role: 'admin' }).expect(403);
+    await t.http().post('/api/tokens').set(bearer(a.orgAdmin)).send({ name: 'x', role: 'member', orgId: b.org.id }).expect(403);
+    await t.http().get('/api/tokens').set(bearer(a.member)).expect(403);
+    // unknown org ids: 403 for an org principal (no probing), 404/400 for admin
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    await t.http().get(`/api/orgs/${unknown}`).set(bearer(a.member)).expect(403);
+    await t.http().get(`/api/orgs/${unknown}`).set(bearer(t.adminToken)).expect(404).expect((r) => expect(r.body.code).toBe('ORG_NOT_FOUND'));
+    await t.http().get(`/api/scopes/${unknown}/configs`).set(bearer(t.adminToken)).expect(400).expect((r) => expect(r.body.code).toBe('INVALID_SCOPE'));
+    await t.http().get(`/api/orgs/not-a-uuid`).set(bearer(t.adminToken)).expect(400).expect((r) => expect(r.body.code).toBe('INVALID_ID'));
+  });
+
+  it('stops a revoked token at once', async () => {
+    const created = await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'short-lived', role: 'admin' }).expect(201);
+    await t.http().get('/api/me').set(bearer(created.body.token)).expect(200);
+    await t.http().delete(`/api/tokens/${created.body.id}`).set(bearer(t.adminToken)).expect(204);
+    const res = await t.http().get('/api/me').set(bearer(created.body.token)).expect(401);
+    expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', code: 'INVALID_TOKEN', message: expect.any(String) });
+    await t.http().delete(`/api/tokens/00000000-0000-4000-8000-000000000000`).set(bearer(t.adminToken)).expect(404);
+  });
+
+  it('answers bad input with a 4xx, a stable code and no echo', async () => {
+    const marker = 'ECHO-' + randomBytes(8).toString('hex');
+    const cases: [() => Promise<{ status: number; body: Record<string, unknown> }>, number, string][] = [
+      [() => t.http().get('/api/me'), 401, 'MISSING_TOKEN'],
+      [() => t.http().get('/api/me').set('Authorization', `Basic ${marker}`), 401, 'MALFORMED_TOKEN'],
+      [() => t.http().get('/api/me').set('Authorization', `Bearer ${marker}`), 401, 'INVALID_TOKEN'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: marker, extra: marker }), 400, 'VALIDATION_FAILED'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: 'x'.repeat(101) + marker }), 400, 'VALIDATION_FAILED'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: 12345 }), 400, 'VALIDATION_FAILED'],
+      [() => t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'x', role: marker }), 400, 'VALIDATION_FAILED'],
+      [() => t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'x', role: 'member', orgId: marker }), 400, 'VALIDATION_FAILED'],
+      [() => t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'x', role: 'member', orgId: '00000000-0000-4000-8000-000000000000' }), 404, 'ORG_NOT_FOUND'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'application/json').send(`{"name": "${marker}`), 400, 'INVALID_JSON'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'text/plain').send(marker), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [() => t.http().get(`/api/${marker}`).set(bearer(t.adminToken)), 404, 'NOT_FOUND'],
+    ];
+    for (const [call, status, code] of cases) {
+      const res = await call();
+      expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
+      expect(res.body).toMatchObject({ statusCode: status, error: expect.any(String), message: expect.any(String) });
+      expect(JSON.stringify(res.body)).not.toContain(marker);
+    }
+  });
+});
+
+describe('throttling failed authentications', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('answers 429 after more than 10 failures in a minute, even to a valid token', async () => {
+    for (let i = 0; i < 11; i++) await t.http().get('/api/me').set(bearer('bft_wrong' + i)).expect(401);
+    const res = await t.http().get('/api/me').set(bearer(t.adminToken)).expect(429);
+    expect(res.body.code).toBe('TOO_MANY_FAILED_AUTHENTICATIONS');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    await t.http().get('/health').expect(200);
+  });
+});
