@@ -1,0 +1,68 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvError, loadEnv, parseDatabaseUrl } from './env';
+
+const KEY = 'k'.repeat(32);
+const tmpDb = () => `sqlite:${join(mkdtempSync(join(tmpdir(), 'env-spec-')), 'db.sqlite')}`;
+
+function failure(env: Record<string, string>): EnvError {
+  try {
+    loadEnv(env);
+  } catch (err) {
+    if (err instanceof EnvError) return err;
+    throw err;
+  }
+  throw new Error('expected loadEnv to fail');
+}
+
+describe('loadEnv', () => {
+  it('applies defaults: port 3000, SQLite under ./data, development', () => {
+    const env = loadEnv({ BIFROST_SECRET_KEY: KEY });
+    expect(env).toMatchObject({ port: 3000, nodeEnv: 'development', logLevel: 'info', previousSecretKeys: [], corsOrigins: [] });
+    expect(env.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/bifrost.sqlite', sqlitePath: './data/bifrost.sqlite' });
+  });
+
+  it('reads MySQL URLs and previous keys', () => {
+    const env = loadEnv({ BIFROST_SECRET_KEY: KEY, DATABASE_URL: 'mysql://u:p@db:3306/bifrost', BIFROST_SECRET_KEY_PREVIOUS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` });
+    expect(env.database).toEqual({ kind: 'mysql', url: 'mysql://u:p@db:3306/bifrost' });
+    expect(env.previousSecretKeys).toEqual(['a'.repeat(32), 'b'.repeat(40)]);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ DATABASE_URL: 'postgres://x/y' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'mysql://host-only' }, 'DATABASE_URL'],
+    [{ BIFROST_SECRET_KEY: 'too-short-secret' }, 'BIFROST_SECRET_KEY'],
+    [{ BIFROST_SECRET_KEY_PREVIOUS: 'short' }, 'BIFROST_SECRET_KEY_PREVIOUS'],
+    [{ BIFROST_BOOTSTRAP_TOKEN: 'short-token' }, 'BIFROST_BOOTSTRAP_TOKEN'],
+  ])('rejects %j naming %s in one line, without the value', (bad, variable) => {
+    const err = failure({ BIFROST_SECRET_KEY: KEY, ...bad });
+    expect(err.variable).toBe(variable);
+    expect(err.message.startsWith(`${variable}: `)).toBe(true);
+    expect(err.message).not.toContain('\n');
+    for (const value of Object.values(bad)) if (value.length > 6) expect(err.message).not.toContain(value);
+  });
+
+  it('requires BIFROST_SECRET_KEY in production', () => {
+    expect(failure({ NODE_ENV: 'production', DATABASE_URL: tmpDb() }).variable).toBe('BIFROST_SECRET_KEY');
+  });
+
+  it('generates and keeps a development key beside the SQLite file when none is set', () => {
+    const url = tmpDb();
+    const first = loadEnv({ DATABASE_URL: url });
+    expect(first.secretKeyGenerated).toBe(true);
+    expect(first.secretKey.length).toBeGreaterThanOrEqual(32);
+    expect(loadEnv({ DATABASE_URL: url }).secretKey).toBe(first.secretKey);
+    expect(readFileSync(join(url.slice('sqlite:'.length), '..', 'secret-key'), 'utf8').trim()).toBe(first.secretKey);
+  });
+
+  it('parses sqlite: URLs with relative and absolute paths', () => {
+    expect(parseDatabaseUrl('sqlite:/var/lib/bifrost.db').sqlitePath).toBe('/var/lib/bifrost.db');
+    expect(parseDatabaseUrl('sqlite:./x.db').sqlitePath).toBe('./x.db');
+    expect(() => parseDatabaseUrl('sqlite:')).toThrow(EnvError);
+  });
+});

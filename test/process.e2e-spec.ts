@@ -1,0 +1,101 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { freshDatabase, onMysql, TestDatabase } from './helpers/test-app';
+
+// The built server as users run it (`node dist/main.js`); `npm test` builds first (pretest).
+const MAIN = join(__dirname, '..', 'dist', 'main.js');
+
+function start(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return { child, output: () => out };
+}
+
+async function waitFor(predicate: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const exited = (child: ChildProcess) => new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+
+describe('the server process', () => {
+  beforeAll(() => {
+    if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does it first)');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ BIFROST_SECRET_KEY: 'short' }, 'BIFROST_SECRET_KEY'],
+    [{ NODE_ENV: 'production' }, 'BIFROST_SECRET_KEY'],
+    [{ DATABASE_URL: 'redis://localhost' }, 'DATABASE_URL'],
+  ])('refuses to start on %j with one line naming %s', (env, variable) => {
+    const res = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: 'sqlite::memory:', ...env }, encoding: 'utf8', timeout: 20_000 });
+    expect(res.status).toBe(1);
+    const lines = (res.stdout + res.stderr).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(variable);
+  });
+
+  describe('started', () => {
+    let db: TestDatabase;
+    beforeEach(async () => {
+      db = await freshDatabase();
+    });
+    afterEach(async () => db.drop());
+
+    it('prints one admin token on a first development start (never in production), and finishes in-flight requests on SIGTERM', async () => {
+      const port = 20000 + (randomBytes(2).readUInt16BE() % 20000);
+      const env = { DATABASE_URL: db.url, PORT: String(port), NODE_ENV: 'development', BIFROST_SECRET_KEY: 'process-test-key-'.padEnd(40, 'x'), LOG_LEVEL: 'info' };
+      const server = start(env);
+      await waitFor(() => server.output().includes('Listening on port'), 'the server to listen');
+      const token = /bft_[A-Za-z0-9_-]{43}/.exec(server.output())?.[0];
+      expect(token).toBeDefined();
+      expect(server.output().match(/bft_[A-Za-z0-9_-]{43}/g)).toHaveLength(1);
+
+      // A keep-alive connection with a request in flight when SIGTERM arrives still gets its answer.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = (path: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = http.get({ host: '127.0.0.1', port, path, agent, headers: { Authorization: `Bearer ${token}` } }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          });
+          req.on('error', reject);
+        });
+      expect((await get('/api/me')).status).toBe(200);
+      const inFlight = get('/api/me');
+      const exit = exited(server.child);
+      setImmediate(() => server.child.kill('SIGTERM'));
+      expect((await inFlight).status).toBe(200);
+      const { code, signal } = await exit;
+      expect(code === 0 || signal === 'SIGTERM').toBe(true);
+      agent.destroy();
+
+      // The same database, restarted: no new token is printed (it is not empty any more).
+      const again = start(env);
+      await waitFor(() => again.output().includes('Listening on port'), 'the restart');
+      expect(again.output()).not.toMatch(/bft_[A-Za-z0-9_-]{43}/);
+      again.child.kill('SIGTERM');
+      await exited(again.child);
+    });
+
+    it('never creates a token in production', async () => {
+      if (onMysql) return; // the production path is the same on both; one database suffices
+      const port = 20000 + (randomBytes(2).readUInt16BE() % 20000);
+      const server = start({ DATABASE_URL: db.url, PORT: String(port), NODE_ENV: 'production', BIFROST_SECRET_KEY: 'process-test-key-'.padEnd(40, 'x') });
+      await waitFor(() => server.output().includes('Listening on port'), 'the server to listen');
+      expect(server.output()).not.toMatch(/bft_/);
+      server.child.kill('SIGTERM');
+      await exited(server.child);
+    });
+  });
+});
