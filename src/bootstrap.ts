@@ -1,39 +1,35 @@
+import helmet from '@fastify/helmet';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
-import helmet from 'helmet';
 import { AppModule } from './app.module';
 import { AppEnv } from './common/env';
+import { JSON_BODY_LIMIT, registerJsonBody } from './common/json-body';
 import { JsonLogger } from './common/logger';
-import { requestContextMiddleware } from './common/request-context';
+import { registerRequestContext } from './common/request-context';
 
-export const JSON_BODY_LIMIT = '1mb';
-
-/** Methods that carry a body must send it as JSON; anything else is a 415 before it is parsed. */
-function requireJson(req: Request, res: Response, next: NextFunction): void {
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (hasBody && ['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method) && !req.is('application/json')) {
-    res.status(415).json({ statusCode: 415, error: 'Unsupported Media Type', code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send the body as application/json' });
-    return;
-  }
-  next();
-}
-
-/** Builds the configured application (routes, pipes, Swagger, security headers) without listening. */
-export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLevel)): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
+/**
+ * Builds the configured application (routes, pipes, Swagger, security headers) without listening.
+ * Fastify, not Express: on an authenticated read it served 3.6x the requests (README, "Why Fastify").
+ */
+export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLevel)): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: JSON_BODY_LIMIT, trustProxy: false, return503OnClosing: true });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env), adapter, {
     logger,
     bodyParser: false,
     abortOnError: false,
   });
-  app.disable('x-powered-by');
-  app.use(requestContextMiddleware);
-  app.use(helmet());
-  if (env.corsOrigins.length > 0) app.enableCors({ origin: env.corsOrigins, allowedHeaders: ['Authorization', 'Content-Type', 'X-Bifrost-Org', 'X-Bifrost-Execution', 'X-Request-Id'] });
-  app.use(requireJson);
-  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  const fastify = app.getHttpAdapter().getInstance();
+  registerRequestContext(fastify);
+  registerJsonBody(fastify);
+  await app.register(helmet, {
+    // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults.
+    contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"] } },
+  });
+  if (env.corsOrigins.length > 0) {
+    app.enableCors({ origin: env.corsOrigins, allowedHeaders: ['Authorization', 'Content-Type', 'X-Bifrost-Org', 'X-Bifrost-Execution', 'X-Request-Id'] });
+  }
   app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
@@ -51,3 +47,5 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
   return app;
 }
+
+export type { INestApplication };

@@ -84,6 +84,16 @@ describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
     await t.http().get(`/api/orgs/not-a-uuid`).set(bearer(t.adminToken)).expect(400).expect((r) => expect(r.body.code).toBe('INVALID_ID'));
   });
 
+  it('puts the response X-Request-Id on the audit entry of the request', async () => {
+    const res = await t.http().post('/api/tokens').set(bearer(t.adminToken)).set('User-Agent', 'e2e-agent/1').send({ name: 'rid', role: 'admin' }).expect(201);
+    const entries = (await t.http().get('/api/audit?action=token.create').set(bearer(t.adminToken)).expect(200)).body.items;
+    const entry = entries.find((e: { key: string }) => e.key === res.body.id);
+    expect(entry).toMatchObject({ requestId: res.headers['x-request-id'], userAgent: 'e2e-agent/1', actor: { name: 'bootstrap', role: 'admin' } });
+    // A well-formed incoming id is kept; a malformed one is replaced.
+    expect((await t.http().get('/health').set('X-Request-Id', 'abc-123')).headers['x-request-id']).toBe('abc-123');
+    expect((await t.http().get('/health').set('X-Request-Id', 'bad id <script>')).headers['x-request-id']).not.toContain('<');
+  });
+
   it('stops a revoked token at once', async () => {
     const created = await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'short-lived', role: 'admin' }).expect(201);
     await t.http().get('/api/me').set(bearer(created.body.token)).expect(200);
@@ -108,6 +118,10 @@ describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
       [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'application/json').send(`{"name": "${marker}`), 400, 'INVALID_JSON'],
       [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'text/plain').send(marker), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [() => t.http().get(`/api/${marker}`).set(bearer(t.adminToken)), 404, 'NOT_FOUND'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'application/json').send(`{"name": "x", "__proto__": {"admin": "${marker}"}}`), 400, 'INVALID_JSON'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'application/json').send('['.repeat(5000) + ']'.repeat(5000)), 400, 'JSON_TOO_DEEP'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: marker + 'x'.repeat(1024 * 1024) }), 413, 'PAYLOAD_TOO_LARGE'],
+      [() => t.http().post('/api/orgs').set(bearer(t.adminToken)).set('Content-Type', 'application/json').send(''), 400, 'INVALID_JSON'],
     ];
     for (const [call, status, code] of cases) {
       const res = await call();

@@ -19,8 +19,12 @@ const compilerOptions = {
   useDefineForClassFields: false,
 };
 
+const ESM_SYNTAX = /^\s*(import\s*[\w{*'"]|export\s)|import\.meta/m;
+
 module.exports = {
   process(source, filename) {
+    // CommonJS files in node_modules pass through untouched; only ESM ones need transpiling.
+    if (filename.includes('/node_modules/') && !ESM_SYNTAX.test(source)) return { code: source };
     const patched = source.includes('import.meta')
       ? source
           // An ESM module's own `const require = createRequire(import.meta.url)`: CommonJS has one.

@@ -1,8 +1,6 @@
 import { Global, Module, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import type { Request } from 'express';
 import { AllExceptionsFilter } from '../common/all-exceptions.filter';
-import { RequestContext } from '../common/request-context';
-import type { Principal } from '../auth/roles';
+import { pathOf, RequestWithContext } from '../common/request-context';
 import { AuditController } from './audit.controller';
 import { AuditService } from './audit.service';
 
@@ -17,9 +15,9 @@ export class AuditModule implements OnModuleInit, OnModuleDestroy {
 
   /** Every 401/403 on /api becomes an `auth.denied` entry with its reason code, never the credentials. */
   onModuleInit(): void {
-    AllExceptionsFilter.setDenialRecorder(async (req: Request, status: number, code: string) => {
-      const principal = (req as Request & { user?: Principal }).user ?? null;
-      const ctx = (req as Request & { context?: RequestContext }).context;
+    AllExceptionsFilter.setDenialRecorder(async (req: RequestWithContext, status: number, code: string) => {
+      const principal = req.user ?? null;
+      const ctx = req.context;
       const params = (req.params ?? {}) as Record<string, string | undefined>;
       await this.audit.recordRead({
         action: 'auth.denied',
@@ -27,7 +25,8 @@ export class AuditModule implements OnModuleInit, OnModuleDestroy {
         actor: principal,
         scope: params.scope ?? params.orgId ?? ctx?.orgId ?? principal?.orgId ?? null,
         key: params.key ?? null,
-        reason: `${status} ${code} ${req.method} ${req.baseUrl ?? ''}${req.route?.path ?? req.path}`,
+        // The route's pattern, not the raw path: nothing the caller typed is stored.
+        reason: `${status} ${code} ${req.method} ${req.routeOptions?.url ?? pathOf(req)}`,
       });
     });
   }

@@ -1,9 +1,8 @@
 import { ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import type { Request, Response } from 'express';
 import { AppError, forbidden, unauthorized } from '../common/errors';
-import { RequestContext } from '../common/request-context';
+import { RequestWithContext } from '../common/request-context';
 import { PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
 import { AuthThrottle } from './auth-throttle';
 import { Principal, Role } from './roles';
@@ -34,11 +33,11 @@ export class GlobalAuthGuard extends AuthGuard('bearer') {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const req = context.switchToHttp().getRequest<Request & { user?: Principal; context?: RequestContext }>();
+    const req = context.switchToHttp().getRequest<RequestWithContext>();
     const client = req.socket.remoteAddress ?? 'unknown';
     if (this.throttle.isBlocked(client)) {
-      context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(this.throttle.retryAfter(client)));
-      throw new AppError(HttpStatus.TOO_MANY_REQUESTS, 'TOO_MANY_FAILED_AUTHENTICATIONS', 'Too many failed authentications from this address; wait a minute');
+      const err = new AppError(HttpStatus.TOO_MANY_REQUESTS, 'TOO_MANY_FAILED_AUTHENTICATIONS', 'Too many failed authentications from this address; wait a minute');
+      throw Object.assign(err, { retryAfter: this.throttle.retryAfter(client) });
     }
     const header = req.headers.authorization;
     if (!header) {

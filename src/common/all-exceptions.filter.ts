@@ -1,9 +1,11 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { AppError } from './errors';
 import { isConnectionError } from './database';
-import { currentContext } from './request-context';
+import { BodyError } from './json-body';
+import { currentContext, pathOf, RequestWithContext } from './request-context';
 
 export interface ErrorBody {
   statusCode: number;
@@ -14,7 +16,18 @@ export interface ErrorBody {
 }
 
 /** Called for every 401/403 on /api so the denial is audited (set by the AuditModule). */
-export type DenialRecorder = (req: Request, status: number, reason: string) => Promise<void>;
+export type DenialRecorder = (req: RequestWithContext, status: number, reason: string) => Promise<void>;
+
+/** Replaces registered secrets in an error body before it is sent (added by the ScrubberModule). */
+export type ErrorBodyScrubber = (req: RequestWithContext, body: ErrorBody) => Promise<ErrorBody>;
+
+/** What is sent when an error body cannot be scrubbed: nothing of the original error. */
+const WITHHELD: ErrorBody = {
+  statusCode: 500,
+  error: 'Internal Server Error',
+  code: 'SCRUBBING_FAILED',
+  message: 'The response could not be checked for secrets, so it was withheld',
+};
 
 const DEFAULT_CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -30,14 +43,16 @@ const DEFAULT_CODES: Record<number, string> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
-/** body-parser and raw-body errors carry a `type`; their messages may quote the body, so never use them. */
-const BODY_PARSER_ERRORS: Record<string, [number, string, string]> = {
-  'entity.parse.failed': [400, 'INVALID_JSON', 'The request body is not valid JSON'],
-  'entity.too.large': [413, 'PAYLOAD_TOO_LARGE', 'The request body is too large'],
-  'encoding.unsupported': [415, 'UNSUPPORTED_ENCODING', 'The request body encoding is not supported'],
-  'charset.unsupported': [415, 'UNSUPPORTED_CHARSET', 'The request body charset is not supported'],
-  'request.aborted': [400, 'REQUEST_ABORTED', 'The request was aborted'],
-  'entity.verify.failed': [400, 'INVALID_BODY', 'The request body was rejected'],
+/** Fastify's own request errors, by code; their messages may quote the request, so never use them. */
+const FASTIFY_ERRORS: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'The request body is too large'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'INVALID_JSON', 'The request body is empty'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'INVALID_CONTENT_LENGTH', 'Content-Length does not match the body'],
+  FST_ERR_CTP_INVALID_TYPE: [400, 'INVALID_CONTENT_TYPE', 'The Content-Type header is not valid'],
+  FST_ERR_CTP_EMPTY_TYPE: [400, 'INVALID_CONTENT_TYPE', 'The Content-Type header is empty'],
+  FST_ERR_BAD_URL: [400, 'INVALID_PATH', 'The path is not validly percent-encoded'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'BAD_REQUEST', 'The request could not be routed'],
 };
 
 /**
@@ -51,15 +66,18 @@ export function toErrorBody(exception: unknown): ErrorBody {
     if (exception.details !== undefined) body.details = exception.details;
     return body;
   }
-  // Nest wraps body-parser and URI errors in HttpExceptions whose messages can quote the request.
-  const cause = (exception as { cause?: { type?: string } })?.cause;
-  const parserError = (exception as { type?: string })?.type ?? cause?.type;
-  if (typeof parserError === 'string' && BODY_PARSER_ERRORS[parserError]) {
-    const [status, code, message] = BODY_PARSER_ERRORS[parserError];
+  // Nest wraps Fastify's request errors in HttpExceptions whose messages can quote the request.
+  const cause = (exception as { cause?: unknown })?.cause ?? exception;
+  if (cause instanceof BodyError) {
+    return { statusCode: cause.statusCode, error: STATUS_CODES[cause.statusCode]!, code: cause.code, message: cause.message };
+  }
+  const fastifyCode = (cause as { code?: unknown })?.code;
+  if (typeof fastifyCode === 'string' && FASTIFY_ERRORS[fastifyCode]) {
+    const [status, code, message] = FASTIFY_ERRORS[fastifyCode];
     return { statusCode: status, error: STATUS_CODES[status]!, code, message };
   }
-  if (cause instanceof URIError) {
-    return { statusCode: 400, error: STATUS_CODES[400]!, code: 'INVALID_PATH', message: 'The path is not validly percent-encoded' };
+  if (cause instanceof SyntaxError || cause instanceof URIError) {
+    return { statusCode: 400, error: STATUS_CODES[400]!, code: 'BAD_REQUEST', message: 'The request could not be read' };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -85,17 +103,39 @@ export function toErrorBody(exception: unknown): ErrorBody {
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private static recorder?: DenialRecorder;
+  private static scrubbers: ErrorBodyScrubber[] = [];
   private readonly logger = new Logger('Exceptions');
+
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
 
   static setDenialRecorder(recorder: DenialRecorder | undefined): void {
     AllExceptionsFilter.recorder = recorder;
   }
 
+  static addBodyScrubber(scrubber: ErrorBodyScrubber): void {
+    AllExceptionsFilter.scrubbers.push(scrubber);
+  }
+
+  static removeBodyScrubber(scrubber: ErrorBodyScrubber): void {
+    AllExceptionsFilter.scrubbers = AllExceptionsFilter.scrubbers.filter((s) => s !== scrubber);
+  }
+
+  /** Every error body passes the scrubbers (guards' errors never reach an interceptor); failing closed. */
+  private static async scrub(req: RequestWithContext, body: ErrorBody): Promise<ErrorBody> {
+    let out = body;
+    try {
+      for (const scrubber of AllExceptionsFilter.scrubbers) out = await scrubber(req, out);
+    } catch {
+      return { ...WITHHELD };
+    }
+    return out;
+  }
+
   async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
     const http = host.switchToHttp();
-    const res = http.getResponse<Response>();
-    const req = http.getRequest<Request>();
-    const body = toErrorBody(exception);
+    const res = http.getResponse<FastifyReply>();
+    const req = http.getRequest<RequestWithContext>();
+    const body = await AllExceptionsFilter.scrub(req, toErrorBody(exception));
     if (body.statusCode >= 500 && body.code === 'INTERNAL_ERROR') {
       // Only the class and stack: driver messages can quote parameters.
       const err = exception as Error;
@@ -103,17 +143,17 @@ export class AllExceptionsFilter implements ExceptionFilter {
     } else if (body.statusCode >= 500) {
       this.logger.warn({ msg: 'request failed', code: body.code });
     }
-    if ((body.statusCode === 401 || body.statusCode === 403) && req.path?.startsWith('/api') && AllExceptionsFilter.recorder) {
+    if ((body.statusCode === 401 || body.statusCode === 403) && pathOf(req).startsWith('/api') && AllExceptionsFilter.recorder) {
       try {
         await AllExceptionsFilter.recorder(req, body.statusCode, body.code);
       } catch (err) {
         this.logger.error({ msg: 'audit of a denied request failed', errorName: (err as Error)?.name });
       }
     }
-    if (res.headersSent) return;
-    const requestId = currentContext()?.requestId;
-    if (requestId && !res.getHeader('X-Request-Id')) res.setHeader('X-Request-Id', requestId);
-    if (body.statusCode === HttpStatus.TOO_MANY_REQUESTS && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '60');
-    res.status(body.statusCode).json(body);
+    if (res.sent) return;
+    const requestId = currentContext()?.requestId ?? req.context?.requestId;
+    if (requestId && !res.getHeader('X-Request-Id')) res.header('X-Request-Id', requestId);
+    if (body.statusCode === HttpStatus.TOO_MANY_REQUESTS) res.header('Retry-After', String((exception as { retryAfter?: number }).retryAfter ?? 60));
+    this.adapterHost.httpAdapter.reply(res, body, body.statusCode);
   }
 }

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/roles';
 
 /** What every layer may need to know about the request it serves, without threading it through. */
@@ -16,6 +16,8 @@ export interface RequestContext {
   executionId?: string | null;
 }
 
+export type RequestWithContext = FastifyRequest & { context?: RequestContext; user?: Principal };
+
 const storage = new AsyncLocalStorage<RequestContext>();
 
 export const currentContext = (): RequestContext | undefined => storage.getStore();
@@ -26,18 +28,33 @@ export function runWithContext<T>(ctx: RequestContext, fn: () => T): T {
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** Express middleware: a request id for every request (echoed in `X-Request-Id`), and the context. */
-export function requestContextMiddleware(req: Request, res: Response, next: NextFunction): void {
-  const incoming = req.header('x-request-id');
-  const requestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  res.setHeader('X-Request-Id', requestId);
-  const ctx: RequestContext = {
-    requestId,
-    ip: req.socket.remoteAddress ?? null,
-    userAgent: req.header('user-agent')?.slice(0, 255) ?? null,
-    method: req.method,
-    path: req.path,
-  };
-  (req as Request & { context?: RequestContext }).context = ctx;
-  storage.run(ctx, next);
+/** The path without the query string (Fastify's `url` has both). */
+export const pathOf = (req: FastifyRequest): string => req.url.split('?', 1)[0];
+
+/**
+ * A request id for every request (taken from a well-formed `X-Request-Id`, else new) echoed in the
+ * response, and the request context. The context is entered again before the handler: body parsing
+ * runs in the socket's async context, not the request's.
+ */
+export function registerRequestContext(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (req, reply, done) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    reply.header('X-Request-Id', requestId);
+    const ua = req.headers['user-agent'];
+    const ctx: RequestContext = {
+      requestId,
+      ip: req.socket.remoteAddress ?? null,
+      userAgent: typeof ua === 'string' ? ua.slice(0, 255) : null,
+      method: req.method,
+      path: pathOf(req),
+    };
+    (req as RequestWithContext).context = ctx;
+    storage.run(ctx, done);
+  });
+  fastify.addHook('preHandler', (req, _reply, done) => {
+    const ctx = (req as RequestWithContext).context;
+    if (ctx) storage.run(ctx, done);
+    else done();
+  });
 }

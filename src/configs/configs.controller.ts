@@ -9,7 +9,7 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { ConfigsService } from './configs.service';
@@ -60,7 +60,7 @@ export class ConfigsController {
     @Param('scope') scope: string,
     @Param('key') key: string,
     @Body() body: PutConfigDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ConfigDto> {
     const { created, config } = await this.configs.put(principal, scope, key, body);
     res.status(created ? 201 : 200);

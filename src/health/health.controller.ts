@@ -1,7 +1,7 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/auth.decorators';
 
@@ -20,7 +20,7 @@ export class HealthController {
   @ApiOperation({ summary: 'Liveness and readiness: is the database reachable?' })
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto })
-  async check(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
+  async check(@Res({ passthrough: true }) res: FastifyReply): Promise<HealthDto> {
     try {
       await Promise.race([
         this.dataSource.query('SELECT 1'),

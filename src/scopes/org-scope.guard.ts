@@ -1,7 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
 import { badRequest, forbidden, notFound } from '../common/errors';
-import { RequestContext } from '../common/request-context';
+import { RequestWithContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
 import { OrgsService, UUID } from './orgs.service';
 
@@ -18,7 +17,7 @@ export class OrgScopeGuard implements CanActivate {
   constructor(private readonly orgs: OrgsService) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const req = context.switchToHttp().getRequest<Request & { user?: Principal; context?: RequestContext }>();
+    const req = context.switchToHttp().getRequest<RequestWithContext>();
     const principal = req.user;
     const { scope, orgId } = (req.params ?? {}) as Record<string, string | undefined>;
     if (!principal || (scope === undefined && orgId === undefined)) return true;

@@ -1,4 +1,4 @@
-import { INestApplication } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -46,7 +46,7 @@ export async function freshDatabase(): Promise<TestDatabase> {
 export const TEST_SECRET_KEY = 'e2e-test-secret-key-0123456789-abcdefghijklmnop';
 
 export interface TestApp {
-  app: INestApplication;
+  app: NestFastifyApplication;
   env: AppEnv;
   dataSource: DataSource;
   db: TestDatabase;
@@ -80,6 +80,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const logLines: string[] = [];
   const app = await createApp(env, new JsonLogger(env.logLevel, (line) => logLines.push(line)));
   await app.init();
+  await app.getHttpAdapter().getInstance().ready();
   let baseUrl = '';
   if (options.listen) {
     await app.listen(0, '127.0.0.1');
