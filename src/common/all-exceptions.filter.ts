@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { AppError } from './errors';
 import { isConnectionError } from './database';
@@ -52,6 +52,7 @@ const FASTIFY_ERRORS: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INVALID_TYPE: [400, 'INVALID_CONTENT_TYPE', 'The Content-Type header is not valid'],
   FST_ERR_CTP_EMPTY_TYPE: [400, 'INVALID_CONTENT_TYPE', 'The Content-Type header is empty'],
   FST_ERR_BAD_URL: [400, 'INVALID_PATH', 'The path is not validly percent-encoded'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'URI_TOO_LONG', 'A path parameter is too long'],
   FST_ERR_ASYNC_CONSTRAINT: [400, 'BAD_REQUEST', 'The request could not be routed'],
 };
 
@@ -98,6 +99,16 @@ export function toErrorBody(exception: unknown): ErrorBody {
     return { statusCode: 503, error: STATUS_CODES[503]!, code: 'DATABASE_UNAVAILABLE', message: 'The database is unavailable; try again shortly' };
   }
   return { statusCode: 500, error: STATUS_CODES[500]!, code: 'INTERNAL_ERROR', message: 'Internal server error' };
+}
+
+/**
+ * Fastify's `frameworkErrors`: a bad URL or an over-long path parameter is answered by the router
+ * before Nest sees the request, and Fastify's own answer quotes the path. This gives it the one
+ * error shape instead, with nothing of the path.
+ */
+export function replyToFrameworkError(error: FastifyError, _req: unknown, reply: FastifyReply): void {
+  const body = toErrorBody(error);
+  void reply.code(body.statusCode).header('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
 @Catch()

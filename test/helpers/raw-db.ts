@@ -1,0 +1,67 @@
+import { request as httpRequest } from 'node:http';
+import { TestApp } from './test-app';
+
+/**
+ * Raw SQL against the test database, the same text on SQLite and MySQL/MariaDB (`?` placeholders;
+ * `key` is quoted with backticks, which SQLite accepts too).
+ */
+export async function rawRows<T = Record<string, unknown>>(t: TestApp, sql: string, params: unknown[] = []): Promise<T[]> {
+  return (await t.dataSource.query(sql, params)) as T[];
+}
+
+export async function rawCount(t: TestApp, table: string, where = '1 = 1', params: unknown[] = []): Promise<number> {
+  const [row] = await rawRows<{ n: number | string }>(t, `SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params);
+  return Number(row.n);
+}
+
+export const configRow = async (t: TestApp, scope: string, key: string) =>
+  (await rawRows(t, 'SELECT * FROM configs WHERE scope = ? AND `key` = ?', [scope, key]))[0] as Record<string, unknown> | undefined;
+
+/**
+ * An HTTP request sent exactly as written: supertest (WHATWG URL) would normalise `/.` and `/..`
+ * away, so keys like `.` and `..` never reached the server.
+ */
+export function rawHttp(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; body: Record<string, unknown> }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, method, path, headers: { ...headers, ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = text ? JSON.parse(text) : {};
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: parsed });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** A trigger that makes every insert into audit_entries fail: the audit log is "down". */
+export async function breakAudit(t: TestApp): Promise<void> {
+  if (t.dataSource.options.type === 'better-sqlite3') {
+    await t.dataSource.query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;");
+  } else {
+    await t.dataSource.query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit down'");
+  }
+}
+
+export async function repairAudit(t: TestApp): Promise<void> {
+  await t.dataSource.query('DROP TRIGGER IF EXISTS audit_down');
+}
