@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs';
+import { Browser, chromium } from 'playwright-core';
+import { bearer, startApp, TestApp } from './helpers/test-app';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SECRET = 'sk_live_browser_' + 'Q7x9'.repeat(6);
+
+// An admin in Swagger UI: authorize with a token, run the list endpoint, see the secret masked.
+describe('Swagger UI in headless Chromium', () => {
+  let t: TestApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
+    t = await startApp({ listen: true });
+    await t.http().put('/api/scopes/global/configs/stripe_api_key').set(bearer(t.adminToken)).send({ type: 'secret', value: SECRET, description: 'Stripe live key' }).expect(201);
+    await t.http().put('/api/scopes/global/configs/max_retries').set(bearer(t.adminToken)).send({ type: 'int', value: 3 }).expect(201);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('authorizes with a token, lists the global configs and shows the secret as ••••••', async () => {
+    const page = await browser.newPage();
+    const consoleErrors: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    await page.goto(`${t.baseUrl}/docs`);
+    await page.locator('button.authorize').first().click();
+    await page.locator('.modal-ux input').first().fill(t.adminToken);
+    await page.locator('.modal-ux button.authorize').click();
+    await page.locator('.modal-ux button.btn-done').click();
+
+    const op = page.locator('#operations-Configs-ConfigsController_list');
+    await op.locator('.opblock-summary').click();
+    await op.locator('button.try-out__btn').click();
+    await op.locator('tr[data-param-name="scope"] input').fill('global');
+    await op.locator('button.execute').click();
+    const body = op.locator('.live-responses-table .response-col_description pre').first();
+    await body.waitFor();
+    const text = await body.innerText();
+    expect(text).toContain('stripe_api_key');
+    expect(text).toContain('••••••');
+    expect(text).toContain('"masked": true');
+    expect(text).not.toContain(SECRET);
+    expect(await op.locator('.live-responses-table tr.response .response-col_status').first().innerText()).toContain('200');
+    expect(await page.content()).not.toContain(SECRET);
+    if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false });
+    expect(consoleErrors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
+  });
+});
