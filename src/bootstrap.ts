@@ -21,7 +21,7 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     return503OnClosing: true,
     // A config key may be 255 characters (API.md); Fastify's default limit of 100 answered longer
     // valid keys with a 414. Room for a percent-encoded bad key too, so it gets its INVALID_KEY.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     frameworkErrors: replyToFrameworkError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env), adapter, {

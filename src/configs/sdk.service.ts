@@ -84,7 +84,16 @@ export class SdkService {
       } catch {
         throw await fail(decryptionFailed(key));
       }
-      if (executionId && this.executionSink) await this.executionSink(orgId, executionId, value as string);
+      if (executionId && this.executionSink) {
+        // Registering with the execution's scrubber can fail (no such execution in this org): the read
+        // fails then, and a failed read is audited like any other.
+        try {
+          await this.executionSink(orgId, executionId, value as string);
+        } catch (err) {
+          await this.audit.recordRead({ ...base, outcome: 'failure', reason: err instanceof AppError ? err.code : 'EXECUTION_REGISTRATION_FAILED' });
+          throw err;
+        }
+      }
     } else {
       value = row.value === null ? null : JSON.parse(row.value);
     }
