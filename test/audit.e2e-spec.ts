@@ -524,6 +524,22 @@ describe(`audit log (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
   });
 
   describe('never a value', () => {
+    it('takes no credential as a request id or an execution id', async () => {
+      for (const [header, token] of [
+        ['X-Request-Id', a.service],
+        ['X-Request-Id', t.adminToken],
+        ['X-Bifrost-Execution', a.service],
+      ] as const) {
+        const res = await sdkRead('aud_secret', a.service, { [header]: token });
+        expect([200, 404]).toContain(res.status);
+        expect(res.headers['x-request-id']).not.toBe(token);
+        const entry = await oneEntryOf(res);
+        expect(entry.requestId).toBe(res.headers['x-request-id']);
+        expect(entry.executionId).toBeNull();
+        expect(JSON.stringify(entry)).not.toContain(token);
+      }
+    });
+
     it('holds no secret, ciphertext, hash, value or token in any column of any entry', async () => {
       // Exercise the secrets once more through every path that audits.
       for (const key of ['aud_secret', 'fc_secret']) await sdkRead(key, a.service).expect(200);

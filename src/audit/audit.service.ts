@@ -55,6 +55,9 @@ const MAX_BATCH = 500;
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 100;
 const cut = (s: string | null | undefined, n: number) => (s == null ? null : s.length > n ? s.slice(0, n) : s);
+const EXECUTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Execution ids are UUIDs; anything else in X-Bifrost-Execution (a token pasted there, say) is not stored. */
+const executionIdOf = (id: string | null | undefined) => (id && EXECUTION_ID.test(id) ? id : null);
 
 interface Pending {
   row: Partial<AuditEntry>;
@@ -96,7 +99,7 @@ export class AuditService implements OnModuleDestroy {
       configType: input.configType ?? null,
       outcome: input.outcome,
       reason: cut(input.reason, 255),
-      executionId: cut(input.executionId ?? ctx?.executionId ?? null, 36),
+      executionId: executionIdOf(input.executionId ?? ctx?.executionId),
       requestId: ctx?.requestId ?? null,
       ip: cut(ctx?.ip, 64),
       userAgent: cut(ctx?.userAgent, 255),

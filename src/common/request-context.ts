@@ -28,6 +28,18 @@ export function runWithContext<T>(ctx: RequestContext, fn: () => T): T {
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/**
+ * The caller's X-Request-Id when it is well-formed, else a new one. The id is stored in the audit
+ * log, which never holds a token: one that looks like a credential (our `bft_` prefix, or the very
+ * bearer token presented) is replaced, not kept.
+ */
+function adoptRequestId(incoming: unknown, authorization: unknown): string {
+  if (typeof incoming !== 'string' || !SAFE_REQUEST_ID.test(incoming)) return randomUUID();
+  const bearer = typeof authorization === 'string' ? authorization.replace(/^Bearer\s+/i, '') : '';
+  if (incoming.startsWith('bft_') || incoming === bearer) return randomUUID();
+  return incoming;
+}
+
 /** The path without the query string (Fastify's `url` has both). */
 export const pathOf = (req: FastifyRequest): string => req.url.split('?', 1)[0];
 
@@ -38,8 +50,7 @@ export const pathOf = (req: FastifyRequest): string => req.url.split('?', 1)[0];
  */
 export function registerRequestContext(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (req, reply, done) => {
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = adoptRequestId(req.headers['x-request-id'], req.headers.authorization);
     reply.header('X-Request-Id', requestId);
     const ua = req.headers['user-agent'];
     const ctx: RequestContext = {
