@@ -19,8 +19,11 @@ import { OrgScopeGuard } from './scopes/org-scope.guard';
 import { ScopesModule } from './scopes/scopes.module';
 import { ConfigEntity } from './configs/config.entity';
 import { ConfigsModule } from './configs/configs.module';
+import { Execution, ExecutionLog, ExecutionSecret } from './executions/execution.entity';
+import { ExecutionsModule } from './executions/executions.module';
+import { ScrubberModule } from './scrubber/scrubber.module';
 
-export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity];
+export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, ExecutionLog, ExecutionSecret];
 
 @Module({})
 export class AppModule {
@@ -35,6 +38,8 @@ export class AppModule {
         ScopesModule,
         AuthModule,
         ConfigsModule,
+        ScrubberModule,
+        ExecutionsModule,
         HealthModule,
       ],
       providers: [

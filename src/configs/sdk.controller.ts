@@ -10,6 +10,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
 import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
 import { SdkService } from './sdk.service';
@@ -25,6 +26,8 @@ export class SdkController {
 
   @Get(':key')
   @Roles('service')
+  // The one plaintext API.md allows out: the value, to a service token; the rest is still scrubbed.
+  @ScrubExempt('value')
   @ApiOperation({
     summary: 'Read one config, decrypted and typed, with the cascade (service tokens only)',
     description: 'The only endpoint that returns a secret in plaintext. Missing: `CONFIG_NOT_FOUND`. A secret without a value: `SECRET_VALUE_MISSING`.',

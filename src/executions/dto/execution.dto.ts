@@ -1,0 +1,110 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { Allow, ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { EXECUTION_STATUSES, ExecutionStatus, FINISHED_STATUSES, FinishedStatus } from '../execution.entity';
+
+/** At most this many lines per `POST /logs` batch, and this many UTF-8 bytes of messages (413 beyond). */
+export const MAX_LOG_LINES = 1000;
+export const MAX_LOG_BATCH_BYTES = 1024 * 1024;
+/** Dynamic secrets per request, and per execution in all. */
+export const MAX_SECRETS_PER_REQUEST = 100;
+export const MAX_SECRETS_PER_EXECUTION = 1000;
+export const MAX_SECRET_LENGTH = 64 * 1024;
+
+const JSON_VALUE = { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'object' }, { type: 'array', items: {} }] };
+
+export class CreateExecutionDto {
+  @ApiProperty({ example: 'charge_card', minLength: 1, maxLength: 255, description: 'The workflow being run' })
+  @IsString()
+  @Length(1, 255)
+  workflow: string;
+}
+
+export class LogLineDto {
+  @ApiProperty({ example: 'info', minLength: 1, maxLength: 16, description: 'Any level name (debug, info, warning, error, ...)' })
+  @IsString()
+  @Length(1, 16)
+  level: string;
+
+  @ApiProperty({ example: 'charged customer 42', description: 'Scrubbed of every registered secret before it is stored' })
+  @IsString()
+  message: string;
+}
+
+export class AppendLogsDto {
+  @ApiProperty({
+    type: [LogLineDto],
+    description: `At most ${MAX_LOG_LINES} lines and ${MAX_LOG_BATCH_BYTES} bytes of messages per batch (413 \`LOG_BATCH_TOO_LARGE\` beyond; nothing is stored)`,
+  })
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => LogLineDto)
+  lines: LogLineDto[];
+}
+
+export class RegisterSecretsDto {
+  @ApiProperty({
+    type: [String],
+    example: ['ya29.a0AfH6SMB...'],
+    description: `Dynamic secrets (OAuth tokens and the like), at most ${MAX_SECRETS_PER_REQUEST} per request. Values of fewer than 4 characters are not scrubbed, by rule.`,
+  })
+  @IsArray()
+  @ArrayMaxSize(MAX_SECRETS_PER_REQUEST)
+  @IsString({ each: true })
+  @MaxLength(MAX_SECRET_LENGTH, { each: true })
+  values: string[];
+}
+
+export class FinishExecutionDto {
+  @ApiProperty({ enum: FINISHED_STATUSES, example: 'success' })
+  @IsIn(FINISHED_STATUSES as unknown as string[], { message: `status must be one of ${FINISHED_STATUSES.join(', ')}` })
+  status: FinishedStatus;
+
+  @ApiPropertyOptional({ ...JSON_VALUE, description: 'Any JSON value the workflow returned; scrubbed before it is stored', example: { charged: true } })
+  @Allow()
+  result?: unknown;
+
+  @ApiPropertyOptional({ ...JSON_VALUE, description: 'What the workflow failed with (the client sends `{name, message}`); scrubbed before it is stored', example: { name: 'CardDeclined', message: 'card declined' } })
+  @Allow()
+  error?: unknown;
+}
+
+export class CreatedExecutionDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) orgId: string;
+  @ApiProperty({ example: 'charge_card' }) workflow: string;
+  @ApiProperty({ enum: EXECUTION_STATUSES, example: 'running' }) status: ExecutionStatus;
+  @ApiProperty({ type: String, format: 'date-time' }) startedAt: Date;
+}
+
+export class ExecutionLogDto {
+  @ApiProperty({ example: 'info' }) level: string;
+  @ApiProperty({ example: 'charged customer 42' }) message: string;
+  @ApiProperty({ type: String, format: 'date-time' }) at: Date;
+}
+
+export class ExecutionSummaryDto extends CreatedExecutionDto {
+  @ApiProperty({ ...JSON_VALUE, nullable: true, description: 'As stored: scrubbed' }) result: unknown;
+  @ApiProperty({ ...JSON_VALUE, nullable: true, description: 'As stored: scrubbed' }) error: unknown;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) finishedAt: Date | null;
+}
+
+export class ExecutionRecordDto extends ExecutionSummaryDto {
+  @ApiProperty({ type: [ExecutionLogDto], description: 'In the order they were sent; scrubbed' }) logs: ExecutionLogDto[];
+}
+
+export class ExecutionListDto {
+  @ApiProperty({ type: [ExecutionSummaryDto] }) items: ExecutionSummaryDto[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page' }) nextCursor: string | null;
+}
+
+export class ListExecutionsQueryDto {
+  @ApiPropertyOptional({ format: 'uuid', description: 'Admin: only this org’s executions (others always see their own org’s)' })
+  @IsOptional()
+  @IsString()
+  orgId?: string;
+
+  @ApiPropertyOptional({ enum: EXECUTION_STATUSES }) @IsOptional() @IsIn(EXECUTION_STATUSES as unknown as string[]) status?: string;
+  @ApiPropertyOptional({ description: '1-500, default 100' }) @IsOptional() @IsString() limit?: string;
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' }) @IsOptional() @IsString() cursor?: string;
+}

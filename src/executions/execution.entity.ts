@@ -1,0 +1,75 @@
+import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+
+export const EXECUTION_STATUSES = ['running', 'success', 'failed'] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+export const FINISHED_STATUSES = ['success', 'failed'] as const;
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+
+/**
+ * One run of a workflow, as the workflow engine reports it. `result` and `error` are JSON text,
+ * scrubbed of every secret registered for the execution before they were stored.
+ */
+@Entity('executions')
+export class Execution {
+  @PrimaryColumn({ type: 'varchar', length: 36 })
+  id: string;
+
+  @Column({ name: 'org_id', type: 'varchar', length: 36 })
+  orgId: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  workflow: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  status: ExecutionStatus;
+
+  @Column({ type: 'text', nullable: true })
+  result: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  error: string | null;
+
+  @Column({ name: 'created_by', type: 'varchar', length: 36, nullable: true })
+  createdBy: string | null;
+
+  @Column({ name: 'started_at', type: 'datetime' })
+  startedAt: Date;
+
+  @Column({ name: 'finished_at', type: 'datetime', nullable: true })
+  finishedAt: Date | null;
+}
+
+/** One log line of an execution, scrubbed before it was stored. */
+@Entity('execution_logs')
+export class ExecutionLog {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id: number;
+
+  @Column({ name: 'execution_id', type: 'varchar', length: 36 })
+  executionId: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  level: string;
+
+  @Column({ type: 'text' })
+  message: string;
+
+  @Column({ type: 'datetime' })
+  at: Date;
+}
+
+/** A dynamic secret of an execution (an OAuth token, ...), as a Fernet token, so every instance can scrub it. */
+@Entity('execution_secrets')
+export class ExecutionSecret {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id: number;
+
+  @Column({ name: 'execution_id', type: 'varchar', length: 36 })
+  executionId: string;
+
+  @Column({ type: 'text' })
+  ciphertext: string;
+
+  @Column({ name: 'created_at', type: 'datetime' })
+  createdAt: Date;
+}

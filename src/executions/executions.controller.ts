@@ -1,0 +1,141 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiPayloadTooLargeResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/roles';
+import { badRequest, forbidden } from '../common/errors';
+import { SdkService } from '../configs/sdk.service';
+import { UUID } from '../scopes/orgs.service';
+import {
+  AppendLogsDto,
+  CreatedExecutionDto,
+  CreateExecutionDto,
+  ExecutionListDto,
+  ExecutionRecordDto,
+  FinishExecutionDto,
+  ListExecutionsQueryDto,
+  MAX_LOG_BATCH_BYTES,
+  MAX_LOG_LINES,
+  RegisterSecretsDto,
+} from './dto/execution.dto';
+import { ExecutionsService } from './executions.service';
+
+const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
+const ID_PARAM = { name: 'id', description: 'The execution id', format: 'uuid' };
+const NOT_FOUND = { description: '`EXECUTION_NOT_FOUND`: no such execution in this org (another org’s reads the same)' };
+
+/**
+ * The workflow engine reports its runs here (service tokens); the org's people read them back.
+ * Whatever is stored is scrubbed first, and every answer is scrubbed again on its way out.
+ */
+@ApiTags('Executions')
+@Controller('api/executions')
+export class ExecutionsController {
+  constructor(
+    private readonly executions: ExecutionsService,
+    private readonly sdk: SdkService,
+  ) {}
+
+  @Post()
+  @Roles('service')
+  @ApiOperation({ summary: 'Start an execution of a workflow (service tokens)', description: 'The org is the token’s, or `X-Bifrost-Org` for an org-less service token.' })
+  @ApiHeader(ORG_HEADER)
+  @ApiCreatedResponse({ type: CreatedExecutionDto })
+  @ApiBadRequestResponse({ description: '`VALIDATION_FAILED`, `ORG_REQUIRED`' })
+  async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<CreatedExecutionDto> {
+    return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow);
+  }
+
+  @Post(':id/logs')
+  @HttpCode(204)
+  @Roles('service')
+  @ApiOperation({
+    summary: 'Append a batch of log lines, scrubbed before they are stored',
+    description: `At most ${MAX_LOG_LINES} lines and ${MAX_LOG_BATCH_BYTES} bytes of messages per batch; a larger batch is refused whole (413 \`LOG_BATCH_TOO_LARGE\`, or \`PAYLOAD_TOO_LARGE\` for a body over 1 MiB) and nothing is stored.`,
+  })
+  @ApiHeader(ORG_HEADER)
+  @ApiParam(ID_PARAM)
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiConflictResponse({ description: '`EXECUTION_FINISHED`' })
+  @ApiPayloadTooLargeResponse({ description: '`LOG_BATCH_TOO_LARGE`' })
+  async appendLogs(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: AppendLogsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    await this.executions.appendLogs(await this.sdk.resolveOrg(principal, org), id, body.lines);
+  }
+
+  @Post(':id/secrets')
+  @HttpCode(204)
+  @Roles('service')
+  @ApiOperation({
+    summary: 'Register dynamic secrets (OAuth tokens and the like) with the execution’s scrubber',
+    description: 'Stored encrypted; from now on they are scrubbed from everything the execution stores and from every response that names it, and what it stored before is scrubbed again.',
+  })
+  @ApiHeader(ORG_HEADER)
+  @ApiParam(ID_PARAM)
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiPayloadTooLargeResponse({ description: '`TOO_MANY_EXECUTION_SECRETS`' })
+  async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
+  }
+
+  @Post(':id/finish')
+  @HttpCode(200)
+  @Roles('service')
+  @ApiOperation({ summary: 'Finish the execution with its result or error (scrubbed before they are stored)', description: 'Answers the execution as `GET` does.' })
+  @ApiHeader(ORG_HEADER)
+  @ApiParam(ID_PARAM)
+  @ApiOkResponse({ type: ExecutionRecordDto })
+  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiConflictResponse({ description: '`EXECUTION_FINISHED`: it was finished already' })
+  async finish(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: FinishExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
+    return this.executions.finish(await this.sdk.resolveOrg(principal, org), id, body);
+  }
+
+  @Get()
+  @Roles('admin', 'org_admin', 'member', 'service')
+  @ApiOperation({ summary: 'List executions, newest first (admin: every org’s, or `orgId`’s; others: their org’s)', description: 'Without logs; `GET /api/executions/{id}` has them.' })
+  @ApiHeader(ORG_HEADER)
+  @ApiOkResponse({ type: ExecutionListDto })
+  @ApiBadRequestResponse({ description: '`INVALID_LIMIT`, `INVALID_CURSOR`, `INVALID_ID`' })
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListExecutionsQueryDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionListDto> {
+    let orgId: string | null;
+    if (principal.role === 'admin') {
+      if (query.orgId !== undefined && !UUID.test(query.orgId)) throw badRequest('INVALID_ID', 'orgId must be an org id (a UUID)');
+      orgId = query.orgId ?? null;
+    } else {
+      orgId = await this.orgOf(principal, org);
+      if (query.orgId !== undefined && query.orgId !== orgId) throw forbidden('You may act in your own org only', 'ORG_FORBIDDEN');
+    }
+    return this.executions.list(orgId, query);
+  }
+
+  @Get(':id')
+  @Roles('admin', 'org_admin', 'member', 'service')
+  @ApiOperation({ summary: 'An execution with its logs, result and error, as stored (scrubbed)', description: 'Readable by the org’s service tokens, members and org admins, and by admins.' })
+  @ApiHeader(ORG_HEADER)
+  @ApiParam(ID_PARAM)
+  @ApiOkResponse({ type: ExecutionRecordDto })
+  @ApiNotFoundResponse(NOT_FOUND)
+  async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
+    return this.executions.get(principal.role === 'admin' ? null : await this.orgOf(principal, org), id);
+  }
+
+  /** A service token's org (X-Bifrost-Org for an org-less one); a person's own org. */
+  private async orgOf(principal: Principal, header: string | undefined): Promise<string> {
+    if (principal.role === 'service') return this.sdk.resolveOrg(principal, header);
+    if (!principal.orgId) throw forbidden('This token belongs to no org', 'ORG_FORBIDDEN');
+    return principal.orgId;
+  }
+}

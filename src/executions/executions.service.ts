@@ -1,0 +1,246 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import type { Principal } from '../auth/roles';
+import { inTransaction, timeParam } from '../common/database';
+import { AppError, badRequest, conflict, notFound } from '../common/errors';
+import { currentContext } from '../common/request-context';
+import { CryptoService } from '../crypto/crypto.service';
+import { UUID } from '../scopes/orgs.service';
+import { isScrubbableSecret } from '../scrubber/secret-forms';
+import { Scrubber } from '../scrubber/scrubber';
+import { SecretRegistry } from '../scrubber/secret-registry';
+import {
+  CreatedExecutionDto,
+  ExecutionListDto,
+  ExecutionRecordDto,
+  ExecutionSummaryDto,
+  FinishExecutionDto,
+  LogLineDto,
+  MAX_LOG_BATCH_BYTES,
+  MAX_LOG_LINES,
+  MAX_SECRETS_PER_EXECUTION,
+} from './dto/execution.dto';
+import { Execution, ExecutionLog, ExecutionSecret } from './execution.entity';
+
+export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
+export const executionFinished = () => conflict('EXECUTION_FINISHED', 'The execution has finished already');
+export const logBatchTooLarge = (message: string) => new AppError(HttpStatus.PAYLOAD_TOO_LARGE, 'LOG_BATCH_TOO_LARGE', message);
+
+/** Refuses a batch over the limits before anything is parsed further or stored. */
+export function checkLogBatch(lines: readonly { level?: unknown; message?: unknown }[]): void {
+  if (lines.length > MAX_LOG_LINES) throw logBatchTooLarge(`A log batch holds at most ${MAX_LOG_LINES} lines; send the rest in another batch`);
+  let bytes = 0;
+  for (const line of lines) {
+    if (typeof line?.message === 'string') bytes += Buffer.byteLength(line.message, 'utf8');
+    if (bytes > MAX_LOG_BATCH_BYTES) throw logBatchTooLarge(`A log batch holds at most ${MAX_LOG_BATCH_BYTES} bytes of messages; send the rest in another batch`);
+  }
+}
+
+const INSERT_CHUNK = 200;
+const RESCRUB_CHUNK = 500;
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 100;
+
+const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+/**
+ * Execution records for the workflow engine. Everything an execution stores (workflow name, log
+ * lines, result, error) is scrubbed with its registry (the org's secrets, the global ones, its
+ * dynamic ones) before it is written. Writes to one execution lock its row, so a secret registered
+ * while lines are being written is either applied to them or re-applied by the registration.
+ */
+@Injectable()
+export class ExecutionsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+    private readonly registry: SecretRegistry,
+  ) {}
+
+  async create(principal: Principal, orgId: string, workflow: string): Promise<CreatedExecutionDto> {
+    const scrubber = await this.registry.forTarget({ orgId });
+    const row: Execution = Object.assign(new Execution(), {
+      id: randomUUID(),
+      orgId,
+      workflow: cut(scrubber.scrub(workflow), 255),
+      status: 'running',
+      result: null,
+      error: null,
+      createdBy: cut(principal.id, 36),
+      startedAt: new Date(),
+      finishedAt: null,
+    });
+    await this.dataSource.getRepository(Execution).insert(row);
+    this.enter(row);
+    return { id: row.id, orgId: row.orgId, workflow: row.workflow, status: row.status, startedAt: row.startedAt };
+  }
+
+  async appendLogs(orgId: string, id: string, lines: LogLineDto[]): Promise<void> {
+    checkLogBatch(lines);
+    if (!UUID.test(id)) throw executionNotFound();
+    await inTransaction(this.dataSource, async (em) => {
+      const execution = await this.findOwned(em, orgId, id, true);
+      if (execution.status !== 'running') throw executionFinished();
+      const scrubber = await this.freshScrubber(execution);
+      if (lines.length === 0) return;
+      const at = new Date();
+      const rows = lines.map((line) =>
+        Object.assign(new ExecutionLog(), { executionId: id, level: cut(scrubber.scrub(line.level), 16), message: scrubber.scrub(line.message), at }),
+      );
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) await em.insert(ExecutionLog, rows.slice(i, i + INSERT_CHUNK));
+    });
+  }
+
+  /**
+   * Registers dynamic secrets with the execution: stored encrypted (so every instance scrubs them),
+   * and applied at once to what the execution stored before. Values already registered, and values
+   * under 4 characters (never scrubbed, by rule), are skipped.
+   */
+  async registerSecrets(orgId: string, id: string, values: readonly string[]): Promise<void> {
+    if (!UUID.test(id)) throw executionNotFound();
+    const wanted = [...new Set(values.filter(isScrubbableSecret))];
+    // Fast path (an SDK read of a secret it registered already): no transaction, no lock.
+    const execution = await this.findOwned(this.dataSource.manager, orgId, id, false);
+    this.enter(execution);
+    const known = new Set(await this.registry.executionSecrets(id));
+    if (wanted.every((v) => known.has(v))) return;
+
+    await inTransaction(this.dataSource, async (em) => {
+      await this.findOwned(em, orgId, id, true);
+      const current = new Set(await this.registry.executionSecrets(id));
+      const fresh = wanted.filter((v) => !current.has(v));
+      if (fresh.length === 0) return;
+      if (current.size + fresh.length > MAX_SECRETS_PER_EXECUTION) {
+        throw new AppError(HttpStatus.PAYLOAD_TOO_LARGE, 'TOO_MANY_EXECUTION_SECRETS', `An execution holds at most ${MAX_SECRETS_PER_EXECUTION} dynamic secrets`);
+      }
+      const createdAt = new Date();
+      await em.insert(
+        ExecutionSecret,
+        fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(v), createdAt })),
+      );
+      await this.rescrubStored(em, id, Scrubber.of(fresh));
+    });
+    this.registry.forget();
+  }
+
+  async finish(orgId: string, id: string, dto: FinishExecutionDto): Promise<ExecutionRecordDto> {
+    if (!UUID.test(id)) throw executionNotFound();
+    await inTransaction(this.dataSource, async (em) => {
+      const execution = await this.findOwned(em, orgId, id, true);
+      if (execution.status !== 'running') throw executionFinished();
+      const scrubber = await this.freshScrubber(execution);
+      const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(scrubber.scrubDeep(v)));
+      await em.update(Execution, { id }, { status: dto.status, result: json(dto.result), error: json(dto.error), finishedAt: new Date() });
+    });
+    return this.get(orgId, id);
+  }
+
+  /** An execution with its logs; `orgId` null (an admin) reads any org's. */
+  async get(orgId: string | null, id: string): Promise<ExecutionRecordDto> {
+    if (!UUID.test(id)) throw executionNotFound();
+    const execution = await this.findOwned(this.dataSource.manager, orgId, id, false);
+    this.enter(execution);
+    const logs = await this.dataSource
+      .getRepository(ExecutionLog)
+      .createQueryBuilder('l')
+      .select(['l.id', 'l.level', 'l.message', 'l.at'])
+      .where('l.executionId = :id', { id })
+      .orderBy('l.id', 'ASC')
+      .getMany();
+    return { ...this.summary(execution), logs: logs.map((l) => ({ level: l.level, message: l.message, at: l.at })) };
+  }
+
+  /** Newest first; `orgId` null (an admin without a filter) lists every org's. */
+  async list(orgId: string | null, q: { status?: string; limit?: string; cursor?: string }): Promise<ExecutionListDto> {
+    const limit = q.limit === undefined ? DEFAULT_LIMIT : /^\d{1,4}$/.test(q.limit) ? Number(q.limit) : NaN;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw badRequest('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`);
+    const qb = this.dataSource.getRepository(Execution).createQueryBuilder('e');
+    if (orgId) qb.andWhere('e.orgId = :orgId', { orgId });
+    if (q.status) qb.andWhere('e.status = :status', { status: q.status });
+    if (q.cursor !== undefined) {
+      const [time, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
+      const at = new Date(time);
+      if (!id || !UUID.test(id) || Number.isNaN(at.getTime())) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
+      const t = timeParam(this.dataSource, at);
+      qb.andWhere('(e.startedAt < :t OR (e.startedAt = :t AND e.id < :id))', { t, id });
+    }
+    const rows = await qb.orderBy('e.startedAt', 'DESC').addOrderBy('e.id', 'DESC').limit(limit + 1).getMany();
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    return {
+      items: page.map((e) => this.summary(e)),
+      nextCursor: more ? Buffer.from(`${last.startedAt.toISOString()}|${last.id}`).toString('base64url') : null,
+    };
+  }
+
+  private summary(e: Execution): ExecutionSummaryDto {
+    return {
+      id: e.id,
+      orgId: e.orgId,
+      workflow: e.workflow,
+      status: e.status,
+      result: parseJson(e.result),
+      error: parseJson(e.error),
+      startedAt: e.startedAt,
+      finishedAt: e.finishedAt,
+    };
+  }
+
+  /** The execution if it belongs to `orgId` (any org when null), locked for the transaction if asked. */
+  private async findOwned(em: EntityManager, orgId: string | null, id: string, lock: boolean): Promise<Execution> {
+    const qb = em.getRepository(Execution).createQueryBuilder('e').where('e.id = :id', { id });
+    if (orgId) qb.andWhere('e.orgId = :orgId', { orgId });
+    if (lock && this.dataSource.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');
+    const execution = await qb.getOne();
+    if (!execution) throw executionNotFound();
+    return execution;
+  }
+
+  /** The request now acts for the execution's org, and responses are scrubbed with its secrets. */
+  private enter(execution: Execution): void {
+    const ctx = currentContext();
+    if (!ctx) return;
+    if (!ctx.orgId) ctx.orgId = execution.orgId;
+    ctx.executionId = execution.id;
+  }
+
+  /** Read inside the execution's lock, so no registration can slip between scrubbing and storing. */
+  private async freshScrubber(execution: Execution): Promise<Scrubber> {
+    this.enter(execution);
+    this.registry.forget();
+    return this.registry.forTarget({ orgId: execution.orgId, executionId: execution.id });
+  }
+
+  /** Applies newly registered secrets to what the execution stored already. */
+  private async rescrubStored(em: EntityManager, id: string, scrubber: Scrubber): Promise<void> {
+    if (scrubber.isEmpty) return;
+    const execution = await em.findOneByOrFail(Execution, { id });
+    const json = (text: string | null) => (text === null ? null : JSON.stringify(scrubber.scrubDeep(JSON.parse(text))));
+    const patch = { workflow: scrubber.scrub(execution.workflow).slice(0, 255), result: json(execution.result), error: json(execution.error) };
+    if (patch.workflow !== execution.workflow || patch.result !== execution.result || patch.error !== execution.error) {
+      await em.update(Execution, { id }, patch);
+    }
+    let after: number | string = 0;
+    for (;;) {
+      const rows = await em
+        .getRepository(ExecutionLog)
+        .createQueryBuilder('l')
+        .select(['l.id', 'l.level', 'l.message'])
+        .where('l.executionId = :id AND l.id > :after', { id, after })
+        .orderBy('l.id', 'ASC')
+        .limit(RESCRUB_CHUNK)
+        .getMany();
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const message = scrubber.scrub(row.message);
+        const level = cut(scrubber.scrub(row.level), 16);
+        if (message !== row.message || level !== row.level) await em.update(ExecutionLog, { id: row.id }, { message, level });
+      }
+      after = rows[rows.length - 1].id;
+    }
+  }
+}

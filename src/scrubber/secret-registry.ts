@@ -1,0 +1,339 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import type { Principal } from '../auth/roles';
+import { currentContext, RequestContext } from '../common/request-context';
+import { CryptoService } from '../crypto/crypto.service';
+import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
+import { UUID } from '../scopes/orgs.service';
+import { Scrubber } from './scrubber';
+
+/** Whose secrets a text is scrubbed with. */
+export interface ScrubTarget {
+  /**
+   * The org the request acts for: its secrets and the global ones. `null` for an org-less request
+   * (an admin not naming an org), which may see every org's data: every scope's secrets then.
+   */
+  orgId: string | null;
+  /** An execution whose dynamic secrets are added, if it belongs to `orgId` (or any, when null). */
+  executionId?: string | null;
+}
+
+interface ScopeEntry {
+  version: number;
+  secrets: string[];
+}
+
+interface ExecutionEntry {
+  /** execution_secrets is append-only, so the row count is the set's version. */
+  count: number;
+  secrets: string[];
+}
+
+/** A Map that forgets its least recently used entries beyond `capacity`. */
+export class LruMap<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  }
+
+  delete(key: K): void {
+    this.map.delete(key);
+  }
+
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+}
+
+const EXECUTION_ROW = '#execution';
+const ALL_ROW = '#all';
+/** Execution secret sets kept in memory (each is re-checked by its count on every use). */
+const MAX_CACHED_EXECUTIONS = 1000;
+/** Combined matchers kept, one per (org, execution) shape; each is rebuilt when a version moves. */
+const MAX_COMBINED = 256;
+const IN_CHUNK = 500;
+
+export const EXECUTION_HEADER = 'x-bifrost-execution';
+
+/** What the registry needs of an HTTP request (Express's and Fastify's both fit). */
+export interface ScrubbableRequest {
+  headers: Record<string, string | string[] | undefined>;
+  user?: Principal;
+  context?: RequestContext;
+}
+
+/** The execution a request names: the context's (set from a path) or the X-Bifrost-Execution header. */
+export function namedExecution(req: ScrubbableRequest | undefined, ctx: RequestContext | undefined): string | null {
+  if (ctx?.executionId) return ctx.executionId;
+  const header = req?.headers?.[EXECUTION_HEADER];
+  return typeof header === 'string' && UUID.test(header) ? header : null;
+}
+
+/**
+ * The secrets every response, log line and stored execution payload is scrubbed with.
+ *
+ * Many instances may share one database, so nothing here is trusted without asking it: each
+ * resolution reads the versions of the scopes involved (and the execution's secret count) in one
+ * SELECT, and reloads (and decrypts) a scope's secrets only when its version moved. Matchers are
+ * built once per combination of versions and reused until one of them moves. A secret set through
+ * another instance is therefore scrubbed here from the next request on.
+ */
+@Injectable()
+export class SecretRegistry {
+  private readonly logger = new Logger('Scrubber');
+  private readonly scopes = new Map<string, ScopeEntry>();
+  private readonly executions = new LruMap<string, ExecutionEntry>(MAX_CACHED_EXECUTIONS);
+  private readonly combined = new LruMap<string, { key: string; scrubber: Scrubber }>(MAX_COMBINED);
+  private readonly loads = new Map<string, Promise<void>>();
+  /** SUM(version) over secret_versions when every scope was last loaded: it grows with any change. */
+  private allSum: number | null = null;
+  /** Every secret this instance knows, for log lines; null when it must be rebuilt. */
+  private known: Scrubber | null = null;
+  private readonly perRequest = new WeakMap<RequestContext, Map<string, Promise<Scrubber>>>();
+  private readonly resolved = new WeakMap<RequestContext, Scrubber[]>();
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+  ) {}
+
+  /** The target of an HTTP request, or null for an unauthenticated one (public routes, 401s). */
+  targetOf(req: ScrubbableRequest): ScrubTarget | null {
+    const ctx = req.context ?? currentContext();
+    const principal = ctx?.principal ?? req.user;
+    if (!principal) return null;
+    return { orgId: ctx?.orgId ?? principal.orgId ?? null, executionId: namedExecution(req, ctx) };
+  }
+
+  /** The scrubber of an HTTP request: its target's, or every known secret when unauthenticated. */
+  async forRequest(req: ScrubbableRequest): Promise<Scrubber> {
+    const target = this.targetOf(req);
+    return target ? this.forTarget(target) : this.allKnown();
+  }
+
+  /**
+   * The up-to-date scrubber of a target. Within one request the result is remembered per target
+   * (see `forget` for when the request itself changed the secrets).
+   */
+  forTarget(target: ScrubTarget, ctx: RequestContext | undefined = currentContext()): Promise<Scrubber> {
+    const executionId = target.executionId && UUID.test(target.executionId) ? target.executionId : null;
+    const normalized: ScrubTarget = { orgId: target.orgId === GLOBAL_SCOPE ? null : target.orgId, executionId };
+    if (!ctx) return this.resolve(normalized);
+    let memo = this.perRequest.get(ctx);
+    if (!memo) this.perRequest.set(ctx, (memo = new Map()));
+    const memoKey = `${normalized.orgId ?? '*'}|${executionId ?? ''}`;
+    const hit = memo.get(memoKey);
+    if (hit) return hit;
+    const pending = this.resolve(normalized).then((scrubber) => {
+      const list = this.resolved.get(ctx) ?? [];
+      if (!list.includes(scrubber)) list.push(scrubber);
+      this.resolved.set(ctx, list);
+      return scrubber;
+    });
+    memo.set(memoKey, pending);
+    pending.catch(() => memo.delete(memoKey));
+    return pending;
+  }
+
+  /** Drops what this request remembered (it has just registered secrets). */
+  forget(ctx: RequestContext | undefined = currentContext()): void {
+    if (ctx) this.perRequest.delete(ctx);
+  }
+
+  /**
+   * Every secret this instance has loaded (every scope since start-up, recent executions), with no
+   * database round trip: for log lines and unauthenticated responses.
+   */
+  allKnown(): Scrubber {
+    if (!this.known) {
+      const all = new Set<string>();
+      for (const entry of this.scopes.values()) for (const s of entry.secrets) all.add(s);
+      for (const entry of this.executions.values()) for (const s of entry.secrets) all.add(s);
+      this.known = Scrubber.of(all);
+    }
+    return this.known;
+  }
+
+  /** A log line with every known secret (and those of the current request) replaced. */
+  readonly scrubLogLine = (line: string): string => {
+    let out = this.allKnown().scrub(line);
+    const ctx = currentContext();
+    for (const scrubber of (ctx && this.resolved.get(ctx)) || []) out = scrubber.scrub(out);
+    return out;
+  };
+
+  /** Loads every scope's secrets (at start-up, so log lines are scrubbed from the first one). */
+  async warm(): Promise<void> {
+    await this.resolve({ orgId: null, executionId: null });
+  }
+
+  private async resolve(target: ScrubTarget): Promise<Scrubber> {
+    const { orgId, executionId } = target;
+    const rows = await this.readVersions(orgId, executionId ?? null);
+    const value = (k: string) => Number(rows.find((r) => r.k === k)?.v ?? 0);
+
+    let scopes: string[];
+    let versionKey: string;
+    if (orgId) {
+      scopes = [GLOBAL_SCOPE, orgId];
+      const wanted = new Map(scopes.map((s) => [s, value(s)]));
+      await this.ensureScopes(wanted);
+      versionKey = scopes.map((s) => `${s}@${this.scopes.get(s)?.version ?? 0}`).join(',');
+    } else {
+      const sum = value(ALL_ROW);
+      if (sum !== this.allSum) await this.refreshAll(sum);
+      scopes = [...this.scopes.keys()];
+      versionKey = `*@${this.allSum}`;
+    }
+
+    let execution: ExecutionEntry | undefined;
+    if (executionId) {
+      const count = value(EXECUTION_ROW);
+      // 0 also when the execution belongs to another org: its secrets are not this request's.
+      if (count > 0) execution = await this.ensureExecution(executionId, count);
+    }
+
+    const shape = `${orgId ?? '*'}|${executionId ?? ''}`;
+    const key = `${versionKey}|${execution ? execution.count : 0}`;
+    const cached = this.combined.get(shape);
+    if (cached && cached.key === key) return cached.scrubber;
+    const secrets = new Set<string>();
+    for (const scope of scopes) for (const s of this.scopes.get(scope)?.secrets ?? []) secrets.add(s);
+    for (const s of execution?.secrets ?? []) secrets.add(s);
+    const scrubber = Scrubber.of(secrets);
+    this.combined.set(shape, { key, scrubber });
+    return scrubber;
+  }
+
+  /** One SELECT: the versions of the scopes (or their sum) and the execution's secret count. */
+  private async readVersions(orgId: string | null, executionId: string | null): Promise<{ k: string; v: number | string }[]> {
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    if (orgId) {
+      parts.push('SELECT scope AS k, version AS v FROM secret_versions WHERE scope IN (?, ?)');
+      params.push(GLOBAL_SCOPE, orgId);
+    } else {
+      parts.push(`SELECT '${ALL_ROW}' AS k, COALESCE(SUM(version), 0) AS v FROM secret_versions`);
+    }
+    if (executionId) {
+      parts.push(
+        `SELECT '${EXECUTION_ROW}' AS k, COUNT(*) AS v FROM execution_secrets s INNER JOIN executions e ON e.id = s.execution_id WHERE s.execution_id = ?` +
+          (orgId ? ' AND e.org_id = ?' : ''),
+      );
+      params.push(executionId);
+      if (orgId) params.push(orgId);
+    }
+    return this.dataSource.query(parts.join(' UNION ALL '), params);
+  }
+
+  /** Reloads the scopes whose version moved past the cached one (absent scopes are version 0). */
+  private async ensureScopes(wanted: Map<string, number>): Promise<void> {
+    const stale = [...wanted].filter(([scope, version]) => {
+      const entry = this.scopes.get(scope);
+      return !entry || entry.version < version;
+    });
+    if (stale.length > 0) await this.loadScopes(new Map(stale));
+  }
+
+  private async refreshAll(sum: number): Promise<void> {
+    const rows: { scope: string; version: number | string }[] = await this.dataSource.query('SELECT scope, version FROM secret_versions');
+    const wanted = new Map(rows.map((r) => [r.scope, Number(r.version)]));
+    await this.ensureScopes(wanted);
+    if (this.allSum === null || sum > this.allSum) this.allSum = sum;
+  }
+
+  /** Loads (and decrypts) the secrets of the given scopes; concurrent identical loads are shared. */
+  private loadScopes(wanted: Map<string, number>): Promise<void> {
+    const loadKey = [...wanted].map(([s, v]) => `${s}@${v}`).sort().join(',');
+    let pending = this.loads.get(loadKey);
+    if (!pending) {
+      pending = this.doLoadScopes(wanted).finally(() => this.loads.delete(loadKey));
+      this.loads.set(loadKey, pending);
+    }
+    return pending;
+  }
+
+  private async doLoadScopes(wanted: Map<string, number>): Promise<void> {
+    const scopes = [...wanted.keys()];
+    const found = new Map<string, string[]>(scopes.map((s) => [s, []]));
+    for (let i = 0; i < scopes.length; i += IN_CHUNK) {
+      const chunk = scopes.slice(i, i + IN_CHUNK);
+      const rows: { scope: string; ciphertext: string | null }[] = await this.dataSource.query(
+        `SELECT scope, ciphertext FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope IN (${chunk.map(() => '?').join(', ')})`,
+        chunk,
+      );
+      for (const row of rows) {
+        const plain = this.decrypt(row.ciphertext!, `scope ${row.scope}`);
+        if (plain !== null) found.get(row.scope)!.push(plain);
+      }
+    }
+    for (const [scope, secrets] of found) {
+      // Loaded after the version was read: at least as new as `version` (a newer one is caught next time).
+      const current = this.scopes.get(scope);
+      const version = wanted.get(scope)!;
+      if (current && current.version > version) continue;
+      this.scopes.set(scope, { version, secrets });
+    }
+    this.known = null;
+  }
+
+  private async ensureExecution(executionId: string, count: number): Promise<ExecutionEntry> {
+    const cached = this.executions.get(executionId);
+    if (cached && cached.count >= count) return cached;
+    const loadKey = `x:${executionId}@${count}`;
+    let pending = this.loads.get(loadKey);
+    if (!pending) {
+      pending = (async () => {
+        const rows: { ciphertext: string }[] = await this.dataSource.query('SELECT ciphertext FROM execution_secrets WHERE execution_id = ? ORDER BY id', [executionId]);
+        const secrets: string[] = [];
+        for (const row of rows) {
+          const plain = this.decrypt(row.ciphertext, `execution ${executionId}`);
+          if (plain !== null) secrets.push(plain);
+        }
+        this.executions.set(executionId, { count: rows.length, secrets });
+        this.known = null;
+      })().finally(() => this.loads.delete(loadKey));
+      this.loads.set(loadKey, pending);
+    }
+    await pending;
+    return this.executions.get(executionId) ?? { count: 0, secrets: [] };
+  }
+
+  /** The dynamic secrets of an execution as they are now (for de-duplicating registrations). */
+  async executionSecrets(executionId: string): Promise<string[]> {
+    const [row] = await this.dataSource.query('SELECT COUNT(*) AS n FROM execution_secrets WHERE execution_id = ?', [executionId]);
+    const count = Number(row?.n ?? 0);
+    return count === 0 ? [] : (await this.ensureExecution(executionId, count)).secrets;
+  }
+
+  /**
+   * A value no configured key opens cannot be revealed by this service either, so it is skipped
+   * (with a warning that names where it is, never what).
+   */
+  private decrypt(ciphertext: string, where: string): string | null {
+    try {
+      return this.crypto.decryptString(ciphertext);
+    } catch {
+      this.logger.warn(`A stored secret of ${where} cannot be decrypted with the configured keys; it is not scrubbed`);
+      return null;
+    }
+  }
+}
