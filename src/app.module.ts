@@ -19,6 +19,7 @@ import { OrgScopeGuard } from './scopes/org-scope.guard';
 import { ScopesModule } from './scopes/scopes.module';
 import { ConfigEntity } from './configs/config.entity';
 import { ConfigsModule } from './configs/configs.module';
+import { ExportModule } from './export/export.module';
 import { Execution, ExecutionLog, ExecutionSecret } from './executions/execution.entity';
 import { ExecutionsModule } from './executions/executions.module';
 import { ScrubberModule } from './scrubber/scrubber.module';
@@ -40,6 +41,7 @@ export class AppModule {
         ConfigsModule,
         ScrubberModule,
         ExecutionsModule,
+        ExportModule,
         HealthModule,
       ],
       providers: [

@@ -1,0 +1,81 @@
+import { Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { ENTITIES } from '../app.module';
+import { AuditService } from '../audit/audit.service';
+import { TokensService } from '../auth/tokens.service';
+import { dataSourceOptions } from '../common/database';
+import { AppEnv } from '../common/env';
+import { JsonLogger } from '../common/logger';
+import { SecretVersions } from '../configs/secret-versions';
+import { CryptoService } from '../crypto/crypto.service';
+import { KeyRotationService } from '../crypto/key-rotation.service';
+import { verifyStoredKeys } from '../crypto/startup-key-check';
+import { ExportService } from '../export/export.service';
+import { ImportService } from '../export/import.service';
+import { OrgsService } from '../scopes/orgs.service';
+
+/** The services the CLI uses, on the server's own database settings and keys. */
+export interface CliContext {
+  env: AppEnv;
+  dataSource: DataSource;
+  audit: AuditService;
+  orgs: OrgsService;
+  tokens: TokensService;
+  exports: ExportService;
+  imports: ImportService;
+  rotation: KeyRotationService;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Check the keys against the stored secrets first, as the server does at start-up. */
+  checkKeys: boolean;
+}
+
+/**
+ * Opens the database (migrating it, as the server does at start-up) and builds the services by
+ * hand rather than booting a Nest application: the CLI needs a handful of services, none of the
+ * HTTP layer, and none of the server's start-up hooks (which create tokens and print to stdout,
+ * where `bifrost export` writes its bundle). Log lines go to stderr.
+ */
+export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContext> {
+  Logger.overrideLogger(new JsonLogger(env.logLevel === 'debug' ? 'debug' : 'warn', (line) => process.stderr.write(line + '\n')));
+  const dataSource = new DataSource(dataSourceOptions(env.database, ENTITIES));
+  await dataSource.initialize();
+  try {
+    await dataSource.runMigrations();
+    const crypto = new CryptoService({ secretKey: env.secretKey, previousSecretKeys: env.previousSecretKeys });
+    if (opts.checkKeys) await verifyStoredKeys(dataSource, crypto);
+    const audit = new AuditService(dataSource);
+    const orgs = new OrgsService(dataSource);
+    return {
+      env,
+      dataSource,
+      audit,
+      orgs,
+      tokens: new TokensService(dataSource, orgs, audit, env),
+      exports: new ExportService(dataSource, audit),
+      imports: new ImportService(dataSource, crypto, audit, new SecretVersions(dataSource)),
+      rotation: new KeyRotationService(dataSource, crypto, audit),
+      close: async () => {
+        await audit.onModuleDestroy();
+        await dataSource.destroy();
+      },
+    };
+  } catch (err) {
+    await dataSource.destroy().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Migrations only (`bifrost migrate`): returns the names of those it ran. */
+export async function migrate(env: AppEnv): Promise<string[]> {
+  const dataSource = new DataSource(dataSourceOptions(env.database, ENTITIES));
+  await dataSource.initialize();
+  try {
+    const ran = await dataSource.runMigrations();
+    return ran.map((m) => m.name);
+  } finally {
+    await dataSource.destroy();
+  }
+}

@@ -1,0 +1,186 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { CLI_PRINCIPAL, Principal } from '../auth/roles';
+import { inTransaction } from '../common/database';
+import { ConfigEntity } from '../configs/config.entity';
+import { CryptoService } from './crypto.service';
+
+export interface RotationFailure {
+  table: 'configs' | 'execution_secrets';
+  scope?: string;
+  key?: string;
+  id?: string;
+}
+
+export interface RotationReport {
+  /** Tokens written again under the current key by this run. */
+  reencrypted: number;
+  /** Tokens that were under the current key already (by an earlier, interrupted run, or new writes). */
+  alreadyCurrent: number;
+  /** Tokens that no configured key opens; left as they are. */
+  failed: number;
+  /** Tokens replaced by a concurrent write between read and update: the write won, nothing to do. */
+  changedConcurrently: number;
+  batches: number;
+  /** False when the run stopped at maxBatches before reaching the end. */
+  complete: boolean;
+  /** Which tokens failed (at most 100 listed), never their values. */
+  failures: RotationFailure[];
+}
+
+export interface RotationOptions {
+  batchSize?: number;
+  /** Stop after this many batches (to bound a run, or to test resumption). */
+  maxBatches?: number;
+  onProgress?: (report: RotationReport) => void;
+  actor?: Principal;
+}
+
+export const ROTATION_BATCH = 200;
+
+interface Candidate<Id> {
+  id: Id;
+  old: string;
+  next: string;
+}
+
+/**
+ * Re-encrypts every stored secret (configs and execution secrets) under the current key while the
+ * service keeps serving. Secrets are visited in primary-key order a batch at a time; each batch
+ * commits in its own transaction, and each row is updated only if its token is still the one that
+ * was read (compare-and-set), so a concurrent write always wins. Nothing marks progress: a token
+ * already under the current key is skipped and counted, which is what makes a killed run resumable.
+ * Readers keep working throughout, since the previous keys decrypt until the run is over.
+ */
+@Injectable()
+export class KeyRotationService {
+  private readonly logger = new Logger('KeyRotation');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+    private readonly audit: AuditService,
+  ) {}
+
+  async rotate(opts: RotationOptions = {}): Promise<RotationReport> {
+    const batchSize = opts.batchSize ?? ROTATION_BATCH;
+    const actor = opts.actor ?? CLI_PRINCIPAL;
+    const report: RotationReport = { reencrypted: 0, alreadyCurrent: 0, failed: 0, changedConcurrently: 0, batches: 0, complete: true, failures: [] };
+    const budgetLeft = () => opts.maxBatches === undefined || report.batches < opts.maxBatches;
+
+    // Configs, keyset on (scope, key).
+    let after: { scope: string; key: string } | null = null;
+    let configsDone = false;
+    for (;;) {
+      if (!budgetLeft()) {
+        report.complete = false;
+        break;
+      }
+      const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.scope', 'c.key', 'c.ciphertext']).where('c.ciphertext IS NOT NULL');
+      if (after) qb.andWhere('(c.scope > :scope OR (c.scope = :scope AND c.key > :key))', after);
+      const rows = await qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(batchSize).getMany();
+      if (rows.length === 0) {
+        configsDone = true;
+        break;
+      }
+      after = { scope: rows[rows.length - 1].scope, key: rows[rows.length - 1].key };
+      const candidates = this.sort(
+        report,
+        rows.map((r) => ({ id: { scope: r.scope, key: r.key }, old: r.ciphertext! })),
+        (id) => ({ table: 'configs', scope: id.scope, key: id.key }),
+      );
+      await this.commit(report, actor, 'configs', candidates, (em, c) =>
+        em.createQueryBuilder().update(ConfigEntity).set({ ciphertext: c.next }).where({ scope: c.id.scope, key: c.id.key, ciphertext: c.old }).execute(),
+      );
+      opts.onProgress?.(report);
+      if (rows.length < batchSize) {
+        configsDone = true;
+        break;
+      }
+    }
+
+    // Dynamic secrets of executions, keyset on id.
+    let afterId = 0;
+    for (let more = configsDone && (await this.hasTable('execution_secrets')); more; ) {
+      if (!budgetLeft()) {
+        report.complete = false;
+        break;
+      }
+      const rows: { id: number | string; ciphertext: string }[] = await this.dataSource.query('SELECT id, ciphertext FROM execution_secrets WHERE id > ? ORDER BY id ASC LIMIT ?', [afterId, batchSize]);
+      if (rows.length === 0) break;
+      afterId = Number(rows[rows.length - 1].id);
+      const candidates = this.sort(
+        report,
+        rows.map((r) => ({ id: String(r.id), old: r.ciphertext })),
+        (id) => ({ table: 'execution_secrets', id }),
+      );
+      await this.commit(report, actor, 'execution_secrets', candidates, (em, c) =>
+        em.createQueryBuilder().update('execution_secrets').set({ ciphertext: c.next }).where('id = :id AND ciphertext = :old', { id: c.id, old: c.old }).execute(),
+      );
+      opts.onProgress?.(report);
+      more = rows.length === batchSize;
+    }
+    await this.audit.recordRead({
+      action: 'key.rotate',
+      outcome: report.failed > 0 ? 'failure' : 'success',
+      reason: `reencrypted=${report.reencrypted} alreadyCurrent=${report.alreadyCurrent} failed=${report.failed}${report.complete ? '' : ' (stopped early)'}`,
+      actor,
+    });
+    if (report.failed > 0) this.logger.warn({ msg: 'secrets that no configured key decrypts were left as they are', failed: report.failed });
+    return report;
+  }
+
+  /** Splits a batch into current tokens (counted), undecryptable ones (counted) and ones to rewrite. */
+  private sort<Id>(report: RotationReport, rows: { id: Id; old: string }[], describe: (id: Id) => RotationFailure): Candidate<Id>[] {
+    const out: Candidate<Id>[] = [];
+    for (const row of rows) {
+      if (this.crypto.isCurrent(row.old)) {
+        report.alreadyCurrent++;
+        continue;
+      }
+      try {
+        out.push({ ...row, next: this.crypto.reencrypt(row.old) });
+      } catch {
+        report.failed++;
+        if (report.failures.length < 100) report.failures.push(describe(row.id));
+      }
+    }
+    return out;
+  }
+
+  private async commit<Id>(
+    report: RotationReport,
+    actor: Principal,
+    table: string,
+    candidates: Candidate<Id>[],
+    update: (em: Parameters<Parameters<typeof inTransaction>[1]>[0], c: Candidate<Id>) => Promise<{ affected?: number | null }>,
+  ): Promise<void> {
+    report.batches++;
+    if (candidates.length === 0) return;
+    // Counted after the commit, so a retried transaction is not counted twice.
+    const { done, lost } = await inTransaction(this.dataSource, async (em) => {
+      let done = 0;
+      let lost = 0;
+      for (const c of candidates) {
+        const result = await update(em, c);
+        if ((result.affected ?? 0) > 0) done++;
+        else lost++;
+      }
+      await this.audit.record(em, { action: 'key.rotate', outcome: 'success', reason: `${table} batch: reencrypted=${done}`, actor });
+      return { done, lost };
+    });
+    report.reencrypted += done;
+    report.changedConcurrently += lost;
+  }
+
+  private async hasTable(name: string): Promise<boolean> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      return await runner.hasTable(name);
+    } finally {
+      await runner.release();
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import { Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiProduces,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/roles';
+import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResultDto, WrappedBundleDto } from './dto/export.dto';
+import { ExportService } from './export.service';
+import { spoolBody } from './import-body';
+import { ImportService, OnConflict } from './import.service';
+import { SecretRegistry } from '../scrubber/secret-registry';
+
+@ApiTags('Export and import')
+@ApiExtraModels(BundleDto, WrappedBundleDto, BifrostExportDto)
+@Controller('api')
+export class ExportController {
+  constructor(
+    private readonly exports: ExportService,
+    private readonly imports: ImportService,
+    private readonly scrubbers: SecretRegistry,
+  ) {}
+
+  @Get('export')
+  @Roles('admin', 'org_admin')
+  @ApiOperation({
+    summary: 'Export configs as a bundle (streamed)',
+    description:
+      'Portable (the default): no ids, no timestamps but the bundle’s own `exportedAt`, no `updatedBy`, orgs by name, every secret’s `value` null — ' +
+      'import it elsewhere and set the secrets listed in `secretsNeedingValue`. `portable=false`: a backup for this same deployment, each secret ' +
+      'carrying its Fernet token as `encryptedValue` (restore it here, or elsewhere by sending it wrapped with this deployment’s key). ' +
+      'admin exports any scope; org_admin its own org only. The response is written as it is read, a page of configs at a time; ' +
+      'one `config.export` audit entry is committed before the first byte.',
+  })
+  @ApiProduces('application/json')
+  @ApiOkResponse({ type: BundleDto })
+  @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `VALIDATION_FAILED`' })
+  async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const portable = query.portable !== 'false';
+    // Streamed, so the global interceptor never sees it: the request's scrubber is applied here.
+    const scrubber = await this.scrubbers.forRequest(req as Parameters<SecretRegistry['forRequest']>[0]);
+    // Scope checked and export audited before any header is sent: an error here gets the usual error body.
+    const chunks = await this.exports.open(principal, { portable, scope: query.scope }, { scrub: (text) => scrubber.scrub(text) });
+    const day = new Date().toISOString().slice(0, 10);
+    // A failure after the first byte can only cut the connection; the bundle is then not valid JSON,
+    // so it cannot be mistaken for a whole one.
+    await reply
+      .status(200)
+      .header('Content-Type', 'application/json; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="bifrost-config-${portable ? 'portable' : 'backup'}-${day}.json"`)
+      .header('Cache-Control', 'no-store')
+      .send(Readable.from(chunks, { objectMode: false }));
+  }
+
+  @Post('import')
+  @HttpCode(200)
+  @Roles('admin', 'org_admin')
+  @ApiOperation({
+    summary: 'Import a bundle, all or nothing',
+    description:
+      'The body is a bundle as GET /api/export writes it, or Bifrost’s configs export (`bifrost_export_version` 1.0), either bare or wrapped as ' +
+      '`{"bundle": ..., "sourceSecretKey": "..."}` when its secrets were encrypted by another deployment (their values are then encrypted again ' +
+      'with this deployment’s key). Every row is checked before anything is written; any problem answers 400 `INVALID_BUNDLE` whose `details` ' +
+      'list every problem with its row index, and nothing is written. A null secret never overwrites an existing value; a new one is created ' +
+      'without a value and listed in `secretsNeedingValue`. The body is read as a stream (up to 512 MiB), not through the 1 MiB JSON limit. ' +
+      'Audited: one `config.import` entry, plus a `config.create`/`config.update` entry (reason `import`) per config written.',
+  })
+  @ApiBody({
+    description: 'A bundle, a Bifrost configs export, or either wrapped with sourceSecretKey',
+    schema: { oneOf: [{ $ref: getSchemaPath(BundleDto) }, { $ref: getSchemaPath(WrappedBundleDto) }, { $ref: getSchemaPath(BifrostExportDto) }] },
+  })
+  @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
+  @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (every problem in `details`, each `{row, key?, code, message}`), `INVALID_JSON`, `VALIDATION_FAILED`' })
+  @ApiPayloadTooLargeResponse({ description: '`PAYLOAD_TOO_LARGE` over 512 MiB' })
+  async import(@CurrentPrincipal() principal: Principal, @Query() query: ImportQueryDto, @Req() req: FastifyRequest): Promise<ImportResultDto> {
+    // The JSON body parser hands this route the raw request stream (src/common/json-body.ts).
+    const body = await spoolBody(req.body as AsyncIterable<Buffer> | undefined, req.headers);
+    try {
+      return await this.imports.import(principal, body.source, {
+        dryRun: query.dryRun === 'true',
+        onConflict: (query.onConflict ?? 'skip') as OnConflict,
+        createOrgs: query.createOrgs === 'true',
+      });
+    } finally {
+      await body.dispose();
+    }
+  }
+}

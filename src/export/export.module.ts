@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { ConfigsModule } from '../configs/configs.module';
+import { KeyRotationModule } from '../crypto/key-rotation.module';
+import { ExportController } from './export.controller';
+import { ExportService } from './export.service';
+import { ImportService } from './import.service';
+
+/** Portable and backup bundles, import with dry run, Bifrost's export format; key rotation comes along. */
+@Module({
+  imports: [ConfigsModule, KeyRotationModule],
+  controllers: [ExportController],
+  providers: [ExportService, ImportService],
+  exports: [ExportService, ImportService, KeyRotationModule],
+})
+export class ExportModule {}

@@ -1,0 +1,438 @@
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditInput, AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/roles';
+import { inTransaction } from '../common/database';
+import { AppError, badRequest, forbidden } from '../common/errors';
+import { ConfigEntity } from '../configs/config.entity';
+import { normalizeValue } from '../configs/config-values';
+import { SecretVersions } from '../configs/secret-versions';
+import { CryptoService } from '../crypto/crypto.service';
+import { utf8Decode } from '../crypto/encoding';
+import { InvalidTokenError } from '../crypto/fernet';
+import { Keyring } from '../crypto/keyring';
+import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
+import { Org } from '../scopes/org.entity';
+import { UUID } from '../scopes/orgs.service';
+import { BundleHeader, BundleScope, descendBundle, headerCollector, ImportProblem, isRowPath, ParsedRow, parseRow, rowArrayPath } from './bundle';
+import { JsonSyntaxError, JsonValueTooLargeError, scanJson } from './json-stream';
+
+export type OnConflict = 'overwrite' | 'skip';
+
+export interface ImportOptions {
+  dryRun: boolean;
+  onConflict: OnConflict;
+  createOrgs: boolean;
+  /** Takes the place of the body's sourceSecretKey (the CLI reads it from the environment). */
+  sourceSecretKey?: string;
+}
+
+export interface ImportResult {
+  created: number;
+  updated: number;
+  skipped: number;
+  secretsNeedingValue: { scope: BundleScope; key: string }[];
+  /** Always empty: an import with any problem writes nothing and answers 400 instead. */
+  errors: ImportProblem[];
+}
+
+export interface ImportProgress {
+  phase: 'validate' | 'write';
+  rows: number;
+}
+
+/** The document, readable more than once (a file; a request spooled to a file). */
+export type BundleSource = () => AsyncIterable<Buffer>;
+
+/** Rows are checked and written this many at a time: bounded memory, few statements. */
+export const IMPORT_BATCH = 500;
+
+interface SecretOpener {
+  /** The plaintext and, when the token is already under this deployment's current key, the token to keep. */
+  open(token: string): { plaintext: string; keep?: string };
+  /** What a row's problem says when no key opens its token. */
+  failure: string;
+}
+
+interface Resolved {
+  row: number;
+  parsed: ParsedRow;
+  /** The org's id, or null for global; a `new:` placeholder for an org a dry run would create. */
+  scopeId: string;
+  scopeOut: BundleScope;
+  secretPlain: string | null;
+  secretKeep?: string;
+}
+
+const invalidBundle = (problems: ImportProblem[]) =>
+  badRequest('INVALID_BUNDLE', `The bundle has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was imported`, problems);
+
+/**
+ * Imports a bundle (this service's, or Bifrost's configs export) all or nothing. The document is
+ * read three times as a stream and never held whole: once for its header, once to check every
+ * row (all problems are collected, each with its row), and once, inside one transaction, to
+ * write. A dry run does the third pass without writing and so answers the same counts.
+ */
+@Injectable()
+export class ImportService {
+  private readonly logger = new Logger('Import');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+    private readonly audit: AuditService,
+    private readonly secretVersions: SecretVersions,
+  ) {}
+
+  async import(actor: Principal, source: BundleSource, opts: ImportOptions, onProgress?: (p: ImportProgress) => void): Promise<ImportResult> {
+    try {
+      return await this.run(actor, source, opts, onProgress);
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'INTERNAL_ERROR';
+      // A refused import is audited too; outside any transaction, since nothing was written.
+      await this.audit
+        .recordRead({ action: 'config.import', outcome: err instanceof AppError && err.getStatus() === 403 ? 'denied' : 'failure', reason: `${code}${opts.dryRun ? ' (dry run)' : ''}`, actor })
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async run(actor: Principal, source: BundleSource, opts: ImportOptions, onProgress?: (p: ImportProgress) => void): Promise<ImportResult> {
+    if (actor.role !== 'admin' && opts.createOrgs) throw forbidden('Only admin may create orgs', 'ORG_FORBIDDEN');
+    const header = await this.readHeader(source);
+    if (header.problems.length > 0) throw invalidBundle(header.problems);
+    const sourceKey = opts.sourceSecretKey ?? header.sourceSecretKey;
+    const opener = this.opener(sourceKey);
+
+    // Pass 2: every row checked, every problem listed.
+    const problems: ImportProblem[] = [];
+    const orgs = new OrgLookup(this.dataSource.manager);
+    const seen = new Map<string, number>();
+    const scopes = new Set<string>();
+    let checked = 0;
+    await this.forEachBatch(source, header, async (batch) => {
+      const resolved = await this.resolveBatch(header, batch, opener, orgs, opts, actor, problems);
+      for (const r of resolved) {
+        const id = `${r.scopeOut === 'global' ? '' : r.scopeOut.org}\u0000${r.parsed.key}`;
+        const first = seen.get(id);
+        if (first !== undefined) {
+          problems.push({ row: r.row, key: r.parsed.key, code: 'DUPLICATE_CONFIG', message: `The same scope and key appear in row ${first} already` });
+        } else seen.set(id, r.row);
+        scopes.add(r.scopeId);
+      }
+      checked += batch.length;
+      onProgress?.({ phase: 'validate', rows: checked });
+    });
+    seen.clear();
+    if (problems.length > 0) {
+      problems.sort((a, b) => (a.row ?? -1) - (b.row ?? -1));
+      if (problems.some((p) => p.code === 'SCOPE_FORBIDDEN')) {
+        throw new AppError(HttpStatus.FORBIDDEN, 'ORG_FORBIDDEN', 'The bundle has configs outside your org; nothing was imported', problems);
+      }
+      throw invalidBundle(problems);
+    }
+    const summaryScope = scopes.size === 1 ? [...scopes][0] : null;
+
+    // Pass 3: the same decisions, written in one transaction (or only counted, for a dry run).
+    const apply = async (em: EntityManager | null) => {
+      const result: ImportResult = { created: 0, updated: 0, skipped: 0, secretsNeedingValue: [], errors: [] };
+      const writeOrgs = new OrgLookup(em ?? this.dataSource.manager, em ? actor : null);
+      const touchedSecretScopes = new Set<string>();
+      let written = 0;
+      await this.forEachBatch(source, header, async (batch) => {
+        const again: ImportProblem[] = [];
+        const resolved = await this.resolveBatch(header, batch, opener, writeOrgs, opts, actor, again);
+        if (again.length > 0) throw invalidBundle(again); // the document or the orgs changed between passes
+        await this.applyBatch(em, actor, resolved, opts, result, touchedSecretScopes);
+        written += batch.length;
+        onProgress?.({ phase: 'write', rows: written });
+      });
+      const summary: AuditInput = {
+        action: 'config.import',
+        outcome: 'success',
+        scope: summaryScope && !summaryScope.startsWith('new:') ? summaryScope : null,
+        reason: `created=${result.created} updated=${result.updated} skipped=${result.skipped} onConflict=${opts.onConflict}${header.kind === 'bifrost' ? ' bifrost' : ''}${opts.dryRun ? ' (dry run)' : ''}`,
+        actor,
+      };
+      if (em) {
+        for (const scope of touchedSecretScopes) await this.secretVersions.bump(em, scope);
+        await this.audit.record(em, summary);
+      } else {
+        await this.audit.recordRead(summary);
+      }
+      return result;
+    };
+    return opts.dryRun ? apply(null) : inTransaction(this.dataSource, (em) => apply(em));
+  }
+
+  /** Pass 1: format, version, wrapping and key; rows are only counted. */
+  async readHeader(source: BundleSource): Promise<BundleHeader> {
+    const { handlers, result } = headerCollector();
+    await this.scan(source, handlers);
+    return result();
+  }
+
+  private async scan(source: BundleSource, handlers: Parameters<typeof scanJson>[1], onChunk?: () => Promise<void>): Promise<void> {
+    try {
+      await scanJson(source(), handlers, onChunk);
+    } catch (err) {
+      if (err instanceof JsonSyntaxError) throw badRequest('INVALID_JSON', err.message);
+      if (err instanceof JsonValueTooLargeError) {
+        const row = typeof err.path[err.path.length - 1] === 'number' ? (err.path[err.path.length - 1] as number) : null;
+        throw invalidBundle([{ row, code: 'VALUE_TOO_LARGE', message: err.message }]);
+      }
+      throw err;
+    }
+  }
+
+  private async forEachBatch(source: BundleSource, header: BundleHeader, fn: (batch: { row: number; raw: unknown }[]) => Promise<void>): Promise<void> {
+    const rowsAt = rowArrayPath(header).join('\u0000');
+    let pending: { row: number; raw: unknown }[] = [];
+    const isOurRow = (path: readonly (string | number)[]) => isRowPath(path) && path.slice(0, -1).join('\u0000') === rowsAt;
+    await this.scan(
+      source,
+      {
+        descend: descendBundle,
+        wants: isOurRow,
+        value: (path, value) => {
+          if (isOurRow(path)) pending.push({ row: path[path.length - 1] as number, raw: value });
+        },
+      },
+      async () => {
+        if (pending.length >= IMPORT_BATCH) {
+          const batch = pending;
+          pending = [];
+          await fn(batch);
+        }
+      },
+    );
+    if (pending.length > 0) await fn(pending);
+  }
+
+  /** Checks a batch of rows: shape and values, secrets opened, orgs looked up. */
+  private async resolveBatch(
+    header: BundleHeader,
+    batch: { row: number; raw: unknown }[],
+    opener: SecretOpener,
+    orgs: OrgLookup,
+    opts: ImportOptions,
+    actor: Principal,
+    problems: ImportProblem[],
+  ): Promise<Resolved[]> {
+    const parsed: { row: number; parsed: ParsedRow }[] = [];
+    for (const { row, raw } of batch) {
+      const r = parseRow(header.kind!, raw, row);
+      if (r.parsed) parsed.push({ row, parsed: r.parsed });
+      else problems.push(...r.problems);
+    }
+    await orgs.prefetch(parsed.map((p) => p.parsed.scope));
+    const out: Resolved[] = [];
+    for (const { row, parsed: p } of parsed) {
+      let name: string | null = null;
+      let scopeId: string | null = GLOBAL_SCOPE;
+      if (p.scope.kind === 'orgId') {
+        name = orgs.nameOf(p.scope.id);
+        if (name === null) {
+          problems.push({ row, key: p.key, code: 'ORG_NOT_FOUND', message: 'organization_id names no org here and the item has no organization_name' });
+          continue;
+        }
+      } else if (p.scope.kind === 'org') name = p.scope.name;
+      if (name !== null) {
+        scopeId = orgs.idOf(name);
+        if (scopeId === null) {
+          if (!opts.createOrgs) {
+            problems.push({ row, key: p.key, code: 'ORG_NOT_FOUND', message: 'The org named by this row does not exist here (import with createOrgs=true to create it)' });
+            continue;
+          }
+          scopeId = await orgs.create(name);
+        }
+      }
+      if (actor.role !== 'admin' && scopeId !== actor.orgId) {
+        problems.push({ row, key: p.key, code: 'SCOPE_FORBIDDEN', message: 'You may import configs of your own org only' });
+        continue;
+      }
+      let secretPlain: string | null = null;
+      let secretKeep: string | undefined;
+      if (p.type === 'secret' && p.secretToken !== null) {
+        try {
+          const opened = opener.open(p.secretToken);
+          if (opened.plaintext.length > 0) {
+            normalizeValue('secret', opened.plaintext);
+            secretPlain = opened.plaintext;
+            secretKeep = opened.keep;
+          }
+        } catch (err) {
+          if (err instanceof AppError) problems.push({ row, key: p.key, code: err.code, message: err.message });
+          else if (err instanceof InvalidTokenError || err instanceof TypeError) {
+            problems.push({ row, key: p.key, code: 'SECRET_UNDECRYPTABLE', message: opener.failure });
+          } else throw err;
+          continue;
+        }
+      }
+      out.push({ row, parsed: p, scopeId: scopeId!, scopeOut: name === null ? 'global' : { org: name }, secretPlain, secretKeep });
+    }
+    return out;
+  }
+
+  /** Decides each row of a batch against what exists, and writes it unless this is a dry run. */
+  private async applyBatch(em: EntityManager | null, actor: Principal, rows: Resolved[], opts: ImportOptions, result: ImportResult, touchedSecretScopes: Set<string>): Promise<void> {
+    const existing = await this.existing(em, rows);
+    const now = new Date();
+    const writes: ConfigEntity[] = [];
+    const entries: AuditInput[] = [];
+    for (const r of rows) {
+      const p = r.parsed;
+      const old = existing.get(`${r.scopeId}\u0000${p.key}`);
+      const needsValue = () => result.secretsNeedingValue.push({ scope: r.scopeOut, key: p.key });
+      if (old && opts.onConflict === 'skip') {
+        result.skipped++;
+        if (old.type === 'secret' && !old.hasValue) needsValue();
+        continue;
+      }
+      const secret = p.type === 'secret';
+      let ciphertext: string | null = null;
+      if (secret && r.secretPlain !== null) ciphertext = em ? (r.secretKeep ?? this.crypto.encryptString(r.secretPlain)) : 'dry-run';
+      // A null secret never overwrites a value.
+      if (secret && ciphertext === null && old?.type === 'secret' && old.hasValue) ciphertext = old.ciphertext;
+      if (secret && ciphertext === null) needsValue();
+      if (old) result.updated++;
+      else result.created++;
+      if (!em) continue;
+      writes.push(
+        Object.assign(new ConfigEntity(), {
+          scope: r.scopeId,
+          key: p.key,
+          type: p.type,
+          value: secret ? null : p.stored,
+          ciphertext: secret ? ciphertext : null,
+          hasValue: secret ? ciphertext !== null : true,
+          description: p.description === undefined ? (old?.description ?? null) : p.description,
+          updatedBy: actor.name,
+          createdAt: now,
+          updatedAt: now,
+        }),
+      );
+      if (secret || old?.type === 'secret') touchedSecretScopes.add(r.scopeId);
+      entries.push({ action: old ? 'config.update' : 'config.create', outcome: 'success', scope: r.scopeId, key: p.key, configType: p.type, reason: 'import', actor });
+    }
+    if (!em || writes.length === 0) return;
+    await em
+      .createQueryBuilder()
+      .insert()
+      .into(ConfigEntity)
+      .values(writes)
+      // created_at stays as it was on a row that exists.
+      .orUpdate(['type', 'value', 'ciphertext', 'has_value', 'description', 'updated_by', 'updated_at'], ['scope', 'key'])
+      .updateEntity(false)
+      .execute();
+    await this.audit.record(em, entries);
+  }
+
+  private async existing(em: EntityManager | null, rows: Resolved[]): Promise<Map<string, ConfigEntity>> {
+    const byScope = new Map<string, string[]>();
+    for (const r of rows) {
+      if (r.scopeId.startsWith('new:')) continue; // an org this dry run would create has no configs
+      const keys = byScope.get(r.scopeId) ?? [];
+      keys.push(r.parsed.key);
+      byScope.set(r.scopeId, keys);
+    }
+    const out = new Map<string, ConfigEntity>();
+    for (const [scope, keys] of byScope) {
+      const qb = (em ?? this.dataSource.manager)
+        .getRepository(ConfigEntity)
+        .createQueryBuilder('c')
+        .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue', 'c.description'])
+        .where('c.scope = :scope AND c.key IN (:...keys)', { scope, keys });
+      // MySQL: lock the rows (and the gaps where new ones go) until the import commits.
+      if (em && this.dataSource.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');
+      for (const row of await qb.getMany()) out.set(`${row.scope}\u0000${row.key}`, row);
+    }
+    return out;
+  }
+
+  /**
+   * How secret tokens are opened: with the source deployment's key when one is given (the values
+   * are then encrypted again under this deployment's key), else with this deployment's own keys
+   * (a backup; a token already under the current key is kept as it is).
+   */
+  private opener(sourceSecretKey: string | undefined): SecretOpener {
+    if (sourceSecretKey !== undefined) {
+      let keyring: Keyring | null = null;
+      try {
+        keyring = CryptoService.keyringForSecret(sourceSecretKey);
+      } catch {
+        throw invalidBundle([{ row: null, code: 'INVALID_SOURCE_KEY', message: 'sourceSecretKey is not usable as a key' }]);
+      }
+      const ring = keyring;
+      return { open: (token) => ({ plaintext: utf8Decode(ring.decrypt(token)) }), failure: 'The secret cannot be decrypted with sourceSecretKey (wrong key?)' };
+    }
+    return {
+      open: (token) => {
+        const plaintext = this.crypto.decryptString(token);
+        return { plaintext, keep: this.crypto.isCurrent(token) ? token : undefined };
+      },
+      failure: 'The secret cannot be decrypted with this deployment’s keys: a bundle from another deployment is sent wrapped, with its sourceSecretKey',
+    };
+  }
+}
+
+/** Org names and ids met in a bundle, looked up a batch at a time and remembered. */
+class OrgLookup {
+  private readonly byName = new Map<string, string | null>();
+  private readonly byId = new Map<string, string | null>();
+
+  /** @param creator when set, create() inserts the org (in `em`'s transaction); else it only pretends. */
+  constructor(
+    private readonly em: EntityManager,
+    private readonly creator: Principal | null = null,
+  ) {}
+
+  async prefetch(scopes: ParsedRow['scope'][]): Promise<void> {
+    const names = new Set<string>();
+    const ids = new Set<string>();
+    for (const s of scopes) {
+      if (s.kind === 'org' && !this.byName.has(s.name)) names.add(s.name);
+      if (s.kind === 'orgId' && !this.byId.has(s.id)) ids.add(s.id);
+    }
+    const repo = this.em.getRepository(Org);
+    if (names.size > 0) {
+      const found = await repo.createQueryBuilder('o').select(['o.id', 'o.name']).where('o.name IN (:...names)', { names: [...names] }).getMany();
+      for (const n of names) this.byName.set(n, null);
+      for (const o of found) this.remember(o);
+    }
+    const uuids = [...ids].filter((id) => UUID.test(id));
+    for (const id of ids) this.byId.set(id, null);
+    if (uuids.length > 0) {
+      const found = await repo.createQueryBuilder('o').select(['o.id', 'o.name']).where('o.id IN (:...ids)', { ids: uuids }).getMany();
+      for (const o of found) this.remember(o);
+    }
+  }
+
+  private remember(o: Pick<Org, 'id' | 'name'>): void {
+    this.byName.set(o.name, o.id);
+    this.byId.set(o.id, o.name);
+  }
+
+  idOf(name: string): string | null {
+    return this.byName.get(name) ?? null;
+  }
+
+  nameOf(id: string): string | null {
+    return this.byId.get(id) ?? null;
+  }
+
+  async create(name: string): Promise<string> {
+    if (!this.creator) {
+      const placeholder = `new:${name}`;
+      this.byName.set(name, placeholder);
+      return placeholder;
+    }
+    const org = Object.assign(new Org(), { id: randomUUID(), name, createdAt: new Date() });
+    await this.em.insert(Org, org);
+    this.remember(org);
+    return org.id;
+  }
+}
+
