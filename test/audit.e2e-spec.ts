@@ -273,6 +273,29 @@ describe(`audit log (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
     });
   });
 
+  describe('denials with junk in the path', () => {
+    it('records them without the junk, and never fails the entries batched with them', async () => {
+      const junkScope = 'junk-scope-' + 'x'.repeat(300);
+      const junkKey = 'not a key ' + 'y'.repeat(400);
+      await putConfig(a.org.id, 'aud_junk_target', { type: 'string', value: 'target' }).expect(201);
+      const results = await Promise.all([
+        ...Array.from({ length: 20 }, () => sdkRead('aud_junk_target', a.service)),
+        ...Array.from({ length: 5 }, () => as(api().get(`/api/scopes/${junkScope}/configs`), a.service)),
+        ...Array.from({ length: 5 }, () => as(api().get(`/api/scopes/${junkScope}/configs/${encodeURIComponent(junkKey)}`), a.service)),
+        ...Array.from({ length: 5 }, () => sdkRead(encodeURIComponent(junkKey), a.member)),
+      ]);
+      expect(results.slice(0, 20).map((r) => r.status)).toEqual(Array(20).fill(200));
+      expect(results.slice(20).map((r) => r.status)).toEqual(Array(15).fill(403));
+      for (const res of results.slice(20)) {
+        const entry = await oneEntryOf(res);
+        expect(entry).toMatchObject({ action: 'auth.denied', outcome: 'denied', key: null });
+        expect(entry.scope === null || entry.scope === a.org.id).toBe(true);
+        expect(JSON.stringify(entry)).not.toMatch(/junk|xxxx|yyyy|not a key/);
+      }
+      for (const res of results.slice(0, 20)) expect(await oneEntryOf(res)).toMatchObject({ action: 'config.read', outcome: 'success' });
+    });
+  });
+
   describe('GET /api/audit', () => {
     it('filters by scope, key, action, actor, outcome, since and until', async () => {
       await sdkRead('aud_secret', b.service).expect(404); // an entry in org B

@@ -616,6 +616,23 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
       expect(await rawCount(t, 'configs')).toBe(before);
     });
 
+    it('treats __proto__, constructor and toString as ordinary keys', async () => {
+      const org = await seedOrg(t, 'cfg-proto');
+      const keys = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+      for (const [i, key] of keys.entries()) await put(org.org.id, key, { type: 'int', value: i + 1 }).expect(201);
+      for (const [i, key] of keys.entries()) {
+        expect((await get(org.org.id, key).expect(200)).body).toMatchObject({ key, type: 'int', value: i + 1 });
+        expect((await sdkGet(key, org.service).expect(200)).body).toStrictEqual({ key, type: 'int', value: i + 1, source: 'org' });
+      }
+      const all = await api().get('/api/sdk/configs').set(bearer(org.service)).expect(200);
+      // JSON.parse makes each of them an own property, __proto__ included.
+      expect(Object.keys(all.body)).toEqual(expect.arrayContaining(keys));
+      expect(keys.map((k) => Object.getOwnPropertyDescriptor(all.body, k)?.value)).toEqual([1, 2, 3, 4]);
+      const list = await api().get(`/api/scopes/${org.org.id}/configs`).set(admin).expect(200);
+      expect(list.body.items.map((i: { key: string }) => i.key).sort()).toEqual([...keys].sort());
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
     it('keeps stripe_key and STRIPE_KEY apart', async () => {
       for (const scope of ['global', b.org.id]) {
         await put(scope, 'stripe_key', { type: 'string', value: 'lower' }).expect(201);
