@@ -88,8 +88,9 @@ export function headerCollector(): { handlers: JsonScanHandlers; result: () => B
   };
   const handlers: JsonScanHandlers = {
     descend(path, kind) {
-      note(path);
       const yes = descendBundle(path, kind);
+      // A value not descended into comes back through value(), which notes it.
+      if (yes) note(path);
       if (yes && path.length === 1 && path[0] === 'bundle') wrapped = true;
       if (yes && isRowArrayPath(path)) arrays.push(path.join('.'));
       return yes;

@@ -81,6 +81,7 @@ interface Frame {
   key: string;
 }
 
+const BOM = [0xef, 0xbb, 0xbf];
 const isWs = (b: number) => b === Ch.Space || b === Ch.Lf || b === Ch.Cr || b === Ch.Tab;
 const isScalarEnd = (b: number) => isWs(b) || b === Ch.Comma || b === Ch.RBrace || b === Ch.RBracket;
 
@@ -91,6 +92,7 @@ export class JsonStreamScanner {
   private readonly stack: Frame[] = [{ kind: 'root', path: [], state: St.RootValue, index: 0, key: '' }];
   private offset = 0;
   private first = true;
+  private bom = 0;
 
   // What is being read: structure, an object key, or a value taken whole.
   private mode: 'structure' | 'key' | 'capture' = 'structure';
@@ -110,11 +112,12 @@ export class JsonStreamScanner {
 
   write(chunk: Buffer): void {
     let i = 0;
-    if (this.first && chunk.length > 0) {
-      this.first = false;
-      // A UTF-8 byte order mark is allowed before the document.
-      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3;
+    // A UTF-8 byte order mark is allowed before the document (possibly split across chunks).
+    while (this.bom < 3 && this.offset + i === this.bom && i < chunk.length && chunk[i] === BOM[this.bom]) {
+      this.bom++;
+      i++;
     }
+    if (chunk.length > 0) this.first = false;
     let start = this.mode === 'structure' ? -1 : 0;
     const n = chunk.length;
     while (i < n) {
