@@ -38,6 +38,7 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
       ['str_empty', 'string', '', ''],
       ['str_unicode', 'string', 'héllo 🌍 漢字 שלום \u0000 "quoted" \\', 'héllo 🌍 漢字 שלום \u0000 "quoted" \\'],
       ['str_digits', 'string', '42', '42'],
+      ['str_lone_surrogate', 'string', 'a\ud800b', 'a\ud800b'],
       ['int_num', 'int', 42, 42],
       ['int_str', 'int', '42', 42],
       ['int_neg_str', 'int', '-17', -17],
@@ -384,6 +385,8 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
       // Bad SDK input: 400, nothing echoed.
       const emptySecret = await api().put('/api/sdk/configs/inf_bad').set(bearer(a.service)).send({ value: '', isSecret: true }).expect(400);
       expect(emptySecret.body.code).toBe('INVALID_VALUE');
+      const overflow = await api().put('/api/sdk/configs/inf_bad').set(bearer(a.service)).set('Content-Type', 'application/json').send('{"value": [1e400]}').expect(400);
+      expect(overflow.body.code).toBe('INVALID_VALUE');
       const badFlag = await api().put('/api/sdk/configs/inf_bad').set(bearer(a.service)).send({ value: 'x', isSecret: 'yes-please' }).expect(400);
       expect(badFlag.body.code).toBe('VALIDATION_FAILED');
       expect(badFlag.text).not.toContain('yes-please');
@@ -550,6 +553,10 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
         ['unknown body field', { type: 'string', value: 'ok', extra: m }, 'VALIDATION_FAILED'],
         ['description not a string', { type: 'string', value: m, description: 42 }, 'VALIDATION_FAILED'],
         ['description too long', { type: 'string', value: 'v', description: m.repeat(100) }, 'VALIDATION_FAILED'],
+        ['json with a number JSON cannot hold', `{"type": "json", "value": {"${m}": [1, 1e400]}}`, 'INVALID_VALUE'],
+        ['json that is an overflowing number', `{"type": "json", "value": -1e999}`, 'INVALID_VALUE'],
+        ['int that overflows', `{"type": "int", "value": 1e400}`, 'INVALID_VALUE'],
+        ['secret with a lone surrogate', `{"type": "secret", "value": "${m}\\ud800"}`, 'INVALID_VALUE'],
         ['invalid JSON', `{"type": "secret", "value": "${m}"`, 'INVALID_JSON'],
         ['JSON with a trailing comma', `{"type": "secret", "value": "${m}",}`, 'INVALID_JSON'],
       ];

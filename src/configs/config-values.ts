@@ -17,6 +17,14 @@ export interface NormalizedValue {
   stored: string;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** JSON.stringify would store 1e400 (parsed as Infinity) as null: refuse it instead of changing it. */
+function finiteNumbers(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) throw badRequest('INVALID_VALUE', 'The value holds a number outside the range JSON numbers can be stored in');
+  return v;
+}
+
 const invalid = (type: ConfigType, rule: string) => badRequest('INVALID_VALUE', `The value does not fit type ${type}: ${rule}`);
 
 /**
@@ -33,6 +41,8 @@ export function normalizeValue(type: ConfigType, raw: unknown): NormalizedValue 
     case 'secret':
       if (typeof raw !== 'string') throw invalid(type, 'expected a string');
       if (raw.length === 0) throw badRequest('INVALID_VALUE', 'A secret must not be empty');
+      // It is encrypted as UTF-8, where a lone surrogate would silently become U+FFFD.
+      if (LONE_SURROGATE.test(raw)) throw invalid(type, 'not well-formed Unicode (a lone surrogate)');
       value = raw;
       break;
     case 'int': {
@@ -55,7 +65,7 @@ export function normalizeValue(type: ConfigType, raw: unknown): NormalizedValue 
       value = raw;
       break;
   }
-  const stored = type === 'secret' ? (value as string) : JSON.stringify(value);
+  const stored = type === 'secret' ? (value as string) : JSON.stringify(value, finiteNumbers);
   if (Buffer.byteLength(stored, 'utf8') > MAX_VALUE_BYTES) {
     throw badRequest('VALUE_TOO_LARGE', `A serialized value may be at most ${MAX_VALUE_BYTES} bytes`);
   }
