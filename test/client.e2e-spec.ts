@@ -13,10 +13,12 @@ import {
   BifrostError,
   ClientLogEvent,
   ConfigNotFoundError,
+  ConflictError,
   ConnectionError,
   ForbiddenError,
   InvalidValueError,
   NotFoundError,
+  SecretValueMissingError,
   ServerError,
   ServiceUnavailableError,
   UnauthorizedError,
@@ -247,8 +249,9 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
 
       const big = 'x'.repeat(70 * 1024);
       const tooLarge = await rejection(config.set(uniq('too_large'), big));
-      expect(tooLarge).toBeInstanceOf(ValidationError);
-      expect(tooLarge.status).toBe(400);
+      expect(tooLarge).toBeInstanceOf(InvalidValueError);
+      expect(tooLarge).toMatchObject({ status: 400, code: 'VALUE_TOO_LARGE' });
+      expect(tooLarge.message).not.toContain('xxxx');
 
       const badKey = await rejection(config.get('has space'));
       expect(badKey).toBeInstanceOf(ValidationError);
@@ -287,6 +290,31 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
       // other errors are not swallowed by a default
       const stranger = new BifrostClient({ baseUrl: t.baseUrl, token: acme.member });
       await expect(stranger.config.get(key, { default: 'x' })).rejects.toBeInstanceOf(ForbiddenError);
+    });
+  });
+
+  describe('a secret without a value', () => {
+    it('raises SecretValueMissingError after a portable import, until the value is set', async () => {
+      const key = uniq('imported_secret');
+      const bundle = {
+        format: 'bifrost-config-bundle',
+        version: 1,
+        portable: true,
+        exportedAt: new Date().toISOString(),
+        configs: [{ scope: { org: acme.org.name }, key, type: 'secret', description: 'imported without its value', value: null }],
+      };
+      const imported = await api().post('/api/import?dryRun=false').set(bearer(t.adminToken)).send(bundle).expect(200);
+      expect(imported.body.secretsNeedingValue).toEqual([{ scope: { org: acme.org.name }, key }]);
+      const { config } = acmeClient();
+      const err = await rejection(config.get(key));
+      expect(err).toBeInstanceOf(SecretValueMissingError);
+      expect(err).toBeInstanceOf(ConflictError);
+      expect(err).toMatchObject({ status: 409, code: 'SECRET_VALUE_MISSING', attempts: 1 });
+      // a default is for a missing key, not for a secret waiting for its value
+      await expect(config.get(key, { default: 'x' })).rejects.toBeInstanceOf(SecretValueMissingError);
+      expect((await config.list())[key]).toBeNull();
+      await config.set(key, 'now-it-has-a-value', { isSecret: true });
+      expect(await config.get(key)).toBe('now-it-has-a-value');
     });
   });
 
@@ -616,8 +644,16 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
       execution.log('debug', `url=https://api.example.com/?key=${encodeURIComponent(apiKey)}`);
       execution.log('debug', `b64=${Buffer.from(apiKey).toString('base64')}`);
       execution.log('warning', `oauth=${oauth}`);
+      // a level the service would refuse is refused at the call, and the batch is not lost
+      expect(() => execution.log('x'.repeat(17), `level ${apiKey}`)).toThrow(ValidationError);
       const finished = await execution.finish({ apiKey, oauth, nested: [{ headers: { authorization: `Bearer ${apiKey}` } }] });
       expect(finished.status).toBe('success');
+      // finished is finished
+      const again = await rejection(execution.finish({ apiKey }));
+      expect(again).toBeInstanceOf(ConflictError);
+      expect(again.code).toBe('EXECUTION_FINISHED');
+      execution.log('info', 'too late');
+      await expect(execution.flush()).rejects.toMatchObject({ status: 409, code: 'EXECUTION_FINISHED' });
 
       for (const record of [finished, await execution.get(id), (await api().get(`/api/executions/${id}`).set(bearer(t.adminToken)).expect(200)).body]) {
         expectScrubbed(record);

@@ -56,6 +56,7 @@ describe('error mapping: by code first, then by status', () => {
     [409, 'SECRET_VALUE_MISSING', SecretValueMissingError, 'SecretValueMissingError', [ConflictError]],
     [500, 'DECRYPTION_FAILED', DecryptionFailedError, 'DecryptionFailedError', [ServerError]],
     [400, 'INVALID_VALUE', InvalidValueError, 'InvalidValueError', [ValidationError]],
+    [400, 'VALUE_TOO_LARGE', InvalidValueError, 'InvalidValueError', [ValidationError]],
     [400, 'VALIDATION_FAILED', ValidationError, 'ValidationError', []],
     [400, 'INVALID_KEY', ValidationError, 'ValidationError', []],
     [422, undefined, ValidationError, 'ValidationError', []],

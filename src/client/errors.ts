@@ -82,7 +82,7 @@ export class ValidationError extends BifrostError {
   }
 }
 
-/** 400 `INVALID_VALUE`: a value that does not fit its type (or is too large). */
+/** 400 `INVALID_VALUE`: a value that does not fit its type; 400 `VALUE_TOO_LARGE`: serialized, over 64 KiB. */
 export class InvalidValueError extends ValidationError {
   constructor(message: string, init: BifrostErrorInit = {}) {
     super(message, { status: 400, code: 'INVALID_VALUE', ...init });
@@ -242,6 +242,7 @@ const BY_CODE: Record<string, ErrorClass> = {
   SECRET_VALUE_MISSING: SecretValueMissingError,
   DECRYPTION_FAILED: DecryptionFailedError,
   INVALID_VALUE: InvalidValueError,
+  VALUE_TOO_LARGE: InvalidValueError,
   VALIDATION_FAILED: ValidationError,
   UNAUTHORIZED: UnauthorizedError,
   FORBIDDEN: ForbiddenError,

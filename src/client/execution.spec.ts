@@ -83,6 +83,29 @@ describe('execution.start', () => {
     await expect(c.execution.get()).rejects.toBeInstanceOf(ExecutionNotStartedError);
     expect(s.requests).toHaveLength(0);
   });
+
+  it('refuses a log level the service would refuse, at the call, without losing the batch', async () => {
+    const { c, s, executions } = await fake({ logFlushIntervalMs: 60_000 });
+    const { id } = await c.execution.start('wf');
+    c.execution.log('info', 'before');
+    for (const level of ['', 'x'.repeat(17), 42 as unknown as string, undefined as unknown as string]) {
+      let err: unknown;
+      try {
+        c.execution.log(level, 'bad');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err).toMatchObject({ status: 0, code: 'INVALID_LEVEL' });
+    }
+    c.execution.log('x'.repeat(16), 'after');
+    await c.execution.finish();
+    expect(executions.get(id)!.logs).toEqual([
+      { level: 'info', message: 'before' },
+      { level: 'x'.repeat(16), message: 'after' },
+    ]);
+    expect(s.requests.filter((r) => r.url.endsWith('/logs'))).toHaveLength(1);
+  });
 });
 
 describe('log batching', () => {

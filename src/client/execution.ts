@@ -17,6 +17,9 @@ export interface LogBatching {
   intervalMs: number;
 }
 
+/** The service accepts log levels of 1 to 16 characters (`POST /api/executions/{id}/logs`). */
+export const MAX_LEVEL_LENGTH = 16;
+
 export const LOG_DEFAULTS: LogBatching = { batchSize: 100, maxBytes: 256 * 1024, intervalMs: 1_000 };
 
 interface PendingLine {
@@ -112,10 +115,16 @@ export class ExecutionClient {
   /**
    * Buffers one log line of the current execution; returns at once.
    * @throws ExecutionNotStartedError when there is no current execution.
+   * @throws ValidationError (`INVALID_LEVEL`) when `level` is not a string of 1 to 16 characters
+   *         (the service would refuse the whole batch).
    */
   log(level: LogLevel, message: string): void {
     const executionId = this.requireId();
-    const line = { level: String(level), message: typeof message === 'string' ? message : String(message) };
+    // The service refuses a whole batch for one bad level: refuse the line here, where the mistake is.
+    if (typeof level !== 'string' || level.length < 1 || level.length > MAX_LEVEL_LENGTH) {
+      throw new ValidationError(`log level must be a string of 1 to ${MAX_LEVEL_LENGTH} characters`, { status: 0, code: 'INVALID_LEVEL' });
+    }
+    const line = { level, message: typeof message === 'string' ? message : String(message) };
     const bytes = Buffer.byteLength(JSON.stringify(line)) + 1;
     this.buffer.push({ executionId, line, bytes });
     this.bufferedBytes += bytes;
