@@ -3,7 +3,7 @@ import request from 'supertest';
 import { ConfigEntity } from '../src/configs/config.entity';
 import { CryptoService } from '../src/crypto/crypto.service';
 import { Keyring } from '../src/crypto/keyring';
-import { configRow, rawCount, rawHttp } from './helpers/raw-db';
+import { auditLeaks, configRow, leakForms, rawCount, rawHttp, rawRows } from './helpers/raw-db';
 import { bearer, onMysql, seedOrg, startApp, TEST_SECRET_KEY, TestApp } from './helpers/test-app';
 
 const MASK = '••••••';
@@ -18,7 +18,14 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
   let admin: Record<string, string>;
   const api = () => request(t.baseUrl);
   const path = (scope: string, key: string) => `/api/scopes/${scope}/configs/${encodeURIComponent(key)}`;
-  const put = (scope: string, key: string, body: unknown, token = t.adminToken) => api().put(path(scope, key)).set(bearer(token)).send(body as object);
+  /** Every secret this file sends, for the audit scan at the end. */
+  const usedSecrets = new Set<string>();
+  const usedTokens: string[] = [];
+  const put = (scope: string, key: string, body: unknown, token = t.adminToken) => {
+    const b = body as { type?: unknown; value?: unknown };
+    if (b?.type === 'secret' && typeof b.value === 'string') usedSecrets.add(b.value);
+    return api().put(path(scope, key)).set(bearer(token)).send(body as object);
+  };
   const get = (scope: string, key: string, token = t.adminToken) => api().get(path(scope, key)).set(bearer(token));
   const sdkGet = (key: string, token: string, headers: Record<string, string> = {}) =>
     api().get(`/api/sdk/configs/${encodeURIComponent(key)}`).set(bearer(token)).set(headers);
@@ -327,6 +334,7 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
       expect((await api().get('/api/sdk/configs').set(bearer(a.service)).expect(200)).body.sdk_no_value).toBeNull();
 
       const foreignPlain = 'encrypted-under-another-key';
+      usedSecrets.add(foreignPlain);
       const foreign = Keyring.fromSecrets('some-other-deployment-key-0123456789-abcdef').encrypt(foreignPlain);
       await t.dataSource.getRepository(ConfigEntity).insert({
         scope: a.org.id,
@@ -365,6 +373,7 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
         ['inf_not_secret', 'explicitly not', false, 'string'],
       ];
       for (const [key, value, isSecret, type] of cases) {
+        if (isSecret) usedSecrets.add(value as string);
         await api()
           .put(`/api/sdk/configs/${key}`)
           .set(bearer(a.service))
@@ -416,6 +425,7 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
 
     it('lets an org-less service token act for the org named in X-Bifrost-Org (id or name)', async () => {
       const created = await api().post('/api/tokens').set(admin).send({ name: 'engine', role: 'service' }).expect(201);
+      usedTokens.push(created.body.token);
       expect(created.body.orgId).toBeNull();
       const engine = created.body.token as string;
       await put(a.org.id, 'hdr_key', { type: 'string', value: 'for a' }).expect(201);
@@ -753,6 +763,27 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
       expect((await sdkGet('sdk_guarded', a.service).expect(200)).body.value).toBe('guarded-secret-value');
       // No token: 401.
       await api().get('/api/sdk/configs/sdk_guarded').expect(401);
+    });
+  });
+
+  describe('the audit trail of all of the above', () => {
+    it('holds none of the secrets, ciphertexts or tokens used in this file, in any form', async () => {
+      const crypto = t.app.get(CryptoService);
+      const needles = new Map<string, string>();
+      for (const row of await rawRows<{ ciphertext: string }>(t, 'SELECT ciphertext FROM configs WHERE ciphertext IS NOT NULL')) {
+        needles.set(row.ciphertext, 'ciphertext');
+        try {
+          usedSecrets.add(crypto.decryptString(row.ciphertext));
+        } catch {
+          // the row written under another deployment's key; its plaintext is in usedSecrets already
+        }
+      }
+      for (const secret of usedSecrets) if (secret.length >= 4) for (const form of leakForms(secret)) needles.set(form, `secret ${secret.slice(0, 6)}…`);
+      for (const token of [t.adminToken, ...usedTokens, ...[a, b].flatMap((o) => [o.orgAdmin, o.member, o.service])]) for (const form of leakForms(token)) needles.set(form, 'token');
+      expect(usedSecrets.size).toBeGreaterThan(100);
+      const { rows, leaks } = await auditLeaks(t, needles);
+      expect(rows).toBeGreaterThan(500);
+      expect(leaks).toEqual([]);
     });
   });
 });

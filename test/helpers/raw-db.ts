@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { TestApp } from './test-app';
 
@@ -64,4 +65,35 @@ export async function breakAudit(t: TestApp): Promise<void> {
 
 export async function repairAudit(t: TestApp): Promise<void> {
   await t.dataSource.query('DROP TRIGGER IF EXISTS audit_down');
+}
+
+/** The forms a secret could take if it leaked: raw, base64 (padded or not), base64url, hex, SHA-256, URL-encoded. */
+export function leakForms(s: string): string[] {
+  return [
+    s,
+    Buffer.from(s).toString('base64'),
+    Buffer.from(s).toString('base64').replace(/=+$/, ''),
+    Buffer.from(s).toString('base64url'),
+    Buffer.from(s).toString('hex'),
+    createHash('sha256').update(s).digest('hex'),
+    createHash('sha256').update(s).digest('base64'),
+    encodeURIComponent(s),
+  ];
+}
+
+/**
+ * Every column of every audit entry, searched for each needle (needle → what it is). Returns one
+ * line per hit, so a failing test says which column of which entry holds what.
+ */
+export async function auditLeaks(t: TestApp, needles: Map<string, string>): Promise<{ rows: number; leaks: string[] }> {
+  const rows = await rawRows(t, 'SELECT * FROM audit_entries');
+  const leaks: string[] = [];
+  for (const row of rows) {
+    for (const [column, v] of Object.entries(row)) {
+      if (v === null || v === undefined) continue;
+      const text = v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+      for (const [needle, what] of needles) if (needle.length >= 4 && text.includes(needle)) leaks.push(`${column} of entry ${row.id} holds a ${what}`);
+    }
+  }
+  return { rows: rows.length, leaks };
 }
