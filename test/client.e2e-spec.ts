@@ -382,6 +382,18 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
       await expect(acmeClient().config.get(written)).rejects.toBeInstanceOf(ConfigNotFoundError);
     });
 
+    it('names an org with non-ASCII letters: Latin-1 names as they are, any other by id', async () => {
+      const zurich = (await api().post('/api/orgs').set(bearer(t.adminToken)).send({ name: 'Zürich Ops' }).expect(201)).body;
+      const tokyo = (await api().post('/api/orgs').set(bearer(t.adminToken)).send({ name: '東京 ops' }).expect(201)).body;
+      const key = uniq('intl');
+      await adminPut(zurich.id, key, { type: 'string', value: 'zurich' }).expect(201);
+      await adminPut(tokyo.id, key, { type: 'string', value: 'tokyo' }).expect(201);
+      expect(await new BifrostClient({ baseUrl: t.baseUrl, token: orgless, org: 'Zürich Ops' }).config.get(key)).toBe('zurich');
+      // an HTTP header cannot carry 東京: the client says so at once, and the id works
+      expect(() => new BifrostClient({ baseUrl: t.baseUrl, token: orgless, org: tokyo.name })).toThrow(/org id/);
+      expect(await new BifrostClient({ baseUrl: t.baseUrl, token: orgless, org: tokyo.id }).config.get(key)).toBe('tokyo');
+    });
+
     it('is refused without an org, with an unknown org, and an org token may not name another org', async () => {
       const none = await rejection(new BifrostClient({ baseUrl: t.baseUrl, token: orgless }).config.get('anything'));
       expect(none).toBeInstanceOf(ValidationError);

@@ -62,6 +62,27 @@ describe('BifrostClient: construction', () => {
     expect(() => new BifrostClient({ baseUrl: 'ftp://x', token: TOKEN })).toThrow(/http/);
     expect(() => new BifrostClient({ baseUrl: 'http://127.0.0.1:1', token: '' })).toThrow(/token is required/);
     expect(() => new BifrostClient({ baseUrl: 'http://127.0.0.1:1', token: TOKEN, timeoutMs: -1 })).toThrow(/timeoutMs/);
+    for (const token of [`${TOKEN}\n`, ` ${TOKEN}`, `${TOKEN}東`]) {
+      let err: unknown;
+      try {
+        new BifrostClient({ baseUrl: 'http://127.0.0.1:1', token });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TypeError);
+      expect(String(err)).not.toContain(TOKEN);
+    }
+  });
+
+  it('refuses an org or an execution id that an HTTP header cannot carry as it is, rather than fail on every call', () => {
+    const make = (extra: Record<string, string>) => () => new BifrostClient({ baseUrl: 'http://127.0.0.1:1', token: TOKEN, ...extra });
+    for (const org of ['東京', ' spaced', 'spaced ', 'two\nlines', 'nul\u0000']) {
+      expect(make({ org })).toThrow(/X-Bifrost-Org.*org id/);
+    }
+    expect(make({ executionId: 'exé-ünicode-ok' })).not.toThrow();
+    expect(make({ executionId: 'exec 東' })).toThrow(/X-Bifrost-Execution/);
+    // Latin-1, inner spaces: sent as they are
+    for (const org of ['acme', 'Zürich Ops', 'a  b', '3f1c2a4e-8f7b-4c1d-9a0e-2b6d5c4f3e21']) expect(make({ org })).not.toThrow();
   });
 
   it('keeps the token out of inspect and JSON', () => {

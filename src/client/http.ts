@@ -66,6 +66,12 @@ const CONNECTION_MESSAGES = /fetch failed|socket hang up|other side closed|termi
 const MIN_REDACT_LENGTH = 4;
 const REDACTED = '[REDACTED]';
 
+/**
+ * What an HTTP header value carries unchanged: Latin-1 only (`fetch` throws beyond), no control
+ * characters, no leading or trailing whitespace (HTTP drops it in transit).
+ */
+const HEADER_SAFE = /^[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?$/;
+
 function positiveInt(value: number | undefined, fallback: number, name: string, min = 0): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < min) throw new TypeError(`BifrostClient: ${name} must be a number >= ${min}`);
@@ -185,10 +191,26 @@ export class HttpTransport {
     if (typeof options.token !== 'string' || options.token === '') {
       throw new TypeError('BifrostClient: token is required');
     }
+    if (!HEADER_SAFE.test(options.token)) {
+      throw new TypeError('BifrostClient: the token holds characters an HTTP header cannot carry (spaces, line breaks, non-Latin-1)');
+    }
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#token = options.token;
-    if (options.org !== undefined && options.org !== '') this.org = options.org;
-    if (options.executionId !== undefined && options.executionId !== '') this.executionId = options.executionId;
+    if (options.org !== undefined && options.org !== '') {
+      if (typeof options.org !== 'string' || !HEADER_SAFE.test(options.org)) {
+        throw new TypeError(
+          `BifrostClient: org ${JSON.stringify(options.org)} cannot be sent as X-Bifrost-Org (characters beyond Latin-1, ` +
+            'control characters, or leading/trailing spaces, which HTTP drops): pass the org id instead',
+        );
+      }
+      this.org = options.org;
+    }
+    if (options.executionId !== undefined && options.executionId !== '') {
+      if (typeof options.executionId !== 'string' || !HEADER_SAFE.test(options.executionId)) {
+        throw new TypeError('BifrostClient: executionId cannot be sent as X-Bifrost-Execution (use the id execution.start answered)');
+      }
+      this.executionId = options.executionId;
+    }
     this.timeoutMs = positiveInt(options.timeoutMs, DEFAULTS.timeoutMs, 'timeoutMs', 1);
     this.retries = positiveInt(options.retries, DEFAULTS.retries, 'retries');
     this.retryBaseMs = positiveInt(options.retryBaseMs, DEFAULTS.retryBaseMs, 'retryBaseMs');
