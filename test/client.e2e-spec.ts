@@ -681,6 +681,12 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
       }
     });
 
+    it('leaves neither the key nor a token in the service’s own log lines', () => {
+      const logs = t.logLines.join('\n');
+      expect(t.logLines.length).toBeGreaterThan(0);
+      for (const secret of [stripeKey, acme.service, other.service, t.adminToken]) expect(logs).not.toContain(secret);
+    });
+
     it('records a failed run when the key is missing, with the KeyError-like message', async () => {
       const { config } = new BifrostClient({ baseUrl: t.baseUrl, token: other.service });
       await expect(config.get('stripe_api_key')).rejects.toBeInstanceOf(ConfigNotFoundError);
