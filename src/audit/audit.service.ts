@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { inTransaction, timeParam } from '../common/database';
+import { inTransaction, isConnectionError, timeParam } from '../common/database';
 import { AppError, badRequest, forbidden } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
@@ -50,6 +50,13 @@ export interface AuditItem {
 
 export const auditUnavailable = () =>
   new AppError(HttpStatus.SERVICE_UNAVAILABLE, 'AUDIT_UNAVAILABLE', 'The audit log could not be written, so the request was not carried out');
+
+/**
+ * What a failed audit insert is answered with: AUDIT_UNAVAILABLE when the audit log refused the
+ * entry; when the connection to the database itself is gone, the driver's error, so the client gets
+ * the 503 DATABASE_UNAVAILABLE that every other request gets meanwhile.
+ */
+const auditFailure = (err: unknown): Error => (isConnectionError(err) ? (err as Error) : auditUnavailable());
 
 const MAX_BATCH = 500;
 const MAX_LIMIT = 500;
@@ -113,14 +120,14 @@ export class AuditService implements OnModuleDestroy {
       await em.createQueryBuilder().insert().into(AuditEntry).values(rows).updateEntity(false).execute();
     } catch (err) {
       this.logger.error({ msg: 'audit insert failed', errorName: (err as Error)?.name, code: (err as { code?: string }).code });
-      throw auditUnavailable();
+      throw auditFailure(err);
     }
   }
 
   /** For requests that change nothing: resolves once the entry is committed, or throws AUDIT_UNAVAILABLE. */
   recordRead(input: AuditInput): Promise<void> {
     const row = this.toRow(input);
-    if (!this.batching) return this.insertBatch([row]).catch(() => Promise.reject(auditUnavailable()));
+    if (!this.batching) return this.insertBatch([row]).catch((err) => Promise.reject(auditFailure(err)));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       this.pump();
@@ -140,8 +147,8 @@ export class AuditService implements OnModuleDestroy {
       this.insertBatch(batch.map((p) => p.row))
         .then(
           () => batch.forEach((p) => p.resolve()),
-          () => {
-            const err = auditUnavailable();
+          (cause) => {
+            const err = auditFailure(cause);
             batch.forEach((p) => p.reject(err));
           },
         )

@@ -96,12 +96,35 @@ export async function inTransaction<T>(dataSource: DataSource, work: (em: Entity
   }
 }
 
-/** True when the error means the database itself is unreachable (connection refused, lost, ...). */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'PROTOCOL_CONNECTION_LOST',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ER_CON_COUNT_ERROR',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/**
+ * True when the error means the database itself is unreachable (connection refused, lost, timed
+ * out, ...). What mysql2 and TypeORM throw when the link is cut: a QueryFailedError wrapping
+ * PROTOCOL_CONNECTION_LOST for a query in flight, "Can't add new command when connection is in
+ * closed state" for the next query of a transaction on that connection, the socket's own
+ * ECONNREFUSED/ETIMEDOUT (unwrapped) for a new connection. mysql2 marks every error after which a
+ * connection is unusable `fatal`.
+ */
 export function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: string; driverError?: { code?: string }; message?: string };
+  const e = err as { code?: string; fatal?: boolean; driverError?: { code?: string; fatal?: boolean }; message?: string };
   const code = e?.driverError?.code ?? e?.code ?? '';
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'PROTOCOL_CONNECTION_LOST', 'ETIMEDOUT', 'EPIPE', 'ER_CON_COUNT_ERROR', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code) ||
+    CONNECTION_ERROR_CODES.has(code) ||
+    e?.fatal === true ||
+    e?.driverError?.fatal === true ||
     /Connection lost|connect ECONNREFUSED|closed state|Pool is closed/i.test(e?.message ?? '')
   );
 }
