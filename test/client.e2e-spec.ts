@@ -21,6 +21,7 @@ import {
   SecretValueMissingError,
   ServerError,
   ServiceUnavailableError,
+  TimeoutError,
   UnauthorizedError,
   ValidationError,
 } from '../src/client';
@@ -54,6 +55,7 @@ async function listen(server: Server): Promise<Listening> {
 type ProxyAction =
   | 'forward'
   | 'drop' // destroy the connection without an answer (a TCP-level failure)
+  | 'hang' // never answer
   | { status: number; body?: string; contentType?: string };
 
 interface Proxy extends Listening {
@@ -73,6 +75,7 @@ async function startProxy(target: string, plan: (n: number) => ProxyAction): Pro
       req.socket.destroy();
       return;
     }
+    if (action === 'hang') return;
     if (action !== 'forward') {
       req.resume();
       const body = action.body ?? '';
@@ -495,6 +498,20 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
       expect(await client.config.get(key)).toEqual({ ok: true });
       expect(proxy.seen).toHaveLength(2);
       expect(events[0]).toMatchObject({ attempt: 1, status: 0, errorCode: 'CONNECTION_FAILED' });
+    });
+
+    it('times out an attempt that gets no answer, and retries a GET but never a POST', async () => {
+      const { proxy, client, events } = await proxyClient((n) => (n === 1 ? 'hang' : 'forward'), { timeoutMs: 300 });
+      expect(await client.config.get(key)).toEqual({ ok: true });
+      expect(proxy.seen).toHaveLength(2);
+      expect(events[0]).toMatchObject({ attempt: 1, status: 0, errorCode: 'TIMEOUT' });
+      expect(events[0].durationMs).toBeGreaterThanOrEqual(250);
+
+      const post = await proxyClient(() => 'hang', { timeoutMs: 300 });
+      const err = await rejection(post.client.execution.start('charge_card'));
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err).toMatchObject({ status: 0, code: 'TIMEOUT', attempts: 1 });
+      expect(post.proxy.seen).toHaveLength(1);
     });
 
     it('retries the idempotent PUT and DELETE, and they take effect once', async () => {
