@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { CryptoService } from '../src/crypto/crypto.service';
+import { decodeExecutionSecret } from '../src/executions/execution.entity';
 import { SecretRegistry } from '../src/scrubber/secret-registry';
 import { rawCount, rawRows } from './helpers/raw-db';
 import { bearer, onMysql, seedOrg, startApp, TestApp } from './helpers/test-app';
@@ -217,7 +218,7 @@ describe(`scrubber and executions (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
       // De-duplicated, and 'abc' (under 4 characters) is not a secret by rule.
       expect(stored).toHaveLength(1);
       expect(stored[0].ciphertext).not.toContain(LATE_SECRET);
-      expect(t.app.get(CryptoService).decryptString(stored[0].ciphertext)).toBe(LATE_SECRET);
+      expect(decodeExecutionSecret(t.app.get(CryptoService).decryptString(stored[0].ciphertext))).toBe(LATE_SECRET);
       expect((await rawRows<{ message: string }>(t, 'SELECT message FROM execution_logs WHERE execution_id = ?', [execution.id]))[0].message).toBe(`got token ${REDACTED}`);
 
       await api()
@@ -227,6 +228,25 @@ describe(`scrubber and executions (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
         .expect(204);
       const res = await checked(api().get(`/api/executions/${execution.id}`).set(bearer(acme.member)), 'GET execution');
       expect(res.body.logs.map((l: { message: string }) => l.message)).toEqual([`got token ${REDACTED}`, `again ${REDACTED}`]);
+    });
+
+    it('accepts any string as a dynamic secret, one with a lone surrogate too, and scrubs it', async () => {
+      const execution = await startExecution();
+      const lone = 'lone\ud800surrogate-secret';
+      await api()
+        .post(`/api/executions/${execution.id}/secrets`)
+        .set(bearer(acme.service))
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify({ values: [lone] }))
+        .expect(204);
+      await api()
+        .post(`/api/executions/${execution.id}/logs`)
+        .set(bearer(acme.service))
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify({ lines: [{ level: 'info', message: `x ${lone} y` }] }))
+        .expect(204);
+      const [row] = await rawRows<{ message: string }>(t, 'SELECT message FROM execution_logs WHERE execution_id = ?', [execution.id]);
+      expect(row.message).toBe(`x ${REDACTED} y`);
     });
 
     it('scrubs an execution’s dynamic secrets from any response that names it in X-Bifrost-Execution', async () => {
@@ -253,7 +273,7 @@ describe(`scrubber and executions (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
       expect(read.status).toBe(200);
       expect(read.body).toEqual({ key: 'sdk_token', type: 'secret', value: SDK_SECRET, source: 'org' });
       const stored = await rawRows<{ ciphertext: string }>(t, 'SELECT ciphertext FROM execution_secrets WHERE execution_id = ?', [execution.id]);
-      expect(stored.map((r) => t.app.get(CryptoService).decryptString(r.ciphertext))).toEqual([SDK_SECRET]);
+      expect(stored.map((r) => decodeExecutionSecret(t.app.get(CryptoService).decryptString(r.ciphertext)))).toEqual([SDK_SECRET]);
       // Reading it again registers nothing new.
       await api().get('/api/sdk/configs/sdk_token').set(bearer(acme.service)).set('X-Bifrost-Execution', execution.id).expect(200);
       expect(await rawCount(t, 'execution_secrets', 'execution_id = ?', [execution.id])).toBe(1);

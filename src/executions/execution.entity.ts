@@ -58,7 +58,27 @@ export class ExecutionLog {
   at: Date;
 }
 
-/** A dynamic secret of an execution (an OAuth token, ...), as a Fernet token, so every instance can scrub it. */
+/**
+ * What is encrypted for a dynamic secret: its JSON string literal. A secret is any string the engine
+ * holds, and one with a lone surrogate has no UTF-8 form; its JSON text (`"\ud800..."`) does, and
+ * gives the very same string back.
+ */
+export const encodeExecutionSecret = (secret: string): string => JSON.stringify(secret);
+
+/** The secret back from its encrypted text; null when the text is not one encodeExecutionSecret made. */
+export function decodeExecutionSecret(text: string): string | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A dynamic secret of an execution (an OAuth token, ...), as a Fernet token of
+ * encodeExecutionSecret(secret), so every instance can scrub it.
+ */
 @Entity('execution_secrets')
 export class ExecutionSecret {
   @PrimaryGeneratedColumn({ type: 'bigint' })

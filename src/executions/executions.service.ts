@@ -22,7 +22,7 @@ import {
   MAX_LOG_LINES,
   MAX_SECRETS_PER_EXECUTION,
 } from './dto/execution.dto';
-import { Execution, ExecutionLog, ExecutionSecret } from './execution.entity';
+import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret } from './execution.entity';
 
 export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
 export const executionFinished = () => conflict('EXECUTION_FINISHED', 'The execution has finished already');
@@ -119,7 +119,7 @@ export class ExecutionsService {
       const createdAt = new Date();
       await em.insert(
         ExecutionSecret,
-        fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(v), createdAt })),
+        fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(encodeExecutionSecret(v)), createdAt })),
       );
       await this.rescrubStored(em, id, Scrubber.of(fresh));
     });

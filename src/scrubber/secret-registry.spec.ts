@@ -105,14 +105,14 @@ describe('SecretRegistry', () => {
 
   it('adds a named execution’s dynamic secrets, keyed by their count, only for its own org', async () => {
     db.executions.set(EXEC, ORG);
-    db.executionSecrets.push({ executionId: EXEC, ciphertext: 'enc:dynamic-one' });
+    db.executionSecrets.push({ executionId: EXEC, ciphertext: 'enc:"dynamic-one"' });
     const s1 = await registry.forTarget({ orgId: ORG, executionId: EXEC }, undefined);
     expect(s1.scrub('dynamic-one')).toBe('[REDACTED]');
     db.queries = [];
     expect(await registry.forTarget({ orgId: ORG, executionId: EXEC }, undefined)).toBe(s1);
     expect(db.queries).toHaveLength(1);
 
-    db.executionSecrets.push({ executionId: EXEC, ciphertext: 'enc:dynamic-two' });
+    db.executionSecrets.push({ executionId: EXEC, ciphertext: 'enc:"dynamic-two"' });
     const s2 = await registry.forTarget({ orgId: ORG, executionId: EXEC }, undefined);
     expect(s2.scrub('dynamic-one dynamic-two')).toBe('[REDACTED] [REDACTED]');
 

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/roles';
 import { currentContext, RequestContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
+import { decodeExecutionSecret } from '../executions/execution.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { UUID } from '../scopes/orgs.service';
 import { Scrubber } from './scrubber';
@@ -305,7 +306,8 @@ export class SecretRegistry {
         const rows: { ciphertext: string }[] = await this.dataSource.query('SELECT ciphertext FROM execution_secrets WHERE execution_id = ? ORDER BY id', [executionId]);
         const secrets: string[] = [];
         for (const row of rows) {
-          const plain = this.decrypt(row.ciphertext, `execution ${executionId}`);
+          const text = this.decrypt(row.ciphertext, `execution ${executionId}`);
+          const plain = text === null ? null : decodeExecutionSecret(text);
           if (plain !== null) secrets.push(plain);
         }
         this.executions.set(executionId, { count: rows.length, secrets });
