@@ -147,3 +147,20 @@ describe('throttling failed authentications', () => {
     await t.http().get('/health').expect(200);
   });
 });
+
+describe('two applications in one process', () => {
+  it('each authenticates against its own database, and closing one leaves the other working', async () => {
+    const a = await startApp();
+    const b = await startApp();
+    try {
+      await a.http().get('/api/me').set(bearer(a.adminToken)).expect(200);
+      await b.http().get('/api/me').set(bearer(b.adminToken)).expect(200);
+      await a.http().get('/api/me').set(bearer(b.adminToken)).expect(401);
+      await b.http().get('/api/me').set(bearer(a.adminToken)).expect(401);
+      await b.close();
+      await a.http().get('/api/me').set(bearer(a.adminToken)).expect(200);
+    } finally {
+      await a.close();
+    }
+  });
+});

@@ -1,10 +1,11 @@
-import { ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
+import passport from 'passport';
 import { AppError, forbidden, unauthorized } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
 import { PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
 import { AuthThrottle } from './auth-throttle';
+import { BearerStrategy } from './bearer.strategy';
 import { Principal, Role } from './roles';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
@@ -13,21 +14,27 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
  * The one global guard: the passport bearer strategy authenticates the token, this counts failures
  * for the throttle and checks the route's @Roles(). Routes without @Roles() or @Public() are
  * refused, so a forgotten decorator fails closed.
+ *
+ * Passport is handed this application's strategy instance rather than the name 'bearer': names live
+ * in passport's process-wide registry, where a second application in the same process (a test, a
+ * CLI) would replace the first one's strategy and its database.
  */
 @Injectable()
-export class GlobalAuthGuard extends AuthGuard('bearer') {
+export class GlobalAuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly throttle: AuthThrottle,
-  ) {
-    super();
-  }
+    private readonly strategy: BearerStrategy,
+  ) {}
 
-  /** Passport's outcome: the principal, or our 401 (passport's own would carry a WWW-Authenticate echo). */
-  handleRequest<T>(err: unknown, user: T): T {
-    if (err) throw err; // the database failing is not a failed authentication
-    if (!user) throw unauthorized('Unknown or revoked token', 'INVALID_TOKEN');
-    return user;
+  /** The principal, false for an unknown or revoked token; a database failure rejects. */
+  private authenticate(req: RequestWithContext): Promise<Principal | false> {
+    return new Promise((resolve, reject) => {
+      const middleware = passport.authenticate(this.strategy as unknown as passport.Strategy, { session: false }, (err: unknown, user: Principal | false) =>
+        err ? reject(err) : resolve(user || false),
+      );
+      middleware(req, {}, (err: unknown) => (err ? reject(err) : resolve(false)));
+    });
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -49,13 +56,12 @@ export class GlobalAuthGuard extends AuthGuard('bearer') {
       this.throttle.recordFailure(client);
       throw unauthorized('Malformed Authorization header (expected: Bearer <token>)', 'MALFORMED_TOKEN');
     }
-    try {
-      await super.canActivate(context);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'INVALID_TOKEN') this.throttle.recordFailure(client);
-      throw err;
+    const principal = await this.authenticate(req);
+    if (!principal) {
+      this.throttle.recordFailure(client);
+      throw unauthorized('Unknown or revoked token', 'INVALID_TOKEN');
     }
-    const principal = req.user as Principal;
+    req.user = principal;
     if (req.context) {
       req.context.principal = principal;
       req.context.orgId = principal.orgId;
