@@ -2,11 +2,12 @@ import { ApiProperty } from '@nestjs/swagger';
 import { IsString, Matches, MaxLength, MinLength } from 'class-validator';
 
 export class CreateOrgDto {
-  @ApiProperty({ example: 'acme', description: 'Unique org name: 1-100 characters, letters, digits, space, `_ . -`', maxLength: 100 })
+  @ApiProperty({ example: 'acme', description: 'Unique org name: 1-100 characters, letters, digits, inner spaces, `_ . -`. In X-Bifrost-Org, percent-encode names that are not Latin-1', maxLength: 100 })
   @IsString()
   @MinLength(1)
   @MaxLength(100)
-  @Matches(/^[\p{L}\p{N}_.\- ]+$/u, { message: 'name may hold letters, digits, space, _ . - only' })
+  // No leading or trailing space: HTTP strips it from the X-Bifrost-Org header that names the org.
+  @Matches(/^[\p{L}\p{N}_.\-](?:[\p{L}\p{N}_.\- ]*[\p{L}\p{N}_.\-])?$/u, { message: 'name may hold letters, digits, inner spaces, _ . - only' })
   name: string;
 }
 
