@@ -141,6 +141,23 @@ describe('export (source deployment)', () => {
     expect(text).not.toContain(source.adminToken);
   });
 
+  it('documents both routes in Swagger, with bearer auth and the bundle schemas', async () => {
+    const doc = (await source.http().get('/docs-json').expect(200)).body;
+    for (const [path, method] of [
+      ['/api/export', 'get'],
+      ['/api/import', 'post'],
+    ]) {
+      const op = doc.paths[path]?.[method];
+      expect(op).toBeDefined();
+      expect(op.summary).toBeTruthy();
+      expect(op.security).toEqual([{ bearer: [] }]);
+    }
+    expect(doc.paths['/api/import'].post.requestBody.content['application/json'].schema.oneOf).toHaveLength(3);
+    expect(doc.paths['/api/import'].post.parameters.map((p: Json) => p.name).sort()).toEqual(['createOrgs', 'dryRun', 'onConflict']);
+    expect(doc.paths['/api/export'].get.parameters.map((p: Json) => p.name).sort()).toEqual(['portable', 'scope']);
+    for (const schema of ['BundleDto', 'WrappedBundleDto', 'BifrostExportDto', 'ImportResultDto', 'ImportProblemDto']) expect(doc.components.schemas[schema]).toBeDefined();
+  });
+
   it('exports one scope, and org_admin only its own org', async () => {
     const global = JSON.parse((await exportText(source, 'scope=global')).text);
     expect(global.configs.map((c: Json) => c.scope)).toEqual(rows.filter((r) => r.scope === 'global').map(() => 'global'));
@@ -422,6 +439,7 @@ describe('key rotation and the start-up key check', () => {
   let db: TestDatabase;
   const plain = (i: number) => `secret-${i}-${MARK}`;
   const N = 90;
+  const DYNAMIC = [`oauth-${MARK}-1`, `oauth-${MARK}-2`, `oauth-${MARK}-3`];
 
   beforeAll(async () => {
     db = await freshDatabase();
@@ -433,6 +451,9 @@ describe('key rotation and the start-up key check', () => {
         await old.http().put(`/api/scopes/${scope}/configs/k${String(i).padStart(3, '0')}`).set(bearer(old.adminToken)).send({ type: 'secret', value: plain(i) }).expect(201);
       }
       await old.http().put('/api/scopes/global/configs/plain_setting').set(bearer(old.adminToken)).send({ type: 'string', value: 'x' }).expect(201);
+      // Dynamic secrets of an execution are stored encrypted too, and rotate with the rest.
+      const execution = (await old.http().post('/api/executions').set(bearer(org.service)).send({ workflow: 'rotation-wf' }).expect(201)).body;
+      await old.http().post(`/api/executions/${execution.id}/secrets`).set(bearer(org.service)).send({ values: DYNAMIC }).expect(204);
     } finally {
       await old.close();
     }
@@ -471,17 +492,21 @@ describe('key rotation and the start-up key check', () => {
       const second = await rotation.rotate({ batchSize: 7 });
       await Promise.all(reads);
       expect(failedReads).toBe(0);
-      expect(second.reencrypted + second.changedConcurrently).toBe(N - 20);
+      expect(second.reencrypted + second.changedConcurrently).toBe(N - 20 + DYNAMIC.length);
       expect(second).toMatchObject({ alreadyCurrent: 20, failed: 0, complete: true });
       expect(second.batches).toBeGreaterThan(10);
 
       const third = await rotation.rotate();
-      expect(third).toMatchObject({ reencrypted: 0, alreadyCurrent: N, failed: 0 });
+      expect(third).toMatchObject({ reencrypted: 0, alreadyCurrent: N + DYNAMIC.length, failed: 0 });
 
       const onlyNew = Keyring.fromSecrets(NEW);
       const stored = await rawRows<{ ciphertext: string }>(t, 'SELECT ciphertext FROM configs WHERE ciphertext IS NOT NULL');
       expect(stored).toHaveLength(N);
       for (const r of stored) expect(onlyNew.decrypt(r.ciphertext).toString('utf8')).toMatch(/^secret-\d+-/);
+      const dynamic = await rawRows<{ ciphertext: string }>(t, 'SELECT ciphertext FROM execution_secrets');
+      expect(dynamic).toHaveLength(DYNAMIC.length);
+      // (How the executions module frames a dynamic secret inside its token is its business.)
+      for (const r of dynamic) expect(DYNAMIC.some((d) => onlyNew.decrypt(r.ciphertext).toString('utf8').includes(d))).toBe(true);
 
       const audit = await t.http().get('/api/audit?action=key.rotate').set(bearer(t.adminToken)).expect(200);
       expect(audit.body.items.length).toBeGreaterThan(3);
