@@ -89,6 +89,8 @@ describe('parseBundleRow', () => {
     [{ scope: 'global', key: 'k', type: 'text', value: 'x' }, 'INVALID_TYPE'],
     [{ scope: 'GLOBAL', key: 'k', type: 'string', value: 'x' }, 'INVALID_SCOPE'],
     [{ scope: { org: 'a', id: 'b' }, key: 'k', type: 'string', value: 'x' }, 'INVALID_SCOPE'],
+    [{ scope: { org: ' acme' }, key: 'k', type: 'string', value: 'x' }, 'INVALID_SCOPE'],
+    [{ scope: { org: 'a'.repeat(101) }, key: 'k', type: 'string', value: 'x' }, 'INVALID_SCOPE'],
     [{ scope: 'global', key: 'k', type: 'string', value: 'x', description: 'd'.repeat(1001) }, 'INVALID_DESCRIPTION'],
     [[1, 2], 'INVALID_ROW'],
     [null, 'INVALID_ROW'],

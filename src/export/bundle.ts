@@ -16,7 +16,9 @@ export const BUNDLE_FORMAT = 'bifrost-config-bundle';
 export const BUNDLE_VERSION = 1;
 export const BIFROST_EXPORT_VERSION = '1.0';
 export const MAX_DESCRIPTION = 1000;
-export const ORG_NAME = /^[\p{L}\p{N}_.\- ]{1,100}$/u;
+/** An org name as POST /api/orgs accepts it (no leading or trailing space), at most 100 characters. */
+const ORG_NAME_PATTERN = /^[\p{L}\p{N}_.\-](?:[\p{L}\p{N}_.\- ]*[\p{L}\p{N}_.\-])?$/u;
+export const isOrgName = (name: string): boolean => name.length <= 100 && ORG_NAME_PATTERN.test(name);
 
 /** A scope as a bundle writes it: orgs by name, so a bundle means the same thing in any deployment. */
 export type BundleScope = 'global' | { org: string };
@@ -217,7 +219,7 @@ export function parseBundleRow(raw: unknown, row: number): { parsed?: ParsedRow;
   const key = checkKey(raw.key, problems, row);
   let scope: ScopeRef | undefined;
   if (raw.scope === 'global') scope = { kind: 'global' };
-  else if (isPlainObject(raw.scope) && Object.keys(raw.scope).length === 1 && typeof raw.scope.org === 'string' && ORG_NAME.test(raw.scope.org)) {
+  else if (isPlainObject(raw.scope) && Object.keys(raw.scope).length === 1 && typeof raw.scope.org === 'string' && isOrgName(raw.scope.org)) {
     scope = { kind: 'org', name: raw.scope.org };
   } else problems.push({ row, key, code: 'INVALID_SCOPE', message: 'scope must be "global" or {"org": "<org name>"}' });
   const type = (CONFIG_TYPES as readonly unknown[]).includes(raw.type) ? (raw.type as ConfigType) : undefined;
@@ -257,8 +259,8 @@ export function parseBifrostRow(raw: unknown, row: number): { parsed?: ParsedRow
   const orgName = raw.organization_name;
   const orgId = raw.organization_id;
   if (orgName !== undefined && orgName !== null) {
-    if (typeof orgName === 'string' && ORG_NAME.test(orgName)) scope = { kind: 'org', name: orgName };
-    else problems.push({ row, key, code: 'INVALID_SCOPE', message: 'organization_name must be an org name (1-100 letters, digits, space, _ . -)' });
+    if (typeof orgName === 'string' && isOrgName(orgName)) scope = { kind: 'org', name: orgName };
+    else problems.push({ row, key, code: 'INVALID_SCOPE', message: 'organization_name must be an org name (1-100 letters, digits, inner spaces, _ . -)' });
   } else if (orgId !== undefined && orgId !== null) {
     if (typeof orgId === 'string' && orgId.length > 0 && orgId.length <= 36) scope = { kind: 'orgId', id: orgId };
     else problems.push({ row, key, code: 'INVALID_SCOPE', message: 'organization_id must be an org id' });
