@@ -1,0 +1,104 @@
+import { DataSource } from 'typeorm';
+import { ENTITIES } from '../app.module';
+import { AuditService } from '../audit/audit.service';
+import { dataSourceOptions } from '../common/database';
+import { CryptoService } from './crypto.service';
+import { KeyRotationService } from './key-rotation.service';
+import { Keyring } from './keyring';
+import { KeyMismatchError, verifyStoredKeys } from './startup-key-check';
+
+const OLD = 'rotation-spec-old-key-0123456789abcdefgh';
+const NEW = 'rotation-spec-new-key-0123456789abcdefgh';
+
+async function database(): Promise<DataSource> {
+  const ds = new DataSource(dataSourceOptions({ kind: 'sqlite', url: 'sqlite::memory:', sqlitePath: ':memory:' }, ENTITIES));
+  await ds.initialize();
+  await ds.runMigrations();
+  return ds;
+}
+
+async function insertSecrets(ds: DataSource, crypto: CryptoService, n: number): Promise<void> {
+  const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+  for (let i = 0; i < n; i++) {
+    await ds.query('INSERT INTO configs (scope, `key`, type, value, ciphertext, has_value, description, updated_by, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, 1, NULL, ?, ?, ?)', [
+      i % 2 ? 'global' : '00000000-0000-4000-8000-000000000001',
+      `k${String(i).padStart(3, '0')}`,
+      'secret',
+      crypto.encryptString(`value-${i}`),
+      'spec',
+      now,
+      now,
+    ]);
+  }
+}
+
+describe('KeyRotationService', () => {
+  let ds: DataSource;
+  const oldCrypto = new CryptoService({ secretKey: OLD, previousSecretKeys: [] });
+  const crypto = new CryptoService({ secretKey: NEW, previousSecretKeys: [OLD] });
+
+  beforeEach(async () => {
+    ds = await database();
+    await insertSecrets(ds, oldCrypto, 25);
+  });
+  afterEach(async () => ds.destroy());
+
+  it('re-encrypts in batches, resumes where a bounded run stopped, and leaves only the new key needed', async () => {
+    const service = new KeyRotationService(ds, crypto, new AuditService(ds));
+    expect(await service.rotate({ batchSize: 10, maxBatches: 2 })).toMatchObject({ reencrypted: 20, alreadyCurrent: 0, batches: 2, complete: false });
+    expect(await service.rotate({ batchSize: 10 })).toMatchObject({ reencrypted: 5, alreadyCurrent: 20, failed: 0, complete: true });
+    const onlyNew = Keyring.fromSecrets(NEW);
+    const rows: { key: string; ciphertext: string }[] = await ds.query('SELECT `key`, ciphertext FROM configs');
+    for (const r of rows) expect(onlyNew.decrypt(r.ciphertext).toString()).toBe(`value-${Number(r.key.slice(1))}`);
+    const audit: { action: string; reason: string }[] = await ds.query("SELECT action, reason FROM audit_entries WHERE action = 'key.rotate'");
+    expect(audit.length).toBeGreaterThanOrEqual(4);
+    expect(audit.map((a) => a.reason).join(' ')).not.toMatch(/value-/);
+  });
+
+  it('lets a write that lands between the read and the update win (compare-and-set)', async () => {
+    // Someone writes k000 after the batch was read and before it is updated (synchronously, on the
+    // same SQLite connection, so the moment is exact).
+    const sqlite = (ds.driver as unknown as { databaseConnection: { prepare(sql: string): { run(...args: unknown[]): unknown } } }).databaseConnection;
+    let raced = false;
+    class Racing extends CryptoService {
+      reencrypt(token: string): string {
+        if (!raced) {
+          raced = true;
+          sqlite.prepare('UPDATE configs SET ciphertext = ? WHERE `key` = ?').run(crypto.encryptString('written concurrently'), 'k000');
+        }
+        return super.reencrypt(token);
+      }
+    }
+    const racing = new Racing({ secretKey: NEW, previousSecretKeys: [OLD] });
+    const report = await new KeyRotationService(ds, racing, new AuditService(ds)).rotate({ batchSize: 50 });
+    expect(report).toMatchObject({ reencrypted: 24, changedConcurrently: 1, failed: 0 });
+    const [row] = await ds.query('SELECT ciphertext FROM configs WHERE `key` = ?', ['k000']);
+    expect(crypto.decryptString(row.ciphertext)).toBe('written concurrently');
+  });
+
+  it('counts and names what no key opens, leaving it as it is', async () => {
+    const stranger = new CryptoService({ secretKey: 'a-key-nobody-configured-0123456789abcdef', previousSecretKeys: [] });
+    await ds.query('UPDATE configs SET ciphertext = ? WHERE `key` = ?', [stranger.encryptString('lost'), 'k003']);
+    const report = await new KeyRotationService(ds, crypto, new AuditService(ds)).rotate();
+    expect(report).toMatchObject({ reencrypted: 24, failed: 1, failures: [{ table: 'configs', scope: 'global', key: 'k003' }] });
+  });
+});
+
+describe('verifyStoredKeys', () => {
+  let ds: DataSource;
+  beforeEach(async () => (ds = await database()));
+  afterEach(async () => ds.destroy());
+
+  it('passes on an empty database and when a previous key opens the secrets', async () => {
+    expect(await verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }))).toEqual({ sampled: 0, decrypted: 0 });
+    await insertSecrets(ds, new CryptoService({ secretKey: OLD, previousSecretKeys: [] }), 3);
+    expect(await verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [OLD] }))).toEqual({ sampled: 3, decrypted: 3 });
+  });
+
+  it('throws a KeyMismatchError naming BIFROST_SECRET_KEY when no key opens any of them', async () => {
+    await insertSecrets(ds, new CryptoService({ secretKey: OLD, previousSecretKeys: [] }), 8);
+    const check = verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }));
+    await expect(check).rejects.toThrow(KeyMismatchError);
+    await expect(verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }))).rejects.toThrow(/BIFROST_SECRET_KEY .*none of 5 sampled/);
+  });
+});
