@@ -18,6 +18,8 @@ const CHUNK = 64 * 1024;
 export interface SpooledBody {
   source: BundleSource;
   bytes: number;
+  /** The temp file holding the body, when it was too large to keep in memory. */
+  file?: string;
   dispose(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function spoolBody(
   body: AsyncIterable<Buffer> | undefined,
   headers: Record<string, string | string[] | undefined>,
   maxBytes = MAX_IMPORT_BYTES,
+  inMemoryBytes = IN_MEMORY_BYTES,
 ): Promise<SpooledBody> {
   const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw new AppError(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'UNSUPPORTED_ENCODING', 'Send the bundle without Content-Encoding');
@@ -48,7 +51,7 @@ export async function spoolBody(
     for await (const chunk of body ?? []) {
       bytes += chunk.length;
       if (bytes > maxBytes) throw tooLarge(maxBytes);
-      if (!file && bytes <= IN_MEMORY_BYTES) {
+      if (!file && bytes <= inMemoryBytes) {
         memory.push(chunk);
         continue;
       }
@@ -68,7 +71,7 @@ export async function spoolBody(
     await (file as FileHandle).close();
     file = null;
     const path = join(dir!, 'body.json');
-    return { bytes, source: () => createReadStream(path, { highWaterMark: CHUNK }), dispose };
+    return { bytes, file: path, source: () => createReadStream(path, { highWaterMark: CHUNK }), dispose };
   }
   const whole = Buffer.concat(memory);
   return {

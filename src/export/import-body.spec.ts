@@ -1,0 +1,54 @@
+import { existsSync, statSync } from 'node:fs';
+import { AppError } from '../common/errors';
+import { spoolBody } from './import-body';
+
+async function* chunks(text: string, size: number) {
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+async function readAll(source: () => AsyncIterable<Buffer>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of source()) parts.push(c);
+  return Buffer.concat(parts).toString();
+}
+
+describe('spoolBody', () => {
+  const text = JSON.stringify({ configs: Array.from({ length: 500 }, (_, i) => ({ key: `k${i}`, value: 'ünï'.repeat(20) })) });
+
+  it('keeps a small body in memory and reads it back as often as asked', async () => {
+    const body = await spoolBody(chunks(text, 1000), {});
+    expect(body.file).toBeUndefined();
+    expect(body.bytes).toBe(Buffer.byteLength(text));
+    expect(await readAll(body.source)).toBe(text);
+    expect(await readAll(body.source)).toBe(text);
+    await body.dispose();
+  });
+
+  it('spools a larger body to a private temp file, removed by dispose()', async () => {
+    const body = await spoolBody(chunks(text, 777), {}, 10 * 1024 * 1024, 4096);
+    expect(body.file).toBeDefined();
+    expect(statSync(body.file!).mode & 0o777).toBe(0o600);
+    expect(await readAll(body.source)).toBe(text);
+    expect(await readAll(body.source)).toBe(text);
+    await body.dispose();
+    expect(existsSync(body.file!)).toBe(false);
+  });
+
+  it('refuses a body over the limit (413), announced or not, and a compressed one (415)', async () => {
+    const refused = async (p: Promise<unknown>) => {
+      const err = (await p.catch((e) => e)) as AppError;
+      expect(err).toBeInstanceOf(AppError);
+      return [err.getStatus(), err.code];
+    };
+    expect(await refused(spoolBody(chunks(text, 100), { 'content-length': String(10_000_000) }, 1_000_000))).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    expect(await refused(spoolBody(chunks(text, 100), {}, 1000, 100))).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    expect(await refused(spoolBody(chunks(text, 100), { 'content-encoding': 'gzip' }))).toEqual([415, 'UNSUPPORTED_ENCODING']);
+  });
+
+  it('treats a missing body as empty', async () => {
+    const body = await spoolBody(undefined, {});
+    expect(body.bytes).toBe(0);
+    expect(await readAll(body.source)).toBe('');
+  });
+});
