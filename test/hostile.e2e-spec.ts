@@ -462,6 +462,30 @@ describe(`hostile input (${DB})`, () => {
       );
     });
 
+    it('concurrent requests with different tokens: every one answered, each with its own principal and its own org’s value', async () => {
+      const values = { a: `conc-a-${randomBytes(8).toString('hex')}`, b: `conc-b-${randomBytes(8).toString('hex')}` };
+      for (const [org, value] of [[a, values.a], [b, values.b]] as const) {
+        expect((await api({ method: 'PUT', path: `/api/scopes/${org.org.id}/configs/concurrent_secret`, headers: bearer(t.adminToken), body: { type: 'secret', value } })).status).toBe(201);
+      }
+      // A request never answered (send() gives up after 15 s) is reported beside the others.
+      const within = (p: Promise<Answer>) => p.catch((): Answer => ({ status: 0, headers: {}, text: '', body: { code: 'NO_ANSWER' } }));
+      const reads = Array.from({ length: 96 }, (_, i) => (i % 2 === 0 ? { token: a.service, value: values.a } : { token: b.service, value: values.b }));
+      const who = [
+        { token: t.adminToken, name: 'bootstrap' },
+        { token: a.orgAdmin, name: 'hostile-a-org_admin' },
+        { token: a.member, name: 'hostile-a-member' },
+        { token: b.orgAdmin, name: 'hostile-b-org_admin' },
+        { token: b.member, name: 'hostile-b-member' },
+      ];
+      const mes = Array.from({ length: 40 }, (_, i) => who[i % who.length]);
+      const [readAnswers, meAnswers] = await Promise.all([
+        Promise.all(reads.map((r) => within(api({ method: 'GET', path: '/api/sdk/configs/concurrent_secret', headers: bearer(r.token) })))),
+        Promise.all(mes.map((m) => within(api({ method: 'GET', path: '/api/me', headers: bearer(m.token) })))),
+      ]);
+      expect(readAnswers.map((res, i) => (res.status === 200 && res.body.value === reads[i].value ? 'own' : `${res.status} ${String(res.body.value ?? res.body.code).slice(0, 6)}`))).toEqual(reads.map(() => 'own'));
+      expect(meAnswers.map((res, i) => (res.status === 200 && res.body.name === mes[i].name ? 'own' : `${res.status} ${res.body.name}`))).toEqual(mes.map(() => 'own'));
+    });
+
     it('a token of another org: 403, and nothing of the other org is read or written', async () => {
       const before = await snapshot();
       const cases: [Call, number, string][] = [

@@ -27,10 +27,19 @@ export class GlobalAuthGuard implements CanActivate {
     private readonly strategy: BearerStrategy,
   ) {}
 
-  /** The principal, false for an unknown or revoked token; a database failure rejects. */
+  /**
+   * The principal, false for an unknown or revoked token; a database failure rejects.
+   *
+   * Passport sets its per-request callbacks (success, fail, error) on the strategy object it is
+   * given, and uses an instance it is handed as is. So each request gets its own object inheriting
+   * from the application's strategy (what passport does itself for a strategy named by string):
+   * shared, concurrent requests overwrote each other's callbacks, and one request was answered with
+   * another's principal while the other hung.
+   */
   private authenticate(req: RequestWithContext): Promise<Principal | false> {
     return new Promise((resolve, reject) => {
-      const middleware = passport.authenticate(this.strategy as unknown as passport.Strategy, { session: false }, (err: unknown, user: Principal | false) =>
+      const perRequest = Object.create(this.strategy) as passport.Strategy;
+      const middleware = passport.authenticate(perRequest, { session: false }, (err: unknown, user: Principal | false) =>
         err ? reject(err) : resolve(user || false),
       );
       middleware(req, {}, (err: unknown) => (err ? reject(err) : resolve(false)));
