@@ -528,6 +528,8 @@ describe('key rotation and the start-up key check', () => {
 });
 
 describe('the bifrost CLI', () => {
+  // Each test spawns several CLI processes (tsx compiles on start): generous under a loaded CI machine.
+  const CLI_TIMEOUT = 240_000;
   const ROOT = resolve(__dirname, '..');
   const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
   let t: TestApp;
@@ -605,7 +607,7 @@ describe('the bifrost CLI', () => {
     const actions = new Set(audit.map((e) => e.action));
     for (const action of ['token.create', 'config.export', 'config.import', 'config.create', 'key.rotate']) expect(actions).toContain(action);
     for (const e of audit) expect(e.actor).toEqual({ id: 'cli', name: 'cli', role: 'admin' });
-  });
+  }, CLI_TIMEOUT);
 
   it('exits 1 with one line listing every problem of a bad bundle, and writes nothing', async () => {
     const file = join(dir, 'bad.json');
@@ -638,5 +640,5 @@ describe('the bifrost CLI', () => {
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(wrongKey.stderr).toMatch(/BIFROST_SECRET_KEY/);
-  });
+  }, CLI_TIMEOUT);
 });

@@ -15,7 +15,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -103,8 +104,6 @@ async function step(name: string, url: string, file: string, n: number): Promise
   let configs = 0;
   let detail: Record<string, unknown> | undefined;
   if (name === 'export-portable' || name === 'export-backup') {
-    const { createWriteStream } = await import('node:fs');
-    const { once } = await import('node:events');
     const out = createWriteStream(file);
     await once(out, 'open');
     const result = await ctx.exports.export(CLI_PRINCIPAL, { portable: name === 'export-portable' }, async (chunk) => {
@@ -114,7 +113,6 @@ async function step(name: string, url: string, file: string, n: number): Promise
     await once(out, 'finish');
     configs = result.configs;
   } else {
-    const { createReadStream } = await import('node:fs');
     const result = await ctx.imports.import(CLI_PRINCIPAL, () => createReadStream(file, { highWaterMark: 64 * 1024 }), { dryRun: false, onConflict: 'skip', createOrgs: true });
     configs = result.created + result.updated + result.skipped;
     detail = { created: result.created, secretsNeedingValue: result.secretsNeedingValue.length };
