@@ -1,4 +1,4 @@
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -32,10 +32,13 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
   const fastify = app.getHttpAdapter().getInstance();
   registerRequestContext(fastify);
   registerJsonBody(fastify);
-  await app.register(helmet, {
-    // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults.
+  // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults.
+  // Built once and applied to every response: @fastify/helmet built a new helmet middleware (and
+  // parsed the CSP again) on each request, a measurable share of a read's CPU.
+  const securityHeaders = helmet({
     contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"] } },
   });
+  fastify.addHook('onRequest', (req, reply, done) => securityHeaders(req.raw, reply.raw, (err) => done(err as Error | undefined)));
   if (env.corsOrigins.length > 0) {
     app.enableCors({ origin: env.corsOrigins, allowedHeaders: ['Authorization', 'Content-Type', 'X-Bifrost-Org', 'X-Bifrost-Execution', 'X-Request-Id'] });
   }

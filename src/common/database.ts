@@ -129,6 +129,44 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
+/** The callback API of the mysql2 pool that TypeORM's MySQL driver keeps. */
+interface Mysql2Pool {
+  execute(sql: string, values: unknown[], cb: (err: Error | null, rows: unknown) => void): void;
+  query(sql: string, values: unknown[], cb: (err: Error | null, rows: unknown) => void): void;
+}
+
+/** The driver's mysql2 pool, or null (SQLite, or a replication cluster this code does not use). */
+function mysqlPool(dataSource: DataSource): Mysql2Pool | null {
+  if (dataSource.options.type === 'better-sqlite3') return null;
+  return ((dataSource.driver as unknown as { pool?: Mysql2Pool }).pool ?? null) as Mysql2Pool | null;
+}
+
+/**
+ * One statement on a hot path (authentication, the SDK read, the audit group commit), without
+ * TypeORM's query builder, query runner and entity hydration: on MySQL a prepared statement run
+ * straight on the driver's mysql2 pool (the same connections and settings: UTC, utf8mb4, one round
+ * trip once prepared on a connection), on SQLite through the DataSource's one connection. Rows come
+ * back with their column names and the driver's raw types (a boolean is 0/1, a datetime a Date on
+ * MySQL and text on SQLite). The SQL must be valid on both (`?` placeholders, backticks).
+ */
+export function rawQuery<T>(dataSource: DataSource, sql: string, params: unknown[]): Promise<T[]> {
+  const pool = mysqlPool(dataSource);
+  if (!pool) return dataSource.query(sql, params) as Promise<T[]>;
+  return new Promise((resolve, reject) => pool.execute(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+}
+
+/**
+ * A multi-row INSERT of `rows` (arrays in `columns` order) in one statement. MySQL: text protocol
+ * with `VALUES ?` expanded by mysql2, so any number of rows is one round trip. SQLite: undefined,
+ * the caller keeps its TypeORM path (it must run under the SQLite transaction lock).
+ */
+export function rawInsertMany(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> | undefined {
+  const pool = mysqlPool(dataSource);
+  if (!pool) return undefined;
+  const sql = `INSERT INTO ${table} (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES ?`;
+  return new Promise((resolve, reject) => pool.query(sql, [rows], (err) => (err ? reject(err) : resolve())));
+}
+
 /**
  * A Date as a query parameter. better-sqlite3 binds no Date objects, and TypeORM stores SQLite
  * datetimes as UTC `YYYY-MM-DD HH:MM:SS.SSS` text, which compares in time order; mysql2 takes Dates

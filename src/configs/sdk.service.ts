@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
+import { rawQuery } from '../common/database';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
@@ -17,6 +18,16 @@ export interface SdkValue {
   type: ConfigType;
   value: unknown;
   source: 'org' | 'global';
+}
+
+/** A configs row as the driver returns it (has_value is 0/1 on both databases). */
+interface SdkRow {
+  scope: string;
+  key: string;
+  type: ConfigType;
+  value: string | null;
+  ciphertext: string | null;
+  has_value: number | string | boolean;
 }
 
 /** Hook for the executions module: registers a secret read during an execution with its scrubber. */
@@ -44,7 +55,8 @@ export class SdkService {
   }
 
   /** The org a service principal acts for: its own, or X-Bifrost-Org (id or name) for an org-less token. */
-  async resolveOrg(principal: Principal, header: string | undefined): Promise<string> {
+  async resolveOrg(principal: Principal, rawHeader: string | undefined): Promise<string> {
+    const header = decodeOrgHeader(rawHeader);
     let orgId = principal.orgId;
     if (!orgId) {
       if (!header) throw badRequest('ORG_REQUIRED', 'An org-less service token must name the org in X-Bifrost-Org');
@@ -62,13 +74,14 @@ export class SdkService {
 
   async read(orgId: string, key: string, executionId?: string | null): Promise<SdkValue> {
     assertValidKey(key);
-    const rows = await this.dataSource
-      .getRepository(ConfigEntity)
-      .createQueryBuilder('c')
-      .select(['c.scope', 'c.key', 'c.type', 'c.value', 'c.ciphertext', 'c.hasValue'])
-      .where('c.key = :key AND c.scope IN (:...scopes)', { key, scopes: [orgId, GLOBAL_SCOPE] })
-      .getMany();
-    const row = rows.find((r) => r.scope === orgId) ?? rows[0];
+    // The workflow engine's hot path: one prepared statement for the org's and the global row.
+    const rows = await rawQuery<SdkRow>(this.dataSource, 'SELECT scope, `key`, type, value, ciphertext, has_value FROM configs WHERE `key` = ? AND scope IN (?, ?)', [
+      key,
+      orgId,
+      GLOBAL_SCOPE,
+    ]);
+    const found = rows.find((r) => r.scope === orgId) ?? rows[0];
+    const row = found && { scope: found.scope, type: found.type, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };
     const base = { action: 'config.read' as const, scope: row?.scope ?? orgId, key, configType: row?.type ?? null, executionId: executionId ?? null };
     const fail = async (err: AppError) => {
       await this.audit.recordRead({ ...base, outcome: 'failure', reason: err.code });
@@ -130,3 +143,15 @@ export class SdkService {
   }
 }
 
+/**
+ * X-Bifrost-Org may be percent-encoded (header values are Latin-1; org names are any Unicode
+ * letters). Names cannot hold `%`, so a `%` always means encoding.
+ */
+export function decodeOrgHeader(raw: string | undefined): string | undefined {
+  if (raw === undefined || !raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest('INVALID_ORG_HEADER', 'X-Bifrost-Org is not validly percent-encoded');
+  }
+}
