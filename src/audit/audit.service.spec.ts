@@ -15,10 +15,21 @@ interface PendingInsert {
 
 /**
  * A stand-in DataSource whose INSERTs wait until the test commits or fails them, so the test
- * decides when "the database" answers and can check what the callers saw before and after.
+ * decides when "the database" answers and can check what the callers saw before and after. It
+ * takes the insert either way the service may send it: TypeORM's query builder, or one raw
+ * multi-row `INSERT ... VALUES ?` on the mysql2 pool (rows as arrays, mapped back to fields here).
  */
 function fakeDataSource(type: 'mysql' | 'better-sqlite3') {
   const inserts: PendingInsert[] = [];
+  const pending = (rows: Partial<AuditEntry>[], resolve: () => void, reject: (e: Error) => void) => {
+    const insert: PendingInsert = {
+      rows,
+      settled: false,
+      commit: () => ((insert.settled = true), resolve()),
+      fail: (err = new Error('insert failed')) => ((insert.settled = true), reject(err)),
+    };
+    inserts.push(insert);
+  };
   const queryBuilder = () => {
     let rows: Partial<AuditEntry>[] = [];
     const qb = {
@@ -26,22 +37,22 @@ function fakeDataSource(type: 'mysql' | 'better-sqlite3') {
       into: () => qb,
       values: (v: Partial<AuditEntry>[]) => ((rows = v), qb),
       updateEntity: () => qb,
-      execute: () =>
-        new Promise((resolve, reject) => {
-          const pending: PendingInsert = {
-            rows,
-            settled: false,
-            commit: () => ((pending.settled = true), resolve({})),
-            fail: (err = new Error('insert failed')) => ((pending.settled = true), reject(err)),
-          };
-          inserts.push(pending);
-        }),
+      execute: () => new Promise((resolve, reject) => pending(rows, () => resolve({}), reject)),
     };
     return qb;
+  };
+  const field = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const pool = {
+    query: (sql: string, params: unknown[][][], callback: (err: Error | null) => void) => {
+      const columns = /\(([^)]*)\)\s+VALUES/i.exec(sql)![1].split(',').map((c) => field(c.trim().replace(/`/g, '')));
+      const rows = params[0].map((values) => Object.fromEntries(columns.map((c, i) => [c, values[i]])) as Partial<AuditEntry>);
+      pending(rows, () => callback(null), (err) => callback(err));
+    },
   };
   const manager = { createQueryBuilder: queryBuilder } as unknown as EntityManager;
   const dataSource = {
     options: { type },
+    driver: type === 'mysql' ? { pool } : {},
     manager,
     transaction: <T>(work: (em: EntityManager) => Promise<T>) => work(manager),
   } as unknown as DataSource;

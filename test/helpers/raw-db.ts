@@ -54,6 +54,12 @@ export function rawHttp(
   });
 }
 
+/** "METHOD /path" of the request a supertest response answers, to name it in a failed expectation. */
+export function sentTo(res: object): string {
+  const req = (res as { req?: { method?: string; path?: string } }).req;
+  return `${req?.method} ${req?.path}`;
+}
+
 /** A trigger that makes every insert into audit_entries fail: the audit log is "down". */
 export async function breakAudit(t: TestApp): Promise<void> {
   if (t.dataSource.options.type === 'better-sqlite3') {
