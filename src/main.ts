@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { EnvError, loadEnv } from './common/env';
 import { JsonLogger } from './common/logger';
-import { createApp } from './bootstrap';
+import { createApp, shutdown } from './bootstrap';
 
 async function main(): Promise<void> {
   let env;
@@ -20,6 +20,20 @@ async function main(): Promise<void> {
   }
   const app = await createApp(env, logger);
   await app.listen(env.port, '0.0.0.0');
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.log(`${signal}: finishing in-flight requests, then closing`, 'Bootstrap');
+      const force = setTimeout(() => process.exit(1), 25_000);
+      force.unref();
+      shutdown(app).then(
+        () => process.exit(0),
+        (err: Error) => {
+          process.stderr.write(`Shutdown failed: ${err.message}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
   logger.log(`Listening on port ${env.port}; Swagger UI at http://localhost:${env.port}/docs (${env.database.kind})`, 'Bootstrap');
 }
 
