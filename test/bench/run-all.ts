@@ -13,7 +13,7 @@
  *   time under load, on the same 2 cores as MariaDB and the load generator.
  *
  * Environment: BENCH_MYSQL_URL, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1,
- * BENCH_ONLY=comma-separated scenario names, BENCH_SKIP_SUITES=1 (no scrubber/export benches),
+ * BENCH_ONLY=comma-separated scenario names, BENCH_PUT_KEYS (default 100), BENCH_SKIP_SUITES=1 (no scrubber/export benches),
  * BENCH_RESULTS_FILE (default test/bench/results/bench-<date>.json), BENCH_PROFILE=<dir> (the service
  * writes a V8 CPU profile of each of its runs there).
  */
@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { AddressInfo, createServer } from 'node:net';
 import mysql from 'mysql2/promise';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -35,7 +36,22 @@ const SECRET_KEY = 'bench-secret-key-' + randomBytes(16).toString('hex');
 const ADMIN_TOKEN = 'bft_' + randomBytes(32).toString('base64url');
 const SECRET_VALUE = 'sk_live_' + randomBytes(24).toString('hex');
 const DB_NAME = `bifrost_bench_${randomBytes(4).toString('hex')}`;
-const PORTS = { service: 39301, naive: 39302, batched: 39303, hello: 39304 };
+/**
+ * Keys the PUT run cycles through. Each secret write moves the org's secret version, so the next
+ * response of that org rebuilds its scrubber from every secret of the org: the cost grows with
+ * this number (BENCH_PUT_KEYS; 1,000 costs ~30 ms of CPU per write on the development machine).
+ */
+const PUT_KEYS = Number(process.env.BENCH_PUT_KEYS ?? 100);
+/** Free ports, found at start (other test runs on this machine start servers on ports of their own). */
+const PORTS = { service: 0, naive: 0, batched: 0, hello: 0 };
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -74,12 +90,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
+  children.delete(child);
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
   await Promise.race([exited, sleep(10_000)]);
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.delete(child);
 }
 
 async function waitForHttp(url: string, child: ChildProcess, what: string, timeoutMs = 60_000): Promise<void> {
@@ -123,6 +139,9 @@ async function startService(extraEnv: Record<string, string> = {}): Promise<Chil
   children.add(child);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
+  child.once('exit', (code, signal) => {
+    if (children.has(child)) log(`the service exited (${code ?? signal}) while in use:\n${stderr}`);
+  });
   try {
     await waitForHttp(`http://127.0.0.1:${PORTS.service}/health`, child, 'the service');
   } catch (err) {
@@ -355,6 +374,7 @@ const ratio = (a?: Measured | null, b?: Measured | null) => (a && b && b.request
 
 async function main(): Promise<void> {
   const startedAt = new Date();
+  for (const name of Object.keys(PORTS) as (keyof typeof PORTS)[]) PORTS[name] = await freePort();
   const before = { loadavg: loadavg().map((l) => Math.round(l * 100) / 100), busy: busyProcesses() };
   log(`load average ${before.loadavg.join(' ')}; busy: ${before.busy.length ? '\n  ' + before.busy.join('\n  ') : 'nothing'}`);
   if (!process.env.BENCH_SKIP_BUILD) {
@@ -396,7 +416,7 @@ async function main(): Promise<void> {
     );
     let n = 0;
     keep(
-      await load('service_put_secret', 'service', 'PUT /api/scopes/{org}/configs/{key}: a secret, 1,000 keys in turn (encrypt, row lock, audit in one transaction)', {
+      await load('service_put_secret', 'service', 'PUT /api/scopes/{org}/configs/{key}: a secret, 100 keys of a second org in turn (encrypt, row lock, audit in one transaction)', {
         url: base(),
         method: 'PUT',
         headers: { authorization: `Bearer ${s.writeOrgAdmin}`, 'content-type': 'application/json' },
@@ -404,7 +424,7 @@ async function main(): Promise<void> {
           {
             setupRequest: (req: Record<string, unknown>) => {
               const i = n++;
-              return { ...req, method: 'PUT', path: `/api/scopes/${s.writeOrgId}/configs/put_secret_${i % 1000}`, body: JSON.stringify({ type: 'secret', value: `sk_test_${i}_${SECRET_VALUE}` }) };
+              return { ...req, method: 'PUT', path: `/api/scopes/${s.writeOrgId}/configs/put_secret_${i % PUT_KEYS}`, body: JSON.stringify({ type: 'secret', value: `sk_test_${i}_${SECRET_VALUE}` }) };
             },
           },
         ],
@@ -447,7 +467,7 @@ async function main(): Promise<void> {
     date: startedAt.toISOString(),
     commit,
     machine: machine(),
-    settings: { connections: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, database: 'fresh MariaDB database, dropped afterwards', service: 'node dist/main.js, NODE_ENV=production, LOG_LEVEL=warn' },
+    settings: { connections: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, putKeys: PUT_KEYS, database: 'fresh MariaDB database, dropped afterwards', service: 'node dist/main.js, NODE_ENV=production, LOG_LEVEL=warn' },
     load: { before, after },
     http: measured,
     ratios,
