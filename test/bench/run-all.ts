@@ -350,7 +350,7 @@ function busyProcesses(): string[] {
     const lines = execSync('ps -eo pcpu=,etimes=,args= --sort=-pcpu', { encoding: 'utf8' }).trim().split('\n');
     return lines
       .map((l) => l.trim())
-      .filter((l) => Number(l.split(/\s+/, 1)[0]) >= 5 && !l.includes('ps -eo'))
+      .filter((l) => Number(l.split(/\s+/, 1)[0]) >= 5 && !/ps -eo|run-all\.ts|npm run bench/.test(l))
       .slice(0, 8)
       .map((l) => l.replace(/\s+/g, ' ').slice(0, 160));
   } catch {
