@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -8,7 +8,7 @@ import { AppError, badRequest, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
-import { assertValidKey, MASK, normalizeValue } from './config-values';
+import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
 import { SecretVersions } from './secret-versions';
 
 /** A config as the API shows it: a secret's value is always masked. */
@@ -91,13 +91,12 @@ export function parseListQuery(q: ListQuery): ListPlan {
   let after: string | undefined;
   if (q.cursor !== undefined) {
     const decoded = Buffer.from(q.cursor, 'base64url').toString('utf8');
-    if (!decoded.startsWith('k:') || !KEYISH.test(decoded.slice(2))) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
+    if (!decoded.startsWith('k:') || !KEY_PATTERN.test(decoded.slice(2))) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
     after = decoded.slice(2);
   }
   return { type: q.type as ConfigType | undefined, prefix: q.prefix, limit, after };
 }
 
-const KEYISH = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 const cursorFor = (key: string) => Buffer.from(`k:${key}`).toString('base64url');
 
 /**
@@ -106,8 +105,6 @@ const cursorFor = (key: string) => Buffer.from(`k:${key}`).toString('base64url')
  */
 @Injectable()
 export class ConfigsService {
-  private readonly logger = new Logger('Configs');
-
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly crypto: CryptoService,
