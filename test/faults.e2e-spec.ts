@@ -220,7 +220,10 @@ describeOnMysql('two service instances on one MariaDB (MariaDB only; skipped on 
     const jobs: { key: string; value: number; i: number }[] = [];
     for (const key of keys) for (let v = 0; v < writesPerKey; v++) jobs.push({ key, value: v, i: jobs.length });
     const results = await Promise.all(jobs.map((j) => put(j.i, j.key, { type: 'int', value: j.value }).then((res) => ({ ...j, status: res.status, body: res.body }))));
-    expect(results.filter((r) => r.status !== 200 && r.status !== 201).map((r) => ({ status: r.status, code: r.body.code }))).toEqual([]);
+    const failed = results.filter((r) => r.status !== 200 && r.status !== 201).map((r) => ({ status: r.status, code: r.body.code }));
+    // The services' own error lines say why, if any write failed.
+    const errorLines = failed.length ? [...a.logLines, ...b.logLines].filter((l) => l.includes('"level":"error"')).slice(0, 3) : [];
+    expect({ failed, errorLines }).toEqual({ failed: [], errorLines: [] });
     for (const key of keys) {
       // Exactly one writer created the row; the others replaced it.
       expect(results.filter((r) => r.key === key && r.status === 201)).toHaveLength(1);
