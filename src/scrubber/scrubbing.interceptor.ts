@@ -1,6 +1,7 @@
 import { CallHandler, ExecutionContext, HttpStatus, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { mergeMap, Observable } from 'rxjs';
+import { isConnectionError } from '../common/database';
 import { AppError } from '../common/errors';
 import { SCRUB_EXEMPT_KEY } from './scrub-exempt.decorator';
 import { ScrubbableRequest, SecretRegistry } from './secret-registry';
@@ -39,6 +40,8 @@ export class ScrubbingInterceptor implements NestInterceptor {
       const scrubber = await this.registry.forRequest(req);
       return scrubber.scrubBody(body, exempt);
     } catch (err) {
+      // The body is withheld either way; a database that cannot be reached is said as such (503).
+      if (isConnectionError(err)) throw err;
       this.logger.error({ msg: 'scrubbing a response failed; the response was withheld', errorName: (err as Error)?.name });
       throw scrubbingFailed();
     }
