@@ -12,23 +12,13 @@ import {
   TimeoutError,
   ValidationError,
 } from './index';
-import { closedPort, fakeBifrost, sendError, sendJson, StandIn, startStandIn } from './testing/stand-in-server';
+import type { BifrostClientOptions } from './types';
+import { closedPort, fakeBifrost, sendError, sendJson, startStandIn, standInsPerTest, specClient } from './testing/stand-in-server';
 
 const TOKEN = 'bft_client_spec_token_0123456789abcdef0123456789abcdef';
 
-const servers: StandIn[] = [];
-async function serve(handler: Parameters<typeof startStandIn>[0]): Promise<StandIn> {
-  const s = await startStandIn(handler);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function client(url: string, extra: Partial<ConstructorParameters<typeof BifrostClient>[0]> = {}): BifrostClient {
-  return new BifrostClient({ baseUrl: url, token: TOKEN, retryBaseMs: 1, retryMaxMs: 5, ...extra });
-}
+const serve = standInsPerTest();
+const client = (url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient => specClient(TOKEN, url, extra);
 
 async function caught(p: Promise<unknown>): Promise<BifrostError> {
   try {

@@ -21,23 +21,13 @@ import {
   UnauthorizedError,
   ValidationError,
 } from './index';
-import { closedPort, sendError, sendJson, StandIn, startStandIn } from './testing/stand-in-server';
+import type { BifrostClientOptions } from './types';
+import { closedPort, sendError, sendJson, StandIn, standInsPerTest } from './testing/stand-in-server';
 
 const TOKEN = 'bft_errors_spec_token_fedcba9876543210fedcba9876543210';
 
-const servers: StandIn[] = [];
-async function serve(handler: Parameters<typeof startStandIn>[0]): Promise<StandIn> {
-  const s = await startStandIn(handler);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function client(url: string, extra: Partial<ConstructorParameters<typeof BifrostClient>[0]> = {}): BifrostClient {
-  return new BifrostClient({ baseUrl: url, token: TOKEN, retries: 0, ...extra });
-}
+const serve = standInsPerTest();
+const client = (url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient => new BifrostClient({ baseUrl: url, token: TOKEN, retries: 0, ...extra });
 
 async function caught(p: Promise<unknown>): Promise<BifrostError> {
   try {

@@ -7,23 +7,13 @@ import {
   ServiceUnavailableError,
   ValidationError,
 } from './index';
-import { fakeBifrost, RecordedRequest, sendError, StandIn, startStandIn } from './testing/stand-in-server';
+import type { BifrostClientOptions } from './types';
+import { fakeBifrost, RecordedRequest, sendError, standInsPerTest, specClient } from './testing/stand-in-server';
 
 const TOKEN = 'bft_execution_spec_token_00112233445566778899aabbccddeeff';
 
-const servers: StandIn[] = [];
-async function serve(handler: Parameters<typeof startStandIn>[0]): Promise<StandIn> {
-  const s = await startStandIn(handler);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function client(url: string, extra: Partial<ConstructorParameters<typeof BifrostClient>[0]> = {}): BifrostClient {
-  return new BifrostClient({ baseUrl: url, token: TOKEN, retryBaseMs: 1, retryMaxMs: 5, ...extra });
-}
+const serve = standInsPerTest();
+const client = (url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient => specClient(TOKEN, url, extra);
 
 async function fake(extra: Partial<ConstructorParameters<typeof BifrostClient>[0]> = {}) {
   const f = fakeBifrost({ token: TOKEN });

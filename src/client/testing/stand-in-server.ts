@@ -4,6 +4,8 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BifrostClient } from '../client';
+import type { BifrostClientOptions } from '../types';
 
 export interface RecordedRequest {
   method: string;
@@ -191,4 +193,24 @@ export function fakeBifrost(opts: { token: string; orgId?: string; configs?: Rec
     return sendError(res, 404, 'NOT_FOUND', `Cannot ${req.method} ${path}`);
   };
   return { handler, configs, executions };
+}
+
+/**
+ * For a spec file: `const serve = standInsPerTest()` starts stand-ins on demand and closes every one
+ * after each test; `specClient` builds a client with near-zero retry delays.
+ */
+export function standInsPerTest(): (handler: Handler) => Promise<StandIn> {
+  const servers: StandIn[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return async (handler) => {
+    const s = await startStandIn(handler);
+    servers.push(s);
+    return s;
+  };
+}
+
+export function specClient(token: string, url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient {
+  return new BifrostClient({ baseUrl: url, token, retryBaseMs: 1, retryMaxMs: 5, ...extra });
 }
