@@ -27,6 +27,7 @@ import {
 } from '../src/client';
 import { chargeCard } from '../src/client/examples/charge-card';
 import { bearer, onMysql, seedOrg, startApp, TestApp } from './helpers/test-app';
+import { rejection } from '../src/client/testing/stand-in-server';
 
 const MASK = '••••••';
 const REDACTED = '[REDACTED]';
@@ -100,15 +101,6 @@ async function startProxy(target: string, plan: (n: number) => ProxyAction): Pro
 const errorBody = (status: number, error: string, code: string) => JSON.stringify({ statusCode: status, error, code, message: `stand-in proxy: ${error}` });
 const status503 = { status: 503, body: errorBody(503, 'Service Unavailable', 'SERVICE_UNAVAILABLE') };
 
-/** Catches the rejection of `p` (fails the test if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<BifrostError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as BifrostError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
   let t: TestApp;

@@ -13,21 +13,13 @@ import {
   ValidationError,
 } from './index';
 import type { BifrostClientOptions } from './types';
-import { closedPort, fakeBifrost, sendError, sendJson, startStandIn, standInsPerTest, specClient } from './testing/stand-in-server';
+import { closedPort, fakeBifrost, sendError, sendJson, startStandIn, standInsPerTest, specClient, rejection } from './testing/stand-in-server';
 
 const TOKEN = 'bft_client_spec_token_0123456789abcdef0123456789abcdef';
 
 const serve = standInsPerTest();
 const client = (url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient => specClient(TOKEN, url, extra);
 
-async function caught(p: Promise<unknown>): Promise<BifrostError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as BifrostError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('BifrostClient: construction', () => {
   it('exposes config and execution with bound methods', async () => {
@@ -125,7 +117,7 @@ describe('config', () => {
   it('refuses keys that would change the URL', async () => {
     const { config } = client('http://127.0.0.1:1');
     for (const bad of ['', '.', '..']) {
-      const err = await caught(config.get(bad));
+      const err = await rejection(config.get(bad));
       expect(err).toBeInstanceOf(ValidationError);
       expect(err.code).toBe('INVALID_KEY');
     }
@@ -133,7 +125,7 @@ describe('config', () => {
 
   it('a missing key raises ConfigNotFoundError, like a KeyError', async () => {
     const s = await serve(fakeBifrost({ token: TOKEN }).handler);
-    const err = (await caught(client(s.url).config.get('stripe_api_key'))) as ConfigNotFoundError;
+    const err = (await rejection(client(s.url).config.get('stripe_api_key'))) as ConfigNotFoundError;
     expect(err).toBeInstanceOf(ConfigNotFoundError);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err).toBeInstanceOf(BifrostError);
@@ -163,7 +155,7 @@ describe('config', () => {
       status === 404 ? sendError(res, 404, 'NOT_FOUND', 'Cannot GET') : sendError(res, 403, 'FORBIDDEN', 'no'),
     );
     const { config } = client(s.url);
-    const err = await caught(config.get('k', { default: 1 }));
+    const err = await rejection(config.get('k', { default: 1 }));
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err).not.toBeInstanceOf(ConfigNotFoundError);
     status = 403;
@@ -192,7 +184,7 @@ describe('config', () => {
 
     await expect(config.delete('region')).resolves.toBeUndefined();
     expect(s.requests[4]).toMatchObject({ method: 'DELETE', url: '/api/sdk/configs/region' });
-    const err = (await caught(config.delete('region'))) as ConfigNotFoundError;
+    const err = (await rejection(config.delete('region'))) as ConfigNotFoundError;
     expect(err).toBeInstanceOf(ConfigNotFoundError);
     expect(err.message).toBe("'region'");
   });
@@ -243,7 +235,7 @@ describe('headers', () => {
 
   it('surfaces the x-request-id header', async () => {
     const s = await serve((_req, res) => sendError(res, 400, 'VALIDATION_FAILED', 'bad', {}, { 'x-request-id': 'req-42' }));
-    const err = await caught(client(s.url).config.get('k'));
+    const err = await rejection(client(s.url).config.get('k'));
     expect(err.requestId).toBe('req-42');
   });
 });
@@ -278,13 +270,13 @@ describe('retries', () => {
 
   it('gives up after `retries` retries with the last error', async () => {
     const s = await serve((_req, res) => sendError(res, 503, 'DATABASE_UNAVAILABLE', 'db down'));
-    const err = await caught(client(s.url).config.get('k'));
+    const err = await rejection(client(s.url).config.get('k'));
     expect(err).toBeInstanceOf(ServiceUnavailableError);
     expect(err.code).toBe('DATABASE_UNAVAILABLE');
     expect(err.attempts).toBe(4);
     expect(s.requests).toHaveLength(4);
     const s2 = await serve((_req, res) => sendError(res, 503, 'DATABASE_UNAVAILABLE', 'db down'));
-    await caught(client(s2.url, { retries: 0 }).config.get('k'));
+    await rejection(client(s2.url, { retries: 0 }).config.get('k'));
     expect(s2.requests).toHaveLength(1);
   });
 
@@ -307,7 +299,7 @@ describe('retries', () => {
   it('retries on connection refused, then raises ConnectionError', async () => {
     const port = await closedPort();
     const events: ClientLogEvent[] = [];
-    const err = await caught(client(`http://127.0.0.1:${port}`, { logger: (e) => events.push(e) }).config.get('k'));
+    const err = await rejection(client(`http://127.0.0.1:${port}`, { logger: (e) => events.push(e) }).config.get('k'));
     expect(err).toBeInstanceOf(ConnectionError);
     expect(err.name).toBe('ConnectionError');
     expect(err.status).toBe(0);
@@ -330,7 +322,7 @@ describe('retries', () => {
     [500, 'DECRYPTION_FAILED'],
   ])('never retries a %i (%s)', async (status, code) => {
     const s = await serve((_req, res) => sendError(res, status, code, 'no'));
-    const err = await caught(client(s.url).config.get('k'));
+    const err = await rejection(client(s.url).config.get('k'));
     expect(err.status).toBe(status);
     expect(err.attempts).toBe(1);
     expect(s.requests).toHaveLength(1);
@@ -372,7 +364,7 @@ describe('timeouts', () => {
   it('raises TimeoutError after timeoutMs', async () => {
     const s = await serve(hang);
     const started = Date.now();
-    const err = await caught(client(s.url, { timeoutMs: 100, retries: 0 }).config.get('k'));
+    const err = await rejection(client(s.url, { timeoutMs: 100, retries: 0 }).config.get('k'));
     expect(err).toBeInstanceOf(TimeoutError);
     expect(err.name).toBe('TimeoutError');
     expect(err.code).toBe('TIMEOUT');
@@ -443,7 +435,7 @@ describe('logger hook', () => {
 describe('server errors', () => {
   it('a 500 is a ServerError, not retried', async () => {
     const s = await serve((_req, res) => sendError(res, 500, 'INTERNAL_ERROR', 'Internal server error'));
-    const err = await caught(client(s.url).config.list());
+    const err = await rejection(client(s.url).config.list());
     expect(err).toBeInstanceOf(ServerError);
     expect(s.requests).toHaveLength(1);
   });

@@ -22,21 +22,13 @@ import {
   ValidationError,
 } from './index';
 import type { BifrostClientOptions } from './types';
-import { closedPort, sendError, sendJson, StandIn, standInsPerTest } from './testing/stand-in-server';
+import { closedPort, sendError, sendJson, StandIn, standInsPerTest, rejection } from './testing/stand-in-server';
 
 const TOKEN = 'bft_errors_spec_token_fedcba9876543210fedcba9876543210';
 
 const serve = standInsPerTest();
 const client = (url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient => new BifrostClient({ baseUrl: url, token: TOKEN, retries: 0, ...extra });
 
-async function caught(p: Promise<unknown>): Promise<BifrostError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as BifrostError;
-  }
-  throw new Error('expected a rejection');
-}
 
 type Cls = abstract new (...args: never[]) => BifrostError;
 
@@ -77,7 +69,7 @@ describe('error mapping: by code first, then by status', () => {
         ? sendJson(res, status, { statusCode: status, message: 'plain' }, { 'x-request-id': 'rid-1' })
         : sendError(res, status, code, `a ${code} happened`, { details: { field: 'value' } }, { 'x-request-id': 'rid-1' }),
     );
-    const err = await caught(client(s.url).config.get('stripe_api_key'));
+    const err = await rejection(client(s.url).config.get('stripe_api_key'));
     expect(err).toBeInstanceOf(Class);
     expect(err).toBeInstanceOf(BifrostError);
     expect(err).toBeInstanceOf(Error);
@@ -103,7 +95,7 @@ describe('error mapping: by code first, then by status', () => {
       res.writeHead(502, { 'content-type': 'text/html' });
       res.end(`<html>bad gateway ${TOKEN}</html>`);
     });
-    const err = await caught(client(s.url).config.list());
+    const err = await rejection(client(s.url).config.list());
     expect(err).toBeInstanceOf(ServerError);
     expect(err.code).toBe('BAD_GATEWAY');
     expect(err.message).toBe('GET /api/sdk/configs failed: HTTP 502 Bad Gateway');
@@ -111,14 +103,14 @@ describe('error mapping: by code first, then by status', () => {
 
   it('a NestJS-style array message is joined', async () => {
     const s = await serve((_req, res) => sendJson(res, 400, { statusCode: 400, message: ['value must be a string', 'x is bad'], error: 'Bad Request' }));
-    const err = await caught(client(s.url).config.set('k', 1));
+    const err = await rejection(client(s.url).config.set('k', 1));
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.message).toBe('value must be a string; x is bad');
     expect(err.code).toBe('VALIDATION_FAILED');
   });
 
   it('client-side errors', async () => {
-    const err = await caught(
+    const err = await rejection(
       (async () => {
         client('http://127.0.0.1:1').execution.log('info', 'x');
       })(),
@@ -179,7 +171,7 @@ describe('no error carries the token or a submitted value', () => {
     const s = await echoing(status, code);
     const c = client(s.url);
     for (const value of [VALUE, { nested: [VALUE] }, MULTI]) {
-      const err = await caught(c.config.set('k', value, { isSecret: true }));
+      const err = await rejection(c.config.set('k', value, { isSecret: true }));
       expect(err).toBeInstanceOf(BifrostError);
       const text = everything(err);
       expect(text).not.toContain(TOKEN);
@@ -197,11 +189,11 @@ describe('no error carries the token or a submitted value', () => {
     });
     const c = client(s.url);
     await c.execution.start('w');
-    const err = await caught(c.execution.registerSecret(VALUE));
+    const err = await rejection(c.execution.registerSecret(VALUE));
     expect(everything(err)).not.toContain(VALUE);
     expect(everything(err)).not.toContain(TOKEN);
     c.execution.log('info', `charging with ${VALUE}`);
-    const err2 = await caught(c.execution.flush());
+    const err2 = await rejection(c.execution.flush());
     expect(err2).toBeInstanceOf(ValidationError);
     expect(everything(err2)).not.toContain(VALUE);
     expect(everything(err2)).not.toContain(TOKEN);
@@ -210,12 +202,12 @@ describe('no error carries the token or a submitted value', () => {
   it('transport errors', async () => {
     const port = await closedPort();
     const c = client(`http://127.0.0.1:${port}`);
-    const err = await caught(c.config.set('k', VALUE));
+    const err = await rejection(c.config.set('k', VALUE));
     expect(err).toBeInstanceOf(ConnectionError);
     expect(everything(err)).not.toContain(TOKEN);
     expect(everything(err)).not.toContain(VALUE);
     const s = await serve(() => undefined);
-    const err2 = await caught(client(s.url, { timeoutMs: 50 }).config.set('k', VALUE));
+    const err2 = await rejection(client(s.url, { timeoutMs: 50 }).config.set('k', VALUE));
     expect(err2).toBeInstanceOf(TimeoutError);
     expect(everything(err2)).not.toContain(TOKEN);
     expect(everything(err2)).not.toContain(VALUE);
@@ -223,7 +215,7 @@ describe('no error carries the token or a submitted value', () => {
 
   it('a 404 on get names the key only', async () => {
     const s = await serve((req, res) => sendError(res, 404, 'CONFIG_NOT_FOUND', `no config, token ${req.headers.authorization}`));
-    const err = await caught(client(s.url).config.get('stripe_api_key'));
+    const err = await rejection(client(s.url).config.get('stripe_api_key'));
     expect(err.message).toBe("'stripe_api_key'");
     expect(everything(err)).not.toContain(TOKEN);
   });

@@ -2,9 +2,10 @@
  * Test support only (not exported by the client's index): real HTTP stand-in
  * servers on 127.0.0.1, port 0, built on `node:http`.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BifrostClient } from '../client';
+import type { BifrostError } from '../errors';
 import type { BifrostClientOptions } from '../types';
 
 export interface RecordedRequest {
@@ -36,20 +37,6 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
   res.end(text);
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
 /** An error in the service's shape. */
 export function sendError(
   res: ServerResponse,
@@ -59,7 +46,7 @@ export function sendError(
   extra: Record<string, unknown> = {},
   headers: Record<string, string> = {},
 ): void {
-  sendJson(res, status, { statusCode: status, error: STATUS_TEXT[status] ?? 'Error', code, message, ...extra }, headers);
+  sendJson(res, status, { statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message, ...extra }, headers);
 }
 
 export async function startStandIn(handler: Handler): Promise<StandIn> {
@@ -213,4 +200,14 @@ export function standInsPerTest(): (handler: Handler) => Promise<StandIn> {
 
 export function specClient(token: string, url: string, extra: Partial<BifrostClientOptions> = {}): BifrostClient {
   return new BifrostClient({ baseUrl: url, token, retryBaseMs: 1, retryMaxMs: 5, ...extra });
+}
+
+/** The rejection of `p`; fails the test if it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<BifrostError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as BifrostError;
+  }
+  throw new Error('expected a rejection');
 }
