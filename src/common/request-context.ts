@@ -14,6 +14,11 @@ export interface RequestContext {
   /** The org the request acts for (the principal's, or X-Bifrost-Org / the path for org-less ones). */
   orgId?: string | null;
   executionId?: string | null;
+  /**
+   * The secret versions of (global, orgId) as read in the same statement as the request's data, so
+   * the scrubber need not ask again (see SecretRegistry). Dropped when the request changes secrets.
+   */
+  secretVersions?: { orgId: string; versions: { scope: string; version: number }[] };
 }
 
 export type RequestWithContext = FastifyRequest & { context?: RequestContext; user?: Principal };

@@ -20,15 +20,27 @@ export interface SdkValue {
   source: 'org' | 'global';
 }
 
-/** A configs row as the driver returns it (has_value is 0/1 on both databases). */
+/**
+ * A row of the SDK read: a configs row (has_value is 0/1 on both databases, `version` null) or a
+ * secret_versions row (`type` null, `version` set).
+ */
 interface SdkRow {
   scope: string;
-  key: string;
-  type: ConfigType;
+  type: ConfigType | null;
   value: string | null;
   ciphertext: string | null;
-  has_value: number | string | boolean;
+  has_value: number | string | boolean | null;
+  version: number | string | null;
 }
+
+/**
+ * The workflow engine's hot path, one prepared statement: the org's and the global row, and the
+ * secret versions of both scopes, which the response's scrubber would otherwise ask for in a
+ * second round trip (read together, they are exactly as fresh as the value).
+ */
+const SDK_READ_SQL =
+  'SELECT scope, type, value, ciphertext, has_value, NULL AS version FROM configs WHERE `key` = ? AND scope IN (?, ?)' +
+  ' UNION ALL SELECT scope, NULL, NULL, NULL, NULL, version FROM secret_versions WHERE scope IN (?, ?)';
 
 /** Hook for the executions module: registers a secret read during an execution with its scrubber. */
 export type ExecutionSecretSink = (orgId: string, executionId: string, secret: string) => Promise<void>;
@@ -74,12 +86,15 @@ export class SdkService {
 
   async read(orgId: string, key: string, executionId?: string | null): Promise<SdkValue> {
     assertValidKey(key);
-    // The workflow engine's hot path: one prepared statement for the org's and the global row.
-    const rows = await rawQuery<SdkRow>(this.dataSource, 'SELECT scope, `key`, type, value, ciphertext, has_value FROM configs WHERE `key` = ? AND scope IN (?, ?)', [
-      key,
-      orgId,
-      GLOBAL_SCOPE,
-    ]);
+    const all = await rawQuery<SdkRow>(this.dataSource, SDK_READ_SQL, [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE]);
+    const rows: (SdkRow & { type: ConfigType })[] = [];
+    const versions: { scope: string; version: number }[] = [];
+    for (const r of all) {
+      if (r.type === null) versions.push({ scope: r.scope, version: Number(r.version) });
+      else rows.push(r as SdkRow & { type: ConfigType });
+    }
+    const ctx = currentContext();
+    if (ctx) ctx.secretVersions = { orgId, versions };
     const found = rows.find((r) => r.scope === orgId) ?? rows[0];
     const row = found && { scope: found.scope, type: found.type, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };
     const base = { action: 'config.read' as const, scope: row?.scope ?? orgId, key, configType: row?.type ?? null, executionId: executionId ?? null };

@@ -137,13 +137,13 @@ export class SecretRegistry {
   forTarget(target: ScrubTarget, ctx: RequestContext | undefined = currentContext()): Promise<Scrubber> {
     const executionId = target.executionId && UUID.test(target.executionId) ? target.executionId : null;
     const normalized: ScrubTarget = { orgId: target.orgId === GLOBAL_SCOPE ? null : target.orgId, executionId };
-    if (!ctx) return this.resolve(normalized);
+    if (!ctx) return this.resolve(normalized, undefined);
     let memo = this.perRequest.get(ctx);
     if (!memo) this.perRequest.set(ctx, (memo = new Map()));
     const memoKey = `${normalized.orgId ?? '*'}|${executionId ?? ''}`;
     const hit = memo.get(memoKey);
     if (hit) return hit;
-    const pending = this.resolve(normalized).then((scrubber) => {
+    const pending = this.resolve(normalized, ctx).then((scrubber) => {
       const list = this.resolved.get(ctx) ?? [];
       if (!list.includes(scrubber)) list.push(scrubber);
       this.resolved.set(ctx, list);
@@ -156,7 +156,9 @@ export class SecretRegistry {
 
   /** Drops what this request remembered (it has just registered secrets). */
   forget(ctx: RequestContext | undefined = currentContext()): void {
-    if (ctx) this.perRequest.delete(ctx);
+    if (!ctx) return;
+    this.perRequest.delete(ctx);
+    delete ctx.secretVersions;
   }
 
   /**
@@ -183,12 +185,17 @@ export class SecretRegistry {
 
   /** Loads every scope's secrets (at start-up, so log lines are scrubbed from the first one). */
   async warm(): Promise<void> {
-    await this.resolve({ orgId: null, executionId: null });
+    await this.resolve({ orgId: null, executionId: null }, undefined);
   }
 
-  private async resolve(target: ScrubTarget): Promise<Scrubber> {
+  private async resolve(target: ScrubTarget, ctx: RequestContext | undefined): Promise<Scrubber> {
     const { orgId, executionId } = target;
-    const rows = await this.readVersions(orgId, executionId ?? null);
+    const primed = ctx?.secretVersions;
+    // The versions the request's own statement read (the SDK read's) are as fresh as its data: no second round trip.
+    const rows =
+      orgId && !executionId && primed?.orgId === orgId
+        ? primed.versions.map((r) => ({ k: r.scope, v: r.version }))
+        : await this.readVersions(orgId, executionId ?? null);
     const value = (k: string) => Number(rows.find((r) => r.k === k)?.v ?? 0);
 
     let scopes: string[];
