@@ -60,6 +60,8 @@ export interface ParsedRow {
 const ROW_ARRAYS: Record<BundleKind, string> = { bundle: 'configs', bifrost: 'items' };
 const HEADER_FIELDS = new Set(['format', 'version', 'portable', 'exportedAt', 'bifrost_export_version', 'entity_type', 'contains_encrypted_values', 'item_count', 'exported_at']);
 
+const KNOWN_MEMBERS = new Set([...HEADER_FIELDS, 'sourceSecretKey', 'bundle', 'configs', 'items']);
+
 const isRowArrayPath = (p: JsonPath) =>
   (p.length === 1 && (p[0] === 'configs' || p[0] === 'items')) || (p.length === 2 && p[0] === 'bundle' && (p[1] === 'configs' || p[1] === 'items'));
 
@@ -78,14 +80,21 @@ export function headerCollector(): { handlers: JsonScanHandlers; result: () => B
   const root: Record<string, unknown> = {};
   const inner: Record<string, unknown> = {};
   const problems: ImportProblem[] = [];
+  // Only the members this format knows are checked for repeats (each reported once), so neither
+  // this set nor the problems grow with a document's unknown or repeated members.
   const seen = new Set<string>();
+  const reported = new Set<string>();
   const arrays: string[] = [];
   let rows = 0;
   let wrapped = false;
   const note = (path: JsonPath) => {
     if (path.length === 0 || path.length > 2 || typeof path[path.length - 1] === 'number') return;
+    if (!KNOWN_MEMBERS.has(path[path.length - 1] as string) || (path.length === 2 && path[0] !== 'bundle')) return;
     const id = path.join('\u0000');
-    if (seen.has(id)) problems.push({ row: null, code: 'DUPLICATE_MEMBER', message: `The member "${String(path[path.length - 1]).slice(0, 40)}" appears twice` });
+    if (seen.has(id) && !reported.has(id)) {
+      reported.add(id);
+      problems.push({ row: null, code: 'DUPLICATE_MEMBER', message: `The member "${String(path[path.length - 1]).slice(0, 40)}" appears twice` });
+    }
     seen.add(id);
   };
   const handlers: JsonScanHandlers = {

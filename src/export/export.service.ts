@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
+import { inTransaction } from '../common/database';
 import { badRequest, forbidden } from '../common/errors';
-import { ConfigEntity } from '../configs/config.entity';
+import { ConfigType } from '../configs/config.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { Org } from '../scopes/org.entity';
 import { UUID } from '../scopes/orgs.service';
@@ -35,6 +36,32 @@ function scrubbedSecretItem(item: ExportRow, scrub: (text: string) => string): s
 
 /** Rows read per query; each page is written as one chunk. */
 export const EXPORT_PAGE = 1000;
+
+interface PageRow {
+  scope: string;
+  key: string;
+  type: ConfigType;
+  value: string | null;
+  has_value: number | boolean;
+  description: string | null;
+  ciphertext?: string | null;
+}
+
+/** Where an export reads from: every query of one export sees one and the same state of the database. */
+interface Snapshot {
+  query<T>(sql: string, params: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** The part of better-sqlite3 the SQLite snapshot uses (the package ships no types). */
+interface SqliteConnection {
+  pragma(source: string): unknown;
+  exec(source: string): unknown;
+  prepare(source: string): { all(...params: unknown[]): unknown[] };
+  close(): unknown;
+  readonly inTransaction: boolean;
+}
+type SqliteOpen = new (path: string, options: { readonly: boolean; fileMustExist: boolean }) => SqliteConnection;
 
 /**
  * Writes bundles. The configs are read a page at a time in (scope, key) order, keyset-paginated,
@@ -89,23 +116,96 @@ export class ExportService {
     }
   }
 
+  /**
+   * A consistent view of the database for the length of one export, without holding up writers:
+   * - MySQL/MariaDB: a REPEATABLE READ transaction on a connection of its own (InnoDB's snapshot,
+   *   taken at the first read).
+   * - SQLite in a file: a second, read-only better-sqlite3 connection holding one read transaction.
+   *   The database runs in WAL mode (src/common/database.ts), so that reader sees the database as
+   *   of its first read while the service's own connection goes on writing and committing.
+   * - SQLite in memory (one connection, nothing to open beside it): the export holds the service's
+   *   transaction lock, so writes wait until it is done. Correct, not concurrent.
+   */
+  private async snapshot(): Promise<Snapshot> {
+    const options = this.dataSource.options as { type: string; database?: string };
+    if (options.type !== 'better-sqlite3') {
+      const runner = this.dataSource.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.startTransaction('REPEATABLE READ');
+      } catch (err) {
+        await runner.release();
+        throw err;
+      }
+      return {
+        query: (sql, params) => runner.query(sql, params),
+        close: async () => {
+          await runner.commitTransaction().catch(() => undefined);
+          await runner.release();
+        },
+      };
+    }
+    const path = options.database ?? ':memory:';
+    if (path === ':memory:' || path === '' || path.startsWith('file::memory:')) return this.lockedSnapshot();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Database = require('better-sqlite3') as SqliteOpen;
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      // A read transaction begins at BEGIN but takes its snapshot at its first read: read at once.
+      db.exec('BEGIN');
+      db.prepare('SELECT count(*) FROM orgs').all();
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    const statements = new Map<string, ReturnType<SqliteConnection['prepare']>>();
+    return {
+      query: async <T>(sql: string, params: unknown[]) => {
+        let stmt = statements.get(sql);
+        if (!stmt) statements.set(sql, (stmt = db.prepare(sql)));
+        return stmt.all(...params) as T[];
+      },
+      close: async () => {
+        statements.clear();
+        if (db.inTransaction) db.exec('COMMIT');
+        db.close();
+      },
+    };
+  }
+
+  /** The in-memory SQLite fallback: a transaction held (under the service's lock) until close(). */
+  private async lockedSnapshot(): Promise<Snapshot> {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let done!: Promise<void>;
+    const em = await new Promise<EntityManager>((resolve, reject) => {
+      done = inTransaction(this.dataSource, async (m) => {
+        resolve(m);
+        await released;
+      }).catch((err) => reject(err));
+    });
+    return {
+      query: (sql, params) => em.query(sql, params),
+      close: async () => {
+        release();
+        await done;
+      },
+    };
+  }
+
   private async *chunks(principal: Principal, scope: string | null, portable: boolean, hooks: ExportHooks): AsyncGenerator<string, { configs: number }> {
     const scrub = hooks.scrub ?? ((text: string) => text);
-    let runner: QueryRunner | null = null;
+    let snapshot: Snapshot | null = null;
     let count = 0;
     let finished = false;
     try {
-      if (this.dataSource.options.type !== 'better-sqlite3') {
-        runner = this.dataSource.createQueryRunner();
-        await runner.connect();
-        await runner.startTransaction('REPEATABLE READ');
-      }
-      const em = runner?.manager ?? this.dataSource.manager;
-      const orgNames = await this.orgNames(em, scope);
+      snapshot = await this.snapshot();
+      const orgNames = await this.orgNames(snapshot, scope);
       yield bundleOpening(portable, new Date());
       let after: { scope: string; key: string } | null = null;
       for (;;) {
-        const rows = await this.page(em, scope, after, portable);
+        const rows = await this.page(snapshot, scope, after, portable);
         if (rows.length === 0) break;
         let text = '';
         for (const row of rows) {
@@ -119,7 +219,8 @@ export class ExportService {
             }
             bundleScope = { org: name };
           }
-          const item = { scope: bundleScope, key: row.key, type: row.type, description: row.description ?? null, value: row.value, encryptedValue: row.hasValue ? row.ciphertext : null };
+          const hasValue = row.has_value === true || Number(row.has_value) === 1;
+          const item = { scope: bundleScope, key: row.key, type: row.type, description: row.description ?? null, value: row.value, encryptedValue: hasValue ? (row.ciphertext ?? null) : null };
           const separator = count === 0 ? '\n' : ',\n';
           // A backup's tokens are left out of scrubbing; everything else of the item is scrubbed.
           // A portable page is scrubbed whole; a backup's secret items up to their token only.
@@ -137,33 +238,37 @@ export class ExportService {
       finished = true;
       return { configs: count };
     } finally {
-      if (runner) {
-        await runner.commitTransaction().catch(() => undefined);
-        await runner.release();
-      }
+      if (snapshot) await snapshot.close().catch((err: unknown) => this.logger.warn({ msg: 'export snapshot not closed cleanly', errorName: (err as Error)?.name }));
       if (!finished) {
         await this.audit.recordRead({ action: 'config.export', outcome: 'failure', scope, reason: `${portable ? 'portable' : 'backup'} interrupted after ${count} configs`, actor: principal }).catch(() => undefined);
       }
     }
   }
 
-  private async orgNames(em: EntityManager, scope: string | null): Promise<Map<string, string>> {
+  private async orgNames(snapshot: Snapshot, scope: string | null): Promise<Map<string, string>> {
     if (scope === GLOBAL_SCOPE) return new Map();
-    const qb = em.getRepository(Org).createQueryBuilder('o').select(['o.id', 'o.name']);
-    if (scope !== null) qb.where('o.id = :scope', { scope });
-    return new Map((await qb.getMany()).map((o) => [o.id, o.name]));
+    const rows = scope === null ? await snapshot.query<Org>('SELECT id, name FROM orgs', []) : await snapshot.query<Org>('SELECT id, name FROM orgs WHERE id = ?', [scope]);
+    return new Map(rows.map((o) => [o.id, o.name]));
   }
 
-  private page(em: EntityManager, scope: string | null, after: { scope: string; key: string } | null, portable: boolean): Promise<ConfigEntity[]> {
+  /** One page in (scope, key) order after `after` (keyset); the same few SQL texts every page. */
+  private page(snapshot: Snapshot, scope: string | null, after: { scope: string; key: string } | null, portable: boolean): Promise<PageRow[]> {
     // A portable bundle never reads a ciphertext.
-    const columns = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue', 'c.description', ...(portable ? [] : ['c.ciphertext'])];
-    const qb = em.getRepository(ConfigEntity).createQueryBuilder('c').select(columns);
+    const columns = `scope, \`key\`, type, value, has_value, description${portable ? '' : ', ciphertext'}`;
+    const where: string[] = [];
+    const params: unknown[] = [];
     if (scope !== null) {
-      qb.where('c.scope = :scope', { scope });
-      if (after) qb.andWhere('c.key > :key', { key: after.key });
+      where.push('scope = ?');
+      params.push(scope);
+      if (after) {
+        where.push('`key` > ?');
+        params.push(after.key);
+      }
     } else if (after) {
-      qb.where('(c.scope > :scope OR (c.scope = :scope AND c.key > :key))', { scope: after.scope, key: after.key });
+      where.push('(scope > ? OR (scope = ? AND `key` > ?))');
+      params.push(after.scope, after.scope, after.key);
     }
-    return qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(EXPORT_PAGE).getMany();
+    const sql = `SELECT ${columns} FROM configs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY scope ASC, \`key\` ASC LIMIT ${EXPORT_PAGE}`;
+    return snapshot.query<PageRow>(sql, params);
   }
 }

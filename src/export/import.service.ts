@@ -17,7 +17,9 @@ import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { Org } from '../scopes/org.entity';
 import { UUID } from '../scopes/orgs.service';
 import { BundleHeader, BundleScope, descendBundle, headerCollector, ImportProblem, isRowPath, ParsedRow, parseRow, rowArrayPath } from './bundle';
+import { DuplicateCheck } from './duplicate-check';
 import { JsonSyntaxError, JsonValueTooLargeError, scanJson } from './json-stream';
+import { ProblemList } from './problem-list';
 
 export type OnConflict = 'overwrite' | 'skip';
 
@@ -46,9 +48,32 @@ export interface ImportProgress {
 /** The document, readable more than once (a file; a request spooled to a file). */
 export type BundleSource = () => AsyncIterable<Buffer>;
 
-/** Rows are checked and written this many at a time: bounded memory, few statements. */
+/** Rows are checked and written this many at a time (exactly, but for the last batch): bounded memory, few statements. */
 export const IMPORT_BATCH = 500;
-const AUDIT_SLICE = 100;
+/** The source is fed to the scanner at most this many bytes at a time, so a batch never overshoots by much. */
+const SCAN_SLICE = 64 * 1024;
+/**
+ * Row counts of the multi-row statements (upsert, audit insert): a batch is written as a few of
+ * these, largest first, so only these shapes of SQL ever exist. better-sqlite3 prepares each
+ * distinct SQL text and TypeORM keeps the last 100 prepared: with a statement per batch of varying
+ * length that cache filled with large statements and native memory grew with the import (~17 MiB).
+ */
+export const STATEMENT_ROWS = [100, 10, 1] as const;
+/** IN-list lengths of the lookup of existing configs: a scope's keys are padded up to one of these. */
+const IN_LIST_SIZES = [1, 4, 16, 64, 256, IMPORT_BATCH] as const;
+
+/** Splits `items` into slices whose lengths are all in STATEMENT_ROWS. */
+export function statementSlices<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  let i = 0;
+  for (const size of STATEMENT_ROWS) {
+    while (items.length - i >= size) {
+      out.push(items.slice(i, i + size));
+      i += size;
+    }
+  }
+  return out;
+}
 
 interface SecretOpener {
   /** The plaintext and, when the token is already under this deployment's current key, the token to keep. */
@@ -67,8 +92,16 @@ interface Resolved {
   secretKeep?: string;
 }
 
-const invalidBundle = (problems: ImportProblem[]) =>
-  badRequest('INVALID_BUNDLE', `The bundle has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was imported`, problems);
+const invalidBundle = (problems: ImportProblem[] | ProblemList) => {
+  const list = problems instanceof ProblemList ? problems : listOf(problems);
+  return badRequest('INVALID_BUNDLE', `${list.summary('The bundle has')}; nothing was imported`, list.listed());
+};
+
+const listOf = (problems: ImportProblem[]) => {
+  const list = new ProblemList();
+  list.push(...problems);
+  return list;
+};
 
 /**
  * Imports a bundle (this service's, or Bifrost's configs export) all or nothing. The document is
@@ -107,34 +140,37 @@ export class ImportService {
     const sourceKey = opts.sourceSecretKey ?? header.sourceSecretKey;
     const opener = this.opener(sourceKey);
 
-    // Pass 2: every row checked, every problem listed.
-    const problems: ImportProblem[] = [];
+    // Pass 2: every row checked; every problem counted, the first MAX_LISTED_PROBLEMS by row listed.
+    const problems = new ProblemList();
     const orgs = new OrgLookup(this.dataSource.manager);
-    const seen = new Map<string, number>();
-    const scopes = new Set<string>();
+    // Scopes written to, for the summary entry's scope; only whether there is exactly one matters.
+    let onlyScope: string | null | undefined;
     let checked = 0;
-    await this.forEachBatch(source, header, async (batch) => {
-      const resolved = await this.resolveBatch(header, batch, opener, orgs, opts, actor, problems);
-      for (const r of resolved) {
-        const id = `${r.scopeOut === 'global' ? '' : r.scopeOut.org}\u0000${r.parsed.key}`;
-        const first = seen.get(id);
-        if (first !== undefined) {
-          problems.push({ row: r.row, key: r.parsed.key, code: 'DUPLICATE_CONFIG', message: `The same scope and key appear in row ${first} already` });
-        } else seen.set(id, r.row);
-        scopes.add(r.scopeId);
+    const dups = new DuplicateCheck(header.rows);
+    try {
+      await this.forEachBatch(source, header, async (batch) => {
+        const resolved = await this.resolveBatch(header, batch, opener, orgs, opts, actor, problems);
+        for (const r of resolved) {
+          dups.add(r.scopeOut === 'global' ? '' : r.scopeOut.org, r.parsed.key, r.row);
+          onlyScope = onlyScope === undefined || onlyScope === r.scopeId ? r.scopeId : null;
+        }
+        await dups.flush();
+        checked += batch.length;
+        onProgress?.({ phase: 'validate', rows: checked });
+      });
+      for await (const d of dups.duplicates()) {
+        problems.push({ row: d.row, key: d.key, code: 'DUPLICATE_CONFIG', message: `The same scope and key appear in row ${d.first} already` });
       }
-      checked += batch.length;
-      onProgress?.({ phase: 'validate', rows: checked });
-    });
-    seen.clear();
-    if (problems.length > 0) {
-      problems.sort((a, b) => (a.row ?? -1) - (b.row ?? -1));
-      if (problems.some((p) => p.code === 'SCOPE_FORBIDDEN')) {
-        throw new AppError(HttpStatus.FORBIDDEN, 'ORG_FORBIDDEN', 'The bundle has configs outside your org; nothing was imported', problems);
+    } finally {
+      await dups.dispose();
+    }
+    if (problems.total > 0) {
+      if (problems.scopeForbidden) {
+        throw new AppError(HttpStatus.FORBIDDEN, 'ORG_FORBIDDEN', `The bundle has configs outside your org; nothing was imported${problems.total > problems.limit ? ` (${problems.summary('found')})` : ''}`, problems.listed());
       }
       throw invalidBundle(problems);
     }
-    const summaryScope = scopes.size === 1 ? [...scopes][0] : null;
+    const summaryScope = onlyScope ?? null;
 
     // Pass 3: the same decisions, written in one transaction (or only counted, for a dry run).
     const apply = async (em: EntityManager | null) => {
@@ -143,9 +179,9 @@ export class ImportService {
       const touchedSecretScopes = new Set<string>();
       let written = 0;
       await this.forEachBatch(source, header, async (batch) => {
-        const again: ImportProblem[] = [];
+        const again = new ProblemList();
         const resolved = await this.resolveBatch(header, batch, opener, writeOrgs, opts, actor, again);
-        if (again.length > 0) throw invalidBundle(again); // the document or the orgs changed between passes
+        if (again.total > 0) throw invalidBundle(again); // the document or the orgs changed between passes
         await this.applyBatch(em, actor, resolved, opts, result, touchedSecretScopes);
         written += batch.length;
         onProgress?.({ phase: 'write', rows: written });
@@ -192,8 +228,13 @@ export class ImportService {
     const rowsAt = rowArrayPath(header).join('\u0000');
     let pending: { row: number; raw: unknown }[] = [];
     const isOurRow = (path: readonly (string | number)[]) => isRowPath(path) && path.slice(0, -1).join('\u0000') === rowsAt;
+    const sliced = async function* (): AsyncIterable<Buffer> {
+      for await (const chunk of source()) {
+        for (let i = 0; i < chunk.length; i += SCAN_SLICE) yield chunk.subarray(i, i + SCAN_SLICE);
+      }
+    };
     await this.scan(
-      source,
+      sliced,
       {
         descend: descendBundle,
         wants: isOurRow,
@@ -202,9 +243,9 @@ export class ImportService {
         },
       },
       async () => {
-        if (pending.length >= IMPORT_BATCH) {
-          const batch = pending;
-          pending = [];
+        while (pending.length >= IMPORT_BATCH) {
+          const batch = pending.slice(0, IMPORT_BATCH);
+          pending = pending.slice(IMPORT_BATCH);
           await fn(batch);
         }
       },
@@ -220,7 +261,7 @@ export class ImportService {
     orgs: OrgLookup,
     opts: ImportOptions,
     actor: Principal,
-    problems: ImportProblem[],
+    problems: ProblemList,
   ): Promise<Resolved[]> {
     const parsed: { row: number; parsed: ParsedRow }[] = [];
     for (const { row, raw } of batch) {
@@ -319,9 +360,10 @@ export class ImportService {
       entries.push({ action: old ? 'config.update' : 'config.create', outcome: 'success', scope: r.scopeId, key: p.key, configType: p.type, reason: 'import', actor });
     }
     if (!em || writes.length === 0) return;
-    await this.upsert(em, writes);
-    // Audit rows go in slices: TypeORM's parameter handling grows with the square of a statement's parameters.
-    for (let i = 0; i < entries.length; i += AUDIT_SLICE) await this.audit.record(em, entries.slice(i, i + AUDIT_SLICE));
+    // In slices of STATEMENT_ROWS rows (few distinct statements; and TypeORM's parameter handling,
+    // which the audit insert goes through, grows with the square of a statement's parameters).
+    for (const slice of statementSlices(writes)) await this.upsert(em, slice);
+    for (const slice of statementSlices(entries)) await this.audit.record(em, slice);
   }
 
   /**
@@ -354,6 +396,9 @@ export class ImportService {
     }
     const out = new Map<string, ConfigEntity>();
     for (const [scope, keys] of byScope) {
+      // Padded (with its last key again) to one of a few lengths, so few distinct statements exist.
+      const size = IN_LIST_SIZES.find((n) => n >= keys.length) ?? keys.length;
+      while (keys.length < size) keys.push(keys[keys.length - 1]);
       const qb = (em ?? this.dataSource.manager)
         .getRepository(ConfigEntity)
         .createQueryBuilder('c')

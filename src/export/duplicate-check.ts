@@ -1,0 +1,115 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** About this many (scope, key) pairs per bucket: the most one bucket's Map holds when checked. */
+export const BUCKET_ENTRIES = 4096;
+/** Pairs buffered in memory (over all buckets) before they are appended to the buckets' files. */
+const FLUSH_ENTRIES = 4096;
+const MAX_BUCKETS = 4096;
+
+export interface Duplicate {
+  row: number;
+  key: string;
+  /** The row where the same scope and key appeared first. */
+  first: number;
+}
+
+/**
+ * Finds repeated (scope, key) pairs among a bundle's rows, exactly, in memory that does not grow
+ * with the number of rows. Pairs are hash-partitioned into buckets, their number chosen from the
+ * row count the header pass found so that a bucket holds about BUCKET_ENTRIES pairs; a bucket's
+ * pairs are buffered and appended to its own temp file (a private directory, made only when more
+ * than FLUSH_ENTRIES pairs arrive). Then each bucket is read back in row order and checked with a
+ * Map of its pairs alone. The hash is salted per check, so a bundle cannot be crafted to pile its
+ * keys into one bucket. dispose() removes the files; call it in a finally.
+ */
+export class DuplicateCheck {
+  private readonly buckets: number;
+  private readonly salt = randomBytes(16);
+  private readonly buffers: string[][];
+  private buffered = 0;
+  private dir: string | null = null;
+  private readonly spilled = new Set<number>();
+
+  constructor(expectedRows: number) {
+    this.buckets = Math.min(MAX_BUCKETS, Math.max(1, Math.ceil(expectedRows / BUCKET_ENTRIES)));
+    this.buffers = Array.from({ length: this.buckets }, () => []);
+  }
+
+  /** Notes a pair (rows must come in increasing order). Call flush() now and then (after each batch). */
+  add(scope: string, key: string, row: number): void {
+    const b = this.buckets === 1 ? 0 : this.bucketOf(scope, key);
+    this.buffers[b].push(JSON.stringify([row, scope, key]));
+    this.buffered++;
+  }
+
+  /** Appends the buffered pairs to their buckets' files once enough have piled up. */
+  async flush(force = false): Promise<void> {
+    if (this.buffered === 0 || (!force && this.buffered < FLUSH_ENTRIES)) return;
+    this.dir ??= await mkdtemp(join(tmpdir(), 'bifrost-import-dups-'));
+    for (let b = 0; b < this.buckets; b++) {
+      const lines = this.buffers[b];
+      if (lines.length === 0) continue;
+      await appendFile(this.file(b), lines.join('\n') + '\n', { mode: 0o600 });
+      this.spilled.add(b);
+      this.buffers[b] = [];
+    }
+    this.buffered = 0;
+  }
+
+  /** Every repeat of a pair, bucket by bucket (in row order within a bucket). */
+  async *duplicates(): AsyncGenerator<Duplicate> {
+    if (this.dir) await this.flush(true);
+    for (let b = 0; b < this.buckets; b++) {
+      const firstRows = new Map<string, number>();
+      const check = (line: string): Duplicate | null => {
+        const [row, scope, key] = JSON.parse(line) as [number, string, string];
+        const id = `${scope}\u0000${key}`;
+        const first = firstRows.get(id);
+        if (first !== undefined) return { row, key, first };
+        firstRows.set(id, row);
+        return null;
+      };
+      if (this.spilled.has(b)) {
+        const lines = createInterface({ input: createReadStream(this.file(b), { encoding: 'utf8' }), crlfDelay: Infinity });
+        for await (const line of lines) {
+          const d = line ? check(line) : null;
+          if (d) yield d;
+        }
+      }
+      for (const line of this.buffers[b]) {
+        const d = check(line);
+        if (d) yield d;
+      }
+      this.buffers[b] = [];
+    }
+  }
+
+  /** Removes the temp files (safe to call more than once, and when none were made). */
+  async dispose(): Promise<void> {
+    for (let b = 0; b < this.buckets; b++) this.buffers[b] = [];
+    this.buffered = 0;
+    const dir = this.dir;
+    this.dir = null;
+    this.spilled.clear();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** For tests: whether pairs went to temp files, and where. */
+  get spillDir(): string | null {
+    return this.dir;
+  }
+
+  private bucketOf(scope: string, key: string): number {
+    const h = createHash('md5').update(this.salt).update(scope).update('\u0000').update(key).digest();
+    return h.readUInt32BE(0) % this.buckets;
+  }
+
+  private file(b: number): string {
+    return join(this.dir!, `bucket-${b}.jsonl`);
+  }
+}
