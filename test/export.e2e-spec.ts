@@ -1,12 +1,16 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet, IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Fernet } from '../src/crypto/fernet';
 import { deriveFernetKey, wrapBifrostStored } from '../src/crypto/key-derivation';
 import { Keyring } from '../src/crypto/keyring';
 import { KeyRotationService } from '../src/crypto/key-rotation.service';
+import { EXPORT_PAGE } from '../src/export/export.service';
+import { MAX_LISTED_PROBLEMS } from '../src/export/problem-list';
 import { bearer, freshDatabase, seedOrg, startApp, TEST_SECRET_KEY, TestApp, TestDatabase } from './helpers/test-app';
 import { rawCount, rawRows } from './helpers/raw-db';
 
@@ -432,6 +436,114 @@ describe('import (fresh deployments)', () => {
 function bundleIndex(bundle: { configs: Json[] }, row: Seeded): number {
   return bundle.configs.findIndex((c) => c.key === row.key && JSON.stringify(c.scope) === JSON.stringify(row.scope));
 }
+
+describe('export snapshot and large bundles', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp({ listen: true });
+  });
+  afterAll(async () => t?.close());
+
+  const bundleOf = (configs: unknown[]) => ({ format: 'bifrost-config-bundle', version: 1, portable: true, exportedAt: new Date().toISOString(), configs });
+  const snapKey = (i: number) => `snap_${String(i).padStart(5, '0')}`;
+
+  it('exports one point-in-time snapshot while writes go on, and does not hold the writes up', async () => {
+    // Three pages of ~8 KiB values (~24 MiB): far more than the stream and socket buffers between the
+    // server and a reader that has stopped reading, so the later pages are read after the writes below.
+    const n = 3 * EXPORT_PAGE;
+    const pad = 'p'.repeat(8000);
+    const configs = Array.from({ length: n }, (_, i) => ({ scope: 'global', key: snapKey(i), type: 'string', description: null, value: `v0-${i}-${pad}` }));
+    const imported = await importBundle(t, bundleOf(configs));
+    expect(imported.status).toBe(200);
+    expect(imported.body.created).toBe(n);
+
+    const req = httpGet(`${t.baseUrl}/api/export?portable=true&scope=all`, { headers: bearer(t.adminToken) });
+    const [res] = (await once(req, 'response')) as [IncomingMessage];
+    expect(res.statusCode).toBe(200);
+    const reader = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const parts: Buffer[] = [];
+    const first = await reader.next();
+    expect(first.done).toBe(false);
+    parts.push(first.value);
+
+    // The export is open and its reader has stopped. Each write below completes before reading
+    // resumes: an export that blocked writers would hang here (and fail on the test's timeout).
+    const put = (key: string, value: string) =>
+      t.http().put(`/api/scopes/global/configs/${key}`).set(bearer(t.adminToken)).send({ type: 'string', value }).expect(200);
+    await put(snapKey(0), 'changed-first-page');
+    await put(snapKey(n - 1), 'changed-last-page');
+    await t.http().delete(`/api/scopes/global/configs/${snapKey(n - 2)}`).set(bearer(t.adminToken)).expect(204);
+    await t.http().put('/api/scopes/global/configs/snap_zz_new').set(bearer(t.adminToken)).send({ type: 'string', value: 'created-during-export' }).expect(201);
+    const sentBeforeWrites = parts.reduce((sum, b) => sum + b.length, 0);
+
+    for (let next = await reader.next(); !next.done; next = await reader.next()) parts.push(next.value);
+    const text = Buffer.concat(parts).toString('utf8');
+    // The writes landed while most of the bundle was still to come.
+    expect(sentBeforeWrites).toBeLessThan(text.length / 2);
+    const bundle = JSON.parse(text) as { configs: { key: string; value: unknown }[] };
+    // A value as its text without the padding (when it ends in it): short failure output.
+    const shown = (v: unknown) => (typeof v === 'string' && v.endsWith(pad) ? `${v.slice(0, -pad.length)}+pad` : v);
+    const byKey = new Map(bundle.configs.map((c) => [c.key, shown(c.value)]));
+    // Exactly the state when the export began: no write made during it shows, on any page.
+    expect(bundle.configs).toHaveLength(n);
+    expect(byKey.get(snapKey(0))).toBe('v0-0-+pad');
+    expect(byKey.get(snapKey(n - 1))).toBe(`v0-${n - 1}-+pad`);
+    expect(byKey.get(snapKey(n - 2))).toBe(`v0-${n - 2}-+pad`);
+    expect(byKey.has('snap_zz_new')).toBe(false);
+
+    // The writes did happen: a new export has them.
+    const after = JSON.parse((await exportText(t, 'portable=true&scope=global')).text) as { configs: { key: string; value: unknown }[] };
+    const now = new Map(after.configs.map((c) => [c.key, c.value]));
+    expect(now.get(snapKey(n - 1))).toBe('changed-last-page');
+    expect(now.has(snapKey(n - 2))).toBe(false);
+    expect(now.get('snap_zz_new')).toBe('created-during-export');
+  });
+
+  it('lists the first 1,000 problems by row of a bundle with 5,000 bad rows, gives the true total, and writes nothing', async () => {
+    const before = await rawCount(t, 'configs');
+    const configs = Array.from({ length: 5000 }, (_, i) => ({ scope: 'global', key: `bad_${i}`, type: 'int', value: `not-a-number-${MARK}` }));
+    // Rows 0 and 2 also repeat one key (row 2 names row 0); row 4,999 too, beyond the listed ones.
+    configs[2].key = configs[0].key;
+    configs[4999].key = configs[0].key;
+    const res = await importBundle(t, bundleOf(configs));
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('INVALID_BUNDLE');
+    expect(res.body.message).toBe(`The bundle has 5000 problems (the first ${MAX_LISTED_PROBLEMS} by row are listed); nothing was imported`);
+    const details = res.body.details as { row: number; code: string }[];
+    expect(details).toHaveLength(MAX_LISTED_PROBLEMS);
+    expect(details.map((d) => d.row)).toEqual(Array.from({ length: MAX_LISTED_PROBLEMS }, (_, i) => i));
+    expect(details.every((d) => d.code === 'INVALID_VALUE')).toBe(true);
+    expect(JSON.stringify(res.body)).not.toContain(MARK);
+    expect(await rawCount(t, 'configs')).toBe(before);
+  });
+
+  it('finds repeated scope and key pairs among 20,000 rows (checked through temp files), naming the first row, and leaves no files', async () => {
+    const before = await rawCount(t, 'configs');
+    const dupDirs = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('bifrost-import-dups-')));
+    const dirsBefore = dupDirs();
+    const configs = Array.from({ length: 20_000 }, (_, i) => ({ scope: 'global', key: `many_${i}`, type: 'int', value: i }));
+    configs[15_000].key = configs[10].key;
+    configs[19_999].key = configs[12_345].key;
+    const res = await importBundle(t, bundleOf(configs));
+    expect(res.status).toBe(400);
+    expect(res.body.message).toBe('The bundle has 2 problems; nothing was imported');
+    expect(res.body.details).toEqual([
+      { row: 15_000, key: 'many_10', code: 'DUPLICATE_CONFIG', message: 'The same scope and key appear in row 10 already' },
+      { row: 19_999, key: 'many_12345', code: 'DUPLICATE_CONFIG', message: 'The same scope and key appear in row 12345 already' },
+    ]);
+    expect(await rawCount(t, 'configs')).toBe(before);
+    expect([...dupDirs()].filter((d) => !dirsBefore.has(d))).toEqual([]);
+
+    // Without the repeats the same bundle imports.
+    configs[15_000].key = 'many_15000';
+    configs[19_999].key = 'many_19999';
+    const ok = await importBundle(t, bundleOf(configs));
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ created: 20_000, updated: 0, skipped: 0, errors: [] });
+    expect(await rawCount(t, 'configs')).toBe(before + 20_000);
+    expect([...dupDirs()].filter((d) => !dirsBefore.has(d))).toEqual([]);
+  });
+});
 
 describe('key rotation and the start-up key check', () => {
   const OLD = 'rotation-old-key-' + randomBytes(12).toString('hex');
