@@ -70,7 +70,7 @@ export class ExportController {
       'The body is a bundle as GET /api/export writes it, or Bifrost’s configs export (`bifrost_export_version` 1.0), either bare or wrapped as ' +
       '`{"bundle": ..., "sourceSecretKey": "..."}` when its secrets were encrypted by another deployment (their values are then encrypted again ' +
       'with this deployment’s key). Every row is checked before anything is written; any problem answers 400 `INVALID_BUNDLE` whose `details` ' +
-      'list every problem with its row index, and nothing is written. A null secret never overwrites an existing value; a new one is created ' +
+      'list the problems with their row indexes (the first 1,000 by row; the message gives the total), and nothing is written. A null secret never overwrites an existing value; a new one is created ' +
       'without a value and listed in `secretsNeedingValue`. The body is read as a stream (up to 512 MiB), not through the 1 MiB JSON limit. ' +
       'Audited: one `config.import` entry, plus a `config.create`/`config.update` entry (reason `import`) per config written.',
   })
@@ -79,7 +79,7 @@ export class ExportController {
     schema: { oneOf: [{ $ref: getSchemaPath(BundleDto) }, { $ref: getSchemaPath(WrappedBundleDto) }, { $ref: getSchemaPath(BifrostExportDto) }] },
   })
   @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
-  @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (every problem in `details`, each `{row, key?, code, message}`), `INVALID_JSON`, `VALIDATION_FAILED`' })
+  @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `INVALID_JSON`, `VALIDATION_FAILED`' })
   @ApiPayloadTooLargeResponse({ description: '`PAYLOAD_TOO_LARGE` over 512 MiB' })
   async import(@CurrentPrincipal() principal: Principal, @Query() query: ImportQueryDto, @Req() req: FastifyRequest): Promise<ImportResultDto> {
     // The JSON body parser hands this route the raw request stream (src/common/json-body.ts).
