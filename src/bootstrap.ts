@@ -9,6 +9,7 @@ import { AppEnv } from './common/env';
 import { JSON_BODY_LIMIT, registerJsonBody } from './common/json-body';
 import { JsonLogger } from './common/logger';
 import { registerRequestContext } from './common/request-context';
+import { registerTokenCheckBackstop } from './common/token-check-backstop';
 
 const draining = new WeakSet<object>();
 
@@ -51,6 +52,7 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     if (draining.has(fastify)) reply.header('Connection', 'close');
     return payload;
   });
+  registerTokenCheckBackstop(fastify);
   // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults.
   // Built once and applied to every response: @fastify/helmet built a new helmet middleware (and
   // parsed the CSP again) on each request, a measurable share of a read's CPU.

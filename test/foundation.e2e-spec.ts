@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import request from 'supertest';
 import { ApiToken } from '../src/auth/api-token.entity';
 import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
 
@@ -162,5 +163,51 @@ describe('two applications in one process', () => {
     } finally {
       await a.close();
     }
+  });
+});
+
+describe('revocation on the SDK read (its own app: the refusals count toward the per-address throttle)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('stops a revoked service token at once on the SDK read too, also when another instance revoked it', async () => {
+    // The SDK read checks the token inside its own statement (@TokenCheckedByHandler) once the
+    // token is known to this instance; revoking the row directly (as another instance would) must
+    // still stop the very next request, whatever else that request gets wrong.
+    const a = await seedOrg(t, 'revocation-org');
+    const secret = 'sk_live_' + randomBytes(12).toString('hex');
+    await t.http().put(`/api/scopes/${a.org.id}/configs/rev_secret`).set(bearer(a.orgAdmin)).send({ type: 'secret', value: secret }).expect(201);
+    const other = await seedOrg(t, 'revocation-other');
+    const service = async () => (await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'rev-service', role: 'service', orgId: a.org.id }).expect(201)).body as { id: string; token: string };
+    const revokeBehindItsBack = (id: string) => t.dataSource.query('UPDATE api_tokens SET revoked_at = ? WHERE id = ?', [t.dataSource.options.type === 'better-sqlite3' ? new Date().toISOString().replace('T', ' ').replace('Z', '') : new Date(), id]);
+
+    const requests: [string, (token: string) => request.Test, number, string][] = [
+      ['a read that would succeed', (token) => t.http().get('/api/sdk/configs/rev_secret').set(bearer(token)), 200, ''],
+      ['an unknown key', (token) => t.http().get('/api/sdk/configs/no_such_key').set(bearer(token)), 404, 'CONFIG_NOT_FOUND'],
+      ['an invalid key', (token) => t.http().get('/api/sdk/configs/bad%20key!').set(bearer(token)), 400, 'INVALID_KEY'],
+      ['another org in X-Bifrost-Org', (token) => t.http().get('/api/sdk/configs/rev_secret').set(bearer(token)).set('X-Bifrost-Org', other.org.id), 403, 'ORG_FORBIDDEN'],
+    ];
+    for (const [what, send, status, code] of requests) {
+      const token = await service();
+      // Twice while valid: the second request is served from the known principal plus the in-statement check.
+      for (let i = 0; i < 2; i++) {
+        const ok = await send(token.token);
+        expect({ what, status: ok.status, code: ok.body.code ?? '' }).toEqual({ what, status, code });
+      }
+      await revokeBehindItsBack(token.id);
+      const res = await send(token.token);
+      expect({ what, status: res.status, body: res.body }).toEqual({ what, status: 401, body: { statusCode: 401, error: 'Unauthorized', code: 'INVALID_TOKEN', message: expect.any(String) } });
+      expect(JSON.stringify(res.body)).not.toContain(secret);
+      const audit = (await t.http().get('/api/audit').query({ action: 'auth.denied', limit: 200 }).set(bearer(t.adminToken)).expect(200)).body.items as { requestId: string; reason: string; outcome: string }[];
+      expect(audit.filter((e) => e.requestId === res.headers['x-request-id'])).toEqual([expect.objectContaining({ outcome: 'denied', reason: expect.stringMatching(/^401 INVALID_TOKEN GET \/api\/sdk\/configs\/:key$/) })]);
+      // And it stays refused.
+      await send(token.token).expect(401);
+    }
+    // No read of the secret was audited as a success after a revocation.
+    const reads = (await t.http().get('/api/audit').query({ action: 'config.read', limit: 200 }).set(bearer(t.adminToken)).expect(200)).body.items as { outcome: string }[];
+    expect(reads.filter((e) => e.outcome === 'success')).toHaveLength(2);
   });
 });

@@ -14,6 +14,17 @@ export const Roles = (...roles: Role[]) =>
     ApiForbiddenResponse({ description: 'Role or org not allowed (`FORBIDDEN`)' }),
   );
 
+export const TOKEN_CHECKED_BY_HANDLER_KEY = 'bifrost:token-checked-by-handler';
+
+/**
+ * The handler reads the presented token's row in its own statement and settles the check with
+ * TokensService.confirmFromRow (the workflow engine's hot read: one round trip instead of two). The
+ * guard then trusts a recently authenticated token's principal until the handler has confirmed it;
+ * whatever the handler does, nothing is sent before the token is confirmed (the backstop reads the
+ * row itself, and answers 401 if it was revoked).
+ */
+export const TokenCheckedByHandler = () => SetMetadata(TOKEN_CHECKED_BY_HANDLER_KEY, true);
+
 /** No authentication (health, docs). */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
 

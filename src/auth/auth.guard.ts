@@ -1,11 +1,11 @@
 import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import passport from 'passport';
-import { AppError, forbidden, unauthorized } from '../common/errors';
+import { AppError, forbidden, invalidToken, unauthorized } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
-import { PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
+import { PUBLIC_KEY, ROLES_KEY, TOKEN_CHECKED_BY_HANDLER_KEY } from './auth.decorators';
 import { AuthThrottle } from './auth-throttle';
-import { BearerStrategy } from './bearer.strategy';
+import { BearerStrategy, TOKEN_CHECKED_BY_HANDLER } from './bearer.strategy';
 import { Principal, Role } from './roles';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
@@ -65,10 +65,11 @@ export class GlobalAuthGuard implements CanActivate {
       this.throttle.recordFailure(client);
       throw unauthorized('Malformed Authorization header (expected: Bearer <token>)', 'MALFORMED_TOKEN');
     }
+    if (this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler())) (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
     const principal = await this.authenticate(req);
     if (!principal) {
       this.throttle.recordFailure(client);
-      throw unauthorized('Unknown or revoked token', 'INVALID_TOKEN');
+      throw invalidToken();
     }
     req.user = principal;
     if (req.context) {

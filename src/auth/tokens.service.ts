@@ -3,7 +3,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource, IsNull } from 'typeorm';
 import { inTransaction, rawQuery } from '../common/database';
-import { forbidden, notFound, badRequest } from '../common/errors';
+import { AppError, forbidden, invalidToken, notFound, badRequest } from '../common/errors';
+import { LruMap } from '../common/lru-map';
+import { currentContext, RequestContext } from '../common/request-context';
+import { AuthThrottle } from './auth-throttle';
 import { AuditService } from '../audit/audit.service';
 import { OrgsService } from '../scopes/orgs.service';
 import { ApiToken } from './api-token.entity';
@@ -13,6 +16,23 @@ import { APP_ENV } from '../common/app-env.provider';
 import { Inject } from '@nestjs/common';
 
 export const TOKEN_PREFIX = 'bft_';
+
+/** Principals of recently authenticated tokens kept in memory, by token hash. */
+const RECENT_TOKENS = 10_000;
+
+/** What a handler's statement reads of the token for confirmFromRow: `active` is 1 when not revoked. */
+export interface TokenCheckRow {
+  id: string;
+  role: string;
+  org_id: string | null;
+  active: number | string | boolean;
+}
+
+/**
+ * The part of a handler's statement that reads the pending token's row (UNION ALL it in, with the
+ * hash as its one parameter); its columns are named by the caller.
+ */
+export const TOKEN_CHECK_FROM = 'FROM api_tokens WHERE token_hash = ?';
 
 /** An api_tokens row as the driver returns it. */
 interface TokenRow {
@@ -58,20 +78,86 @@ export class TokensService implements OnApplicationBootstrap {
     private readonly orgs: OrgsService,
     private readonly audit: AuditService,
     @Inject(APP_ENV) private readonly env: AppEnv,
+    private readonly throttle: AuthThrottle,
   ) {}
+
+  private readonly recent = new LruMap<string, Principal>(RECENT_TOKENS);
 
   /**
    * Looks a presented token up by its hash. The database finds the row by an indexed equality; the
    * final comparison is constant-time so no timing difference depends on the stored hash.
+   *
+   * With `checkedByHandler` (routes marked @TokenCheckedByHandler) a token authenticated recently
+   * is not read here: its principal is taken from memory and the request's context carries a
+   * pending check, which the handler settles by reading the token's row in its own statement
+   * (confirmFromRow), or, failing that, the backstop before anything is sent (confirmPending).
+   * Revocation stays immediate: every request still reads the row, just not in a statement of its own.
    */
-  async authenticate(token: string): Promise<Principal | null> {
+  async authenticate(token: string, checkedByHandler = false): Promise<Principal | null> {
     if (!token.startsWith(TOKEN_PREFIX) && token.length < 32) return null;
     const hash = hashToken(token);
+    const ctx = currentContext();
+    if (checkedByHandler && ctx) {
+      const known = this.recent.get(hash);
+      if (known) {
+        ctx.tokenCheck = { hash, principal: known, state: 'pending', confirm: () => this.confirmPending(ctx) };
+        return known;
+      }
+    }
+    const principal = await this.lookup(hash);
+    if (principal) this.recent.set(hash, principal);
+    return principal;
+  }
+
+  /** The principal of a token hash as stored now (null: unknown or revoked). */
+  private async lookup(hash: string): Promise<Principal | null> {
     // Every authenticated request runs this: one prepared statement, no query builder (rawQuery).
     const [row] = await rawQuery<TokenRow>(this.dataSource, 'SELECT id, name, role, org_id, token_hash, revoked_at FROM api_tokens WHERE token_hash = ?', [hash]);
     if (!row || row.revoked_at != null) return null;
     if (!timingSafeEqual(Buffer.from(row.token_hash, 'hex'), Buffer.from(hash, 'hex'))) return null;
     return { id: row.id, name: row.name, role: row.role, orgId: row.org_id ?? null };
+  }
+
+  /**
+   * Settles the request's pending token check with the token's row as the handler's statement read
+   * it (`tokenCheckPart` of the same statement; undefined when no row came back). A revoked, unknown
+   * or changed token fails the request with 401 INVALID_TOKEN, as the guard would have.
+   */
+  confirmFromRow(ctx: RequestContext | undefined, row: TokenCheckRow | undefined): void {
+    const check = ctx?.tokenCheck;
+    if (!check || check.state === 'confirmed') return;
+    if (check.state === 'refused') throw invalidToken();
+    const { principal } = check;
+    const same = !!row && Number(row.active) === 1 && row.id === principal.id && row.role === principal.role && (row.org_id ?? null) === principal.orgId;
+    if (!same) throw this.refuse(ctx!);
+    check.state = 'confirmed';
+  }
+
+  /** The backstop's check of a request whose handler did not settle it: one lookup; false if refused. */
+  async confirmPending(ctx: RequestContext): Promise<boolean> {
+    const check = ctx.tokenCheck;
+    if (!check || check.state === 'confirmed') return true;
+    if (check.state === 'refused') return false;
+    const now = await this.lookup(check.hash);
+    if (!now || now.id !== check.principal.id || now.role !== check.principal.role || now.orgId !== check.principal.orgId) {
+      this.refuse(ctx);
+      return false;
+    }
+    check.state = 'confirmed';
+    return true;
+  }
+
+  /**
+   * Forgets the token and counts a failed authentication; the 401 to answer. (The denial's audit
+   * entry names the token's principal: whose revoked token was presented.)
+   */
+  private refuse(ctx: RequestContext): AppError {
+    if (ctx.tokenCheck) {
+      ctx.tokenCheck.state = 'refused';
+      this.recent.delete(ctx.tokenCheck.hash);
+    }
+    this.throttle.recordFailure(ctx.ip ?? 'unknown');
+    return invalidToken();
   }
 
   /** Creates a token; the plaintext is returned once and never stored. */
@@ -110,7 +196,10 @@ export class TokensService implements OnApplicationBootstrap {
     return rows.map(toTokenView);
   }
 
-  /** Revokes at once: authentication reads the row on every request, nothing is cached. */
+  /**
+   * Revokes at once: every request reads the token's row (the guard's lookup, or the handler's own
+   * statement on @TokenCheckedByHandler routes), so no instance honours it after this commits.
+   */
   async revoke(actor: Principal, id: string): Promise<void> {
     await inTransaction(this.dataSource, async (em) => {
       const row = await em.findOne(ApiToken, { where: { id } });
@@ -119,6 +208,7 @@ export class TokensService implements OnApplicationBootstrap {
       if (!row.revokedAt) await em.update(ApiToken, { id }, { revokedAt: new Date() });
       await this.audit.record(em, { action: 'token.revoke', outcome: 'success', scope: row.orgId ?? 'global', key: row.id });
     });
+    this.recent.deleteWhere((p) => p.id === id);
   }
 
   /**

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { ENTITIES } from '../app.module';
 import { AuditService } from '../audit/audit.service';
 import { TokensService } from '../auth/tokens.service';
+import { AuthThrottle } from '../auth/auth-throttle';
 import { dataSourceOptions } from '../common/database';
 import { AppEnv } from '../common/env';
 import { JsonLogger } from '../common/logger';
@@ -53,7 +54,7 @@ export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContex
       dataSource,
       audit,
       orgs,
-      tokens: new TokensService(dataSource, orgs, audit, env),
+      tokens: new TokensService(dataSource, orgs, audit, env, new AuthThrottle()),
       exports: new ExportService(dataSource, audit),
       imports: new ImportService(dataSource, crypto, audit, new SecretVersions(dataSource)),
       rotation: new KeyRotationService(dataSource, crypto, audit),

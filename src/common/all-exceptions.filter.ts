@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyError, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { AppError } from './errors';
+import { AppError, invalidToken } from './errors';
 import { isConnectionError } from './database';
 import { BodyError } from './json-body';
 import { currentContext, pathOf, RequestWithContext } from './request-context';
@@ -142,10 +142,26 @@ export class AllExceptionsFilter implements ExceptionFilter {
     return out;
   }
 
-  async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
+  /** Audits a denial the filter did not see (the token-check backstop's 401). */
+  static async recordDenial(req: RequestWithContext, status: number, reason: string): Promise<void> {
+    await AllExceptionsFilter.recorder?.(req, status, reason);
+  }
+
+  async catch(caught: unknown, host: ArgumentsHost): Promise<void> {
     const http = host.switchToHttp();
     const res = http.getResponse<FastifyReply>();
     const req = http.getRequest<RequestWithContext>();
+    let exception = caught;
+    // A request that failed before its handler confirmed the token: a revoked token is answered 401,
+    // whatever else went wrong (see @TokenCheckedByHandler).
+    const check = req.context?.tokenCheck;
+    if (check && check.state !== 'confirmed') {
+      try {
+        if (!(await check.confirm())) exception = invalidToken();
+      } catch (err) {
+        exception = err;
+      }
+    }
     const body = await AllExceptionsFilter.scrub(req, toErrorBody(exception));
     if (body.statusCode >= 500 && body.code === 'INTERNAL_ERROR') {
       // Only the class and stack: driver messages can quote parameters.

@@ -25,3 +25,6 @@ export const unauthorized = (message = 'A valid bearer token is required', code 
   new AppError(HttpStatus.UNAUTHORIZED, code, message);
 export const serviceUnavailable = (code: string, message: string) =>
   new AppError(HttpStatus.SERVICE_UNAVAILABLE, code, message);
+
+/** A token that is not (or no longer) valid: the guard's answer, and a handler's that checked the token itself. */
+export const invalidToken = () => unauthorized('Unknown or revoked token', 'INVALID_TOKEN');

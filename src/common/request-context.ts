@@ -19,6 +19,18 @@ export interface RequestContext {
    * the scrubber need not ask again (see SecretRegistry). Dropped when the request changes secrets.
    */
   secretVersions?: { orgId: string; versions: { scope: string; version: number }[] };
+  /**
+   * Set when the guard trusted a recently authenticated token's principal without reading its row,
+   * on a route whose handler reads the row in its own statement (@TokenCheckedByHandler). Until
+   * it is `confirmed`, nothing of the request may leave but a 401 (see registerTokenCheckBackstop).
+   */
+  tokenCheck?: {
+    hash: string;
+    principal: Principal;
+    state: 'pending' | 'confirmed' | 'refused';
+    /** Settles a pending check by reading the token's row now; false (refused) when it is revoked, unknown or changed. */
+    confirm(): Promise<boolean>;
+  };
 }
 
 export type RequestWithContext = FastifyRequest & { context?: RequestContext; user?: Principal };

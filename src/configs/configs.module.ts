@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { ConfigsController } from './configs.controller';
 import { ConfigsService } from './configs.service';
 import { SdkController } from './sdk.controller';
@@ -6,6 +7,7 @@ import { SdkService } from './sdk.service';
 import { SecretVersions } from './secret-versions';
 
 @Module({
+  imports: [AuthModule],
   controllers: [ConfigsController, SdkController],
   providers: [ConfigsService, SdkService, SecretVersions],
   exports: [ConfigsService, SdkService, SecretVersions],

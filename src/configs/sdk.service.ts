@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
+import { TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.service';
 import { rawQuery } from '../common/database';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
@@ -21,12 +22,14 @@ export interface SdkValue {
 }
 
 /**
- * A row of the SDK read: a configs row (has_value is 0/1 on both databases, `version` null) or a
- * secret_versions row (`type` null, `version` set).
+ * A row of the SDK read, by `kind`: `c` a configs row (has_value is 0/1 on both databases), `v` a
+ * secret_versions row (`version`), `t` the presented token's row (`scope` its id, `type` its role,
+ * `value` its org, `has_value` 1 when not revoked).
  */
 interface SdkRow {
+  kind: 'c' | 'v' | 't';
   scope: string;
-  type: ConfigType | null;
+  type: string | null;
   value: string | null;
   ciphertext: string | null;
   has_value: number | string | boolean | null;
@@ -39,8 +42,10 @@ interface SdkRow {
  * second round trip (read together, they are exactly as fresh as the value).
  */
 const SDK_READ_SQL =
-  'SELECT scope, type, value, ciphertext, has_value, NULL AS version FROM configs WHERE `key` = ? AND scope IN (?, ?)' +
-  ' UNION ALL SELECT scope, NULL, NULL, NULL, NULL, version FROM secret_versions WHERE scope IN (?, ?)';
+  "SELECT 'c' AS kind, scope, type, value, ciphertext, has_value, NULL AS version FROM configs WHERE `key` = ? AND scope IN (?, ?)" +
+  " UNION ALL SELECT 'v', scope, NULL, NULL, NULL, NULL, version FROM secret_versions WHERE scope IN (?, ?)";
+/** The same, also reading the presented token's row when the guard left its check to this read (@TokenCheckedByHandler). */
+const SDK_READ_WITH_TOKEN_SQL = SDK_READ_SQL + ` UNION ALL SELECT 't', id, role, org_id, NULL, CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END, NULL ${TOKEN_CHECK_FROM}`;
 
 /** Hook for the executions module: registers a secret read during an execution with its scrubber. */
 export type ExecutionSecretSink = (orgId: string, executionId: string, secret: string) => Promise<void>;
@@ -60,6 +65,7 @@ export class SdkService {
     private readonly audit: AuditService,
     private readonly orgs: OrgsService,
     private readonly configs: ConfigsService,
+    private readonly tokens: TokensService,
   ) {}
 
   setExecutionSecretSink(sink: ExecutionSecretSink): void {
@@ -86,14 +92,20 @@ export class SdkService {
 
   async read(orgId: string, key: string, executionId?: string | null): Promise<SdkValue> {
     assertValidKey(key);
-    const all = await rawQuery<SdkRow>(this.dataSource, SDK_READ_SQL, [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE]);
-    const rows: (SdkRow & { type: ConfigType })[] = [];
-    const versions: { scope: string; version: number }[] = [];
-    for (const r of all) {
-      if (r.type === null) versions.push({ scope: r.scope, version: Number(r.version) });
-      else rows.push(r as SdkRow & { type: ConfigType });
-    }
     const ctx = currentContext();
+    const check = ctx?.tokenCheck?.state === 'pending' ? ctx.tokenCheck : undefined;
+    const params = [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE];
+    const all = check ? await rawQuery<SdkRow>(this.dataSource, SDK_READ_WITH_TOKEN_SQL, [...params, check.hash]) : await rawQuery<SdkRow>(this.dataSource, SDK_READ_SQL, params);
+    const rows: { scope: string; type: ConfigType; value: string | null; ciphertext: string | null; has_value: SdkRow['has_value'] }[] = [];
+    const versions: { scope: string; version: number }[] = [];
+    let token: TokenCheckRow | undefined;
+    for (const r of all) {
+      if (r.kind === 'c') rows.push({ ...r, type: r.type as ConfigType });
+      else if (r.kind === 'v') versions.push({ scope: r.scope, version: Number(r.version) });
+      else token = { id: r.scope, role: r.type ?? '', org_id: r.value, active: r.has_value ?? 0 };
+    }
+    // A revoked token gets its 401 before anything of the read is used or audited as a read.
+    if (check) this.tokens.confirmFromRow(ctx, token);
     if (ctx) ctx.secretVersions = { orgId, versions };
     const found = rows.find((r) => r.scope === orgId) ?? rows[0];
     const row = found && { scope: found.scope, type: found.type, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };

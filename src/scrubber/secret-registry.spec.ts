@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type { RequestContext } from '../common/request-context';
 import type { CryptoService } from '../crypto/crypto.service';
-import { LruMap, SecretRegistry } from './secret-registry';
+import { LruMap } from '../common/lru-map';
+import { SecretRegistry } from './secret-registry';
 
 const ORG = '11111111-1111-4111-8111-111111111111';
 const OTHER = '22222222-2222-4222-8222-222222222222';

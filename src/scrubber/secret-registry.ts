@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/roles';
+import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
 import { decodeExecutionSecret } from '../executions/execution.entity';
@@ -29,39 +30,6 @@ interface ExecutionEntry {
   /** execution_secrets is append-only, so the row count is the set's version. */
   count: number;
   secrets: string[];
-}
-
-/** A Map that forgets its least recently used entries beyond `capacity`. */
-export class LruMap<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly capacity: number) {}
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
-  }
-
-  delete(key: K): void {
-    this.map.delete(key);
-  }
-
-  values(): IterableIterator<V> {
-    return this.map.values();
-  }
 }
 
 const EXECUTION_ROW = '#execution';

@@ -63,6 +63,10 @@ interface Measured {
   serverCpuMsPerRequest?: number;
   /** CPU time of mariadbd per request; it counts whatever else used MariaDB meanwhile. */
   dbCpuMsPerRequest?: number;
+  /** CPU time of the load generator (autocannon, in this process) per request. */
+  loadCpuMsPerRequest?: number;
+  /** Share of the machine's CPU time left idle during the run (from /proc/stat): near 0 means CPU-bound. */
+  idlePct?: number;
   what: string;
   requestsPerSec: number;
   p50ms: number;
@@ -254,6 +258,16 @@ function cpuMs(pid: number | undefined): number | null {
   }
 }
 
+/** Idle and total CPU ticks of the whole machine, from /proc/stat (Linux); null elsewhere. */
+function idleTicks(): { idle: number; total: number } | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: fields[3] + (fields[4] ?? 0), total: fields.reduce((a, b) => a + b, 0) };
+  } catch {
+    return null;
+  }
+}
+
 function mariadbPid(): number | undefined {
   try {
     return Number(execSync('pidof mariadbd || pidof mysqld', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/)[0]) || undefined;
@@ -269,8 +283,12 @@ async function load(name: string, server: Measured['server'], what: string, opts
   await sleep(500);
   const dbPid = mariadbPid();
   const cpuBefore = [cpuMs(pid), cpuMs(dbPid)];
+  const loadBefore = process.cpuUsage();
+  const idleBefore = idleTicks();
   const r = await cannon({ ...opts, connections: CONNECTIONS, duration: DURATION });
   const cpuAfter = [cpuMs(pid), cpuMs(dbPid)];
+  const loadCpu = process.cpuUsage(loadBefore);
+  const idleAfter = idleTicks();
   const perRequest = (i: number) => (cpuBefore[i] !== null && cpuAfter[i] !== null && r.requests.total > 0 ? Math.round(((cpuAfter[i]! - cpuBefore[i]!) / r.requests.total) * 1000) / 1000 : undefined);
   const m: Measured = {
     name,
@@ -286,8 +304,10 @@ async function load(name: string, server: Measured['server'], what: string, opts
     timeouts: r.timeouts,
     serverCpuMsPerRequest: perRequest(0),
     dbCpuMsPerRequest: perRequest(1),
+    loadCpuMsPerRequest: r.requests.total > 0 ? Math.round(((loadCpu.user + loadCpu.system) / 1000 / r.requests.total) * 1000) / 1000 : undefined,
+    idlePct: idleBefore && idleAfter ? Math.round(((idleAfter.idle - idleBefore.idle) / (idleAfter.total - idleBefore.total)) * 1000) / 10 : undefined,
   };
-  log(`${name}: ${m.requestsPerSec} req/s, p50 ${m.p50ms} ms, p99 ${m.p99ms} ms, server CPU ${m.serverCpuMsPerRequest} ms/req, MariaDB CPU ${m.dbCpuMsPerRequest} ms/req${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
+  log(`${name}: ${m.requestsPerSec} req/s, p50 ${m.p50ms} ms, p99 ${m.p99ms} ms, server CPU ${m.serverCpuMsPerRequest} ms/req, MariaDB CPU ${m.dbCpuMsPerRequest} ms/req, load generator CPU ${m.loadCpuMsPerRequest} ms/req, ${m.idlePct}% idle${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
   await sleep(1000);
   return m;
 }

@@ -1,0 +1,141 @@
+import type { DataSource } from 'typeorm';
+import type { AuditService } from '../audit/audit.service';
+import type { AppEnv } from '../common/env';
+import { RequestContext, runWithContext } from '../common/request-context';
+import type { OrgsService } from '../scopes/orgs.service';
+import { AuthThrottle } from './auth-throttle';
+import { hashToken, TokensService } from './tokens.service';
+
+const TOKEN = 'bft_' + 'a'.repeat(43);
+const ROW = { id: 'tok-1', name: 'svc', role: 'service', org_id: 'org-1', token_hash: hashToken(TOKEN), revoked_at: null as string | null };
+
+/** api_tokens as the service reads it (rawQuery goes through query() on SQLite). */
+class FakeTokens {
+  row = { ...ROW };
+  lookups = 0;
+  options = { type: 'better-sqlite3' };
+  async query(sql: string, params: unknown[]): Promise<unknown[]> {
+    if (!sql.startsWith('SELECT id, name, role, org_id, token_hash, revoked_at FROM api_tokens WHERE token_hash = ?')) throw new Error(`unexpected SQL: ${sql}`);
+    this.lookups++;
+    return params[0] === this.row.token_hash ? [this.row] : [];
+  }
+}
+
+const ctx = (): RequestContext => ({ requestId: 'r', ip: '10.0.0.1', userAgent: null, method: 'GET', path: '/api/sdk/configs/k' });
+
+describe('TokensService: the known-token path of @TokenCheckedByHandler routes', () => {
+  let db: FakeTokens;
+  let throttle: AuthThrottle;
+  let tokens: TokensService;
+
+  beforeEach(() => {
+    db = new FakeTokens();
+    throttle = new AuthThrottle();
+    tokens = new TokensService(db as unknown as DataSource, {} as OrgsService, {} as AuditService, {} as AppEnv, throttle);
+  });
+
+  const authenticate = (c: RequestContext, checkedByHandler: boolean) => runWithContext(c, () => tokens.authenticate(TOKEN, checkedByHandler));
+
+  it('reads the row on every request of an ordinary route', async () => {
+    for (let i = 0; i < 3; i++) expect(await authenticate(ctx(), false)).toEqual({ id: 'tok-1', name: 'svc', role: 'service', orgId: 'org-1' });
+    expect(db.lookups).toBe(3);
+  });
+
+  it('reads the row for a token it does not know yet, then leaves the check to the handler', async () => {
+    const first = ctx();
+    await authenticate(first, true);
+    expect(db.lookups).toBe(1);
+    expect(first.tokenCheck).toBeUndefined();
+
+    const second = ctx();
+    expect(await authenticate(second, true)).toEqual({ id: 'tok-1', name: 'svc', role: 'service', orgId: 'org-1' });
+    expect(db.lookups).toBe(1);
+    expect(second.tokenCheck).toMatchObject({ hash: ROW.token_hash, state: 'pending' });
+    expect(JSON.stringify(second.tokenCheck)).not.toContain(TOKEN);
+  });
+
+  it('confirms with the row the handler read, and refuses a revoked, missing or changed one with 401 INVALID_TOKEN', async () => {
+    await authenticate(ctx(), true);
+    const good = { id: 'tok-1', role: 'service', org_id: 'org-1', active: 1 };
+    const cases: [string, typeof good | undefined][] = [
+      ['revoked', { ...good, active: 0 }],
+      ['gone', undefined],
+      ['another role', { ...good, role: 'admin' }],
+      ['another org', { ...good, org_id: 'org-2' }],
+      ['another token', { ...good, id: 'tok-2' }],
+    ];
+    for (const [what, row] of cases) {
+      const c = ctx();
+      await authenticate(c, true);
+      expect(c.tokenCheck?.state).toBe('pending');
+      let thrown: { getStatus(): number; code: string } | undefined;
+      try {
+        tokens.confirmFromRow(c, row);
+      } catch (err) {
+        thrown = err as typeof thrown;
+      }
+      expect({ what, status: thrown?.getStatus(), code: thrown?.code }).toEqual({ what, status: 401, code: 'INVALID_TOKEN' });
+      expect(c.tokenCheck?.state).toBe('refused');
+      // Forgotten: the next request reads the row again.
+      const lookups = db.lookups;
+      await authenticate(ctx(), true);
+      expect(db.lookups).toBe(lookups + 1);
+    }
+    const c = ctx();
+    await authenticate(c, true);
+    tokens.confirmFromRow(c, { ...good, active: '1' } as unknown as typeof good);
+    expect(c.tokenCheck?.state).toBe('confirmed');
+  });
+
+  it('counts a refusal as a failed authentication for the throttle', async () => {
+    await authenticate(ctx(), true);
+    for (let i = 0; i < 11; i++) {
+      const c = ctx();
+      await authenticate(c, true);
+      expect(() => tokens.confirmFromRow(c, undefined)).toThrow();
+      await authenticate(ctx(), false); // known again
+    }
+    expect(throttle.isBlocked('10.0.0.1')).toBe(true);
+  });
+
+  it('confirmPending reads the row itself (the backstop), once', async () => {
+    await authenticate(ctx(), true);
+    const c = ctx();
+    await authenticate(c, true);
+    expect(await c.tokenCheck!.confirm()).toBe(true);
+    expect(c.tokenCheck!.state).toBe('confirmed');
+
+    const revoked = ctx();
+    await authenticate(revoked, true);
+    db.row.revoked_at = '2026-11-29 12:00:00.000';
+    const lookups = db.lookups;
+    expect(await revoked.tokenCheck!.confirm()).toBe(false);
+    expect(await revoked.tokenCheck!.confirm()).toBe(false);
+    expect(db.lookups).toBe(lookups + 1);
+    expect(revoked.tokenCheck!.state).toBe('refused');
+  });
+
+  it('forgets a token it revokes', async () => {
+    await authenticate(ctx(), true);
+    const em = {
+      findOne: async () => ({ id: 'tok-1', orgId: 'org-1', role: 'service', revokedAt: null }),
+      update: async () => undefined,
+    };
+    const audited: unknown[] = [];
+    const withTx = new TokensService(
+      { ...db, options: db.options, query: db.query.bind(db), transaction: async (fn: (m: unknown) => Promise<void>) => fn(em) } as unknown as DataSource,
+      {} as OrgsService,
+      { record: async (_em: unknown, e: unknown) => void audited.push(e) } as unknown as AuditService,
+      {} as AppEnv,
+      throttle,
+    );
+    await runWithContext(ctx(), () => withTx.authenticate(TOKEN, true));
+    await withTx.revoke({ id: 'admin', name: 'admin', role: 'admin', orgId: null }, 'tok-1');
+    expect(audited).toHaveLength(1);
+    const c = ctx();
+    const lookups = db.lookups;
+    await runWithContext(c, () => withTx.authenticate(TOKEN, true));
+    expect(c.tokenCheck).toBeUndefined();
+    expect(db.lookups).toBe(lookups + 1);
+  });
+});
