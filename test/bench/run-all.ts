@@ -15,7 +15,7 @@
  * Environment: BENCH_MYSQL_URL, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1,
  * BENCH_ONLY=comma-separated scenario names, BENCH_PUT_KEYS (default 100), BENCH_SKIP_SUITES=1 (no scrubber/export benches),
  * BENCH_RESULTS_FILE (default test/bench/results/bench-<date>.json), BENCH_PROFILE=<dir> (the service
- * writes a V8 CPU profile of each of its runs there).
+ * and each baseline write a V8 CPU profile of each of their runs there).
  */
 import autocannon from 'autocannon';
 import { ChildProcess, execSync, spawn, spawnSync } from 'node:child_process';
@@ -155,7 +155,8 @@ async function startService(extraEnv: Record<string, string> = {}): Promise<Chil
 }
 
 async function startBaseline(mode: 'naive' | 'batched' | 'hello'): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'baseline-server.ts'), mode, String(PORTS[mode]), databaseUrl(), SECRET_KEY], {
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`, `--cpu-prof-name=baseline-${mode}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(__dirname, 'baseline-server.ts'), mode, String(PORTS[mode]), databaseUrl(), SECRET_KEY], {
     cwd: ROOT,
     env: { ...process.env, TSX_TSCONFIG_PATH: join(ROOT, 'test', 'tsconfig.json') },
     stdio: ['ignore', 'pipe', 'inherit'],
