@@ -104,6 +104,20 @@ describe('SecretRegistry', () => {
     expect(s.scrub('org-secret-1 org-secret-2 global-secret-1')).toBe('org-secret-1 [REDACTED] [REDACTED]');
   });
 
+  it('decrypts only the tokens it has not opened before when a scope reloads', async () => {
+    let decrypted: string[] = [];
+    const counting = { decryptString: (token: string) => (decrypted.push(token), fakeCrypto.decryptString(token)) } as unknown as CryptoService;
+    registry = new SecretRegistry(db as unknown as DataSource, counting);
+    db.setSecret(ORG, ['org-a', 'org-b', 'org-c']);
+    await registry.forTarget({ orgId: ORG }, undefined);
+    expect(decrypted.sort()).toEqual(['enc:global-secret-1', 'enc:org-a', 'enc:org-b', 'enc:org-c']);
+    decrypted = [];
+    db.setSecret(ORG, ['org-a', 'org-b', 'org-d']);
+    const s = await registry.forTarget({ orgId: ORG }, undefined);
+    expect(decrypted).toEqual(['enc:org-d']);
+    expect(s.scrub('org-a org-c org-d')).toBe('[REDACTED] org-c [REDACTED]');
+  });
+
   it('adds a named execution’s dynamic secrets, keyed by their count, only for its own org', async () => {
     db.executions.set(EXEC, ORG);
     db.executionSecrets.push({ executionId: EXEC, ciphertext: 'enc:"dynamic-one"' });

@@ -24,6 +24,11 @@ export interface ScrubTarget {
 interface ScopeEntry {
   version: number;
   secrets: string[];
+  /**
+   * The plaintext of each stored token, so a reload after one secret changed decrypts that one only
+   * (the plaintexts are held in `secrets` anyway).
+   */
+  opened: Map<string, string>;
 }
 
 interface ExecutionEntry {
@@ -250,6 +255,7 @@ export class SecretRegistry {
   private async doLoadScopes(wanted: Map<string, number>): Promise<void> {
     const scopes = [...wanted.keys()];
     const found = new Map<string, string[]>(scopes.map((s) => [s, []]));
+    const opened = new Map<string, Map<string, string>>(scopes.map((s) => [s, new Map()]));
     for (let i = 0; i < scopes.length; i += IN_CHUNK) {
       const chunk = scopes.slice(i, i + IN_CHUNK);
       const rows: { scope: string; ciphertext: string | null }[] = await this.dataSource.query(
@@ -257,8 +263,11 @@ export class SecretRegistry {
         chunk,
       );
       for (const row of rows) {
-        const plain = this.decrypt(row.ciphertext!, `scope ${row.scope}`);
-        if (plain !== null) found.get(row.scope)!.push(plain);
+        const token = row.ciphertext!;
+        const plain = this.scopes.get(row.scope)?.opened.get(token) ?? this.decrypt(token, `scope ${row.scope}`);
+        if (plain === null) continue;
+        found.get(row.scope)!.push(plain);
+        opened.get(row.scope)!.set(token, plain);
       }
     }
     for (const [scope, secrets] of found) {
@@ -266,7 +275,7 @@ export class SecretRegistry {
       const current = this.scopes.get(scope);
       const version = wanted.get(scope)!;
       if (current && current.version > version) continue;
-      this.scopes.set(scope, { version, secrets });
+      this.scopes.set(scope, { version, secrets, opened: opened.get(scope)! });
     }
     this.known = null;
   }
