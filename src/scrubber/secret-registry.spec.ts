@@ -16,6 +16,9 @@ class FakeDb {
   executionSecrets: { executionId: string; ciphertext: string }[] = [];
   queries: string[] = [];
   failNext = false;
+  /** While set, a scope load waits for it: before reading (a late snapshot) or after (an early one). */
+  gate: Promise<void> | null = null;
+  snapshotBeforeGate = false;
 
   setSecret(scope: string, values: string[]): void {
     this.configs = this.configs.filter((c) => c.scope !== scope).concat(values.map((v) => ({ scope, ciphertext: `enc:${v}` })));
@@ -28,6 +31,19 @@ class FakeDb {
       this.failNext = false;
       throw new Error('connection lost');
     }
+    if (this.gate && sql.startsWith("SELECT 'c' AS kind")) {
+      const gate = this.gate;
+      if (this.snapshotBeforeGate) {
+        const rows = this.answer(sql, params);
+        await gate;
+        return rows;
+      }
+      await gate;
+    }
+    return this.answer(sql, params);
+  }
+
+  private answer(sql: string, params: unknown[]): unknown[] {
     const out: unknown[] = [];
     let p = 0;
     for (const part of sql.split(' UNION ALL ')) {
@@ -43,6 +59,12 @@ class FakeDb {
         out.push({ k: '#execution', v: owned ? this.executionSecrets.filter((s) => s.executionId === id).length : 0 });
       } else if (part.startsWith('SELECT scope, version FROM secret_versions')) {
         for (const [scope, version] of this.versions) out.push({ scope, version });
+      } else if (part.startsWith("SELECT 'c' AS kind, ciphertext AS v FROM configs")) {
+        const scope = params[p++] as string;
+        for (const c of this.configs) if (c.scope === scope) out.push({ kind: 'c', v: c.ciphertext });
+      } else if (part.startsWith("SELECT 'v', version FROM secret_versions WHERE scope = ?")) {
+        const scope = params[p++] as string;
+        if (this.versions.has(scope)) out.push({ kind: 'v', v: this.versions.get(scope) });
       } else if (part.startsWith('SELECT scope, ciphertext FROM configs')) {
         const scopes = params as string[];
         for (const c of this.configs) if (scopes.includes(c.scope)) out.push(c);
@@ -116,6 +138,51 @@ describe('SecretRegistry', () => {
     const s = await registry.forTarget({ orgId: ORG }, undefined);
     expect(decrypted).toEqual(['enc:org-d']);
     expect(s.scrub('org-a org-c org-d')).toBe('[REDACTED] org-c [REDACTED]');
+  });
+
+  describe('under a burst of secret writes', () => {
+    const orgLoads = () => db.queries.filter((q) => q.startsWith("SELECT 'c' AS kind")).length;
+    let open: () => void;
+    beforeEach(async () => {
+      await registry.forTarget({ orgId: ORG }, undefined);
+      db.gate = new Promise((r) => (open = r));
+      db.queries = [];
+    });
+
+    it('serves every request a load covers with that one load (and one matcher)', async () => {
+      const pending: Promise<unknown>[] = [];
+      for (let i = 2; i <= 6; i++) {
+        db.setSecret(ORG, [`org-secret-${i}`]);
+        pending.push(registry.forTarget({ orgId: ORG }, undefined));
+        await new Promise((r) => setImmediate(r));
+      }
+      open();
+      const scrubbers = await Promise.all(pending);
+      expect(orgLoads()).toBe(1);
+      expect(new Set(scrubbers).size).toBe(1);
+      expect((scrubbers[4] as { scrub(t: string): string }).scrub('org-secret-6')).toBe('[REDACTED]');
+    });
+
+    it('gives a request whose write came after a load’s snapshot the next load, shared', async () => {
+      db.snapshotBeforeGate = true;
+      db.setSecret(ORG, ['org-secret-2']);
+      const first = registry.forTarget({ orgId: ORG }, undefined);
+      await new Promise((r) => setImmediate(r));
+      // Committed after the first load read its snapshot: the first load cannot cover these.
+      db.setSecret(ORG, ['org-secret-3']);
+      const later = [registry.forTarget({ orgId: ORG }, undefined), registry.forTarget({ orgId: ORG }, undefined)];
+      await new Promise((r) => setImmediate(r));
+      const opened = open;
+      db.gate = null;
+      opened();
+      const [a, b, c] = (await Promise.all([first, ...later])) as { scrub(t: string): string }[];
+      // Every request gets the secrets as of a snapshot at least as new as its own version (the
+      // first one's scrubber is the newest by the time it is built, as before coalescing).
+      expect(a.scrub('org-secret-3')).toBe('[REDACTED]');
+      expect(b.scrub('org-secret-3')).toBe('[REDACTED]');
+      expect(c.scrub('org-secret-3')).toBe('[REDACTED]');
+      expect(orgLoads()).toBe(2);
+    });
   });
 
   it('adds a named execution’s dynamic secrets, keyed by their count, only for its own org', async () => {

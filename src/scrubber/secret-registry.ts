@@ -77,6 +77,8 @@ export class SecretRegistry {
   private readonly executions = new LruMap<string, ExecutionEntry>(MAX_CACHED_EXECUTIONS);
   private readonly combined = new LruMap<string, { key: string; scrubber: Scrubber }>(MAX_COMBINED);
   private readonly loads = new Map<string, Promise<void>>();
+  /** The one load in flight per scope (see ensureScope). */
+  private readonly scopeLoads = new Map<string, Promise<void>>();
   /** SUM(version) over secret_versions when every scope was last loaded: it grows with any change. */
   private allSum: number | null = null;
   /** Every secret this instance knows, for log lines; null when it must be rebuilt. */
@@ -176,7 +178,7 @@ export class SecretRegistry {
     if (orgId) {
       scopes = [GLOBAL_SCOPE, orgId];
       const wanted = new Map(scopes.map((s) => [s, value(s)]));
-      await this.ensureScopes(wanted);
+      await Promise.all([...wanted].map(([scope, version]) => this.ensureScope(scope, version)));
       versionKey = scopes.map((s) => `${s}@${this.scopes.get(s)?.version ?? 0}`).join(',');
     } else {
       const sum = value(ALL_ROW);
@@ -223,6 +225,55 @@ export class SecretRegistry {
       if (orgId) params.push(orgId);
     }
     return this.dataSource.query(parts.join(' UNION ALL '), params);
+  }
+
+  /**
+   * Makes the cached secrets of one scope at least as new as `version`. One load per scope at a
+   * time, shared by every request waiting meanwhile: under a burst of secret writes, a load serves
+   * everyone whose version it covers and the rest share the next one (instead of one reload, and
+   * one matcher rebuild, per write). A load reads the scope's version in the same statement as its
+   * secrets, so what it covers is exact; a waiter it does not cover waits for the next load, which
+   * starts after the waiter read its version and so holds every secret committed by then: two
+   * rounds at most.
+   */
+  private async ensureScope(scope: string, version: number): Promise<void> {
+    for (let round = 0; round < 2; round++) {
+      const entry = this.scopes.get(scope);
+      if (entry && entry.version >= version) return;
+      let pending = this.scopeLoads.get(scope);
+      if (!pending) {
+        pending = this.loadScope(scope).finally(() => this.scopeLoads.delete(scope));
+        this.scopeLoads.set(scope, pending);
+      }
+      await pending;
+    }
+  }
+
+  /** One statement: a scope's stored secrets and its version, as of one snapshot. */
+  private async loadScope(scope: string): Promise<void> {
+    const rows: { kind: 'c' | 'v'; v: string | number }[] = await this.dataSource.query(
+      "SELECT 'c' AS kind, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', version FROM secret_versions WHERE scope = ?",
+      [scope, scope],
+    );
+    const previous = this.scopes.get(scope);
+    let version = 0;
+    const secrets: string[] = [];
+    const opened = new Map<string, string>();
+    for (const row of rows) {
+      if (row.kind === 'v') {
+        version = Number(row.v);
+        continue;
+      }
+      const token = String(row.v);
+      const plain = previous?.opened.get(token) ?? this.decrypt(token, `scope ${scope}`);
+      if (plain === null) continue;
+      secrets.push(plain);
+      opened.set(token, plain);
+    }
+    const current = this.scopes.get(scope);
+    if (current && current.version > version) return;
+    this.scopes.set(scope, { version, secrets, opened });
+    this.known = null;
   }
 
   /** Reloads the scopes whose version moved past the cached one (absent scopes are version 0). */
