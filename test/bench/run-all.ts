@@ -14,6 +14,7 @@
  *
  * Environment: BENCH_MYSQL_URL, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1,
  * BENCH_ONLY=comma-separated scenario names, BENCH_PUT_KEYS (default 100), BENCH_SKIP_SUITES=1 (no scrubber/export benches),
+ * BENCH_NODE_FLAGS (extra node flags for the service, e.g. --max-semi-space-size=64),
  * BENCH_RESULTS_FILE (default test/bench/results/bench-<date>.json), BENCH_PROFILE=<dir> (the service
  * and each baseline write a V8 CPU profile of each of their runs there).
  */
@@ -126,7 +127,7 @@ function databaseUrl(): string {
 async function startService(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   // BENCH_PROFILE=<dir>: the service writes a V8 CPU profile there when it stops (for `--cpu-prof` analysis).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : [];
-  const child = spawn(process.execPath, [...profile, join(ROOT, 'dist', 'main.js')], {
+  const child = spawn(process.execPath, [...profile, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
