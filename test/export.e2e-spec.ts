@@ -11,7 +11,7 @@ import { Keyring } from '../src/crypto/keyring';
 import { KeyRotationService } from '../src/crypto/key-rotation.service';
 import { EXPORT_PAGE } from '../src/export/export.service';
 import { MAX_LISTED_PROBLEMS } from '../src/export/problem-list';
-import { bearer, freshDatabase, seedOrg, startApp, TEST_SECRET_KEY, TestApp, TestDatabase } from './helpers/test-app';
+import { bearer, freshDatabase, onMysql, seedOrg, startApp, TEST_SECRET_KEY, TestApp, TestDatabase } from './helpers/test-app';
 import { rawCount, rawRows } from './helpers/raw-db';
 
 type Json = Record<string, unknown>;
@@ -497,6 +497,48 @@ describe('export snapshot and large bundles', () => {
     expect(now.get(snapKey(n - 1))).toBe('changed-last-page');
     expect(now.has(snapKey(n - 2))).toBe(false);
     expect(now.get('snap_zz_new')).toBe('created-during-export');
+  });
+
+  // An in-memory SQLite database has no second connection to read a snapshot from: the export holds
+  // the write lock instead, so a write made during it waits and does not show in the bundle.
+  (onMysql ? it.skip : it)('exports a snapshot from an in-memory SQLite database too, writes waiting until it is done', async () => {
+    const mem = await startApp({ listen: true, db: { url: 'sqlite::memory:', drop: async () => undefined } });
+    try {
+      const n = 3 * EXPORT_PAGE;
+      const pad = 'q'.repeat(8000);
+      const configs = Array.from({ length: n }, (_, i) => ({ scope: 'global', key: snapKey(i), type: 'string', description: null, value: `m0-${i}-${pad}` }));
+      expect((await importBundle(mem, bundleOf(configs))).status).toBe(200);
+
+      const req = httpGet(`${mem.baseUrl}/api/export?portable=true&scope=all`, { headers: bearer(mem.adminToken) });
+      const [res] = (await once(req, 'response')) as [IncomingMessage];
+      const reader = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const parts: Buffer[] = [];
+      const first = await reader.next();
+      parts.push(first.value);
+      let written = false;
+      const write = mem
+        .http()
+        .put(`/api/scopes/global/configs/${snapKey(n - 1)}`)
+        .set(bearer(mem.adminToken))
+        .send({ type: 'string', value: 'changed-during-export' })
+        .then((r) => {
+          written = true;
+          return r;
+        });
+      await new Promise((r) => setTimeout(r, 200));
+      // The export still holds the lock: the write has not gone through.
+      expect(written).toBe(false);
+      for (let next = await reader.next(); !next.done; next = await reader.next()) parts.push(next.value);
+      const bundle = JSON.parse(Buffer.concat(parts).toString('utf8')) as { configs: { key: string; value: string }[] };
+      expect(bundle.configs).toHaveLength(n);
+      expect(bundle.configs.find((c) => c.key === snapKey(n - 1))?.value.startsWith(`m0-${n - 1}-`)).toBe(true);
+      // Once the export is done, the write goes through.
+      expect((await write).status).toBe(200);
+      const after = JSON.parse((await exportText(mem, 'portable=true&scope=global')).text) as { configs: { key: string; value: unknown }[] };
+      expect(after.configs.find((c) => c.key === snapKey(n - 1))?.value).toBe('changed-during-export');
+    } finally {
+      await mem.close();
+    }
   });
 
   it('lists the first 1,000 problems by row of a bundle with 5,000 bad rows, gives the true total, and writes nothing', async () => {
