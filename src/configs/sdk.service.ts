@@ -5,7 +5,6 @@ import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.service';
 import { rawQuery } from '../common/database';
-import { LruMap } from '../common/lru-map';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
@@ -48,9 +47,6 @@ const SDK_READ_SQL =
 /** The same, also reading the presented token's row when the guard left its check to this read (@TokenCheckedByHandler). */
 const SDK_READ_WITH_TOKEN_SQL = SDK_READ_SQL + ` UNION ALL SELECT 't', id, role, org_id, NULL, CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END, NULL ${TOKEN_CHECK_FROM}`;
 
-/** Stored secret tokens whose plaintext the SDK read keeps (see SdkService.open). */
-const OPENED_TOKENS = 1000;
-
 /** Hook for the executions module: registers a secret read during an execution with its scrubber. */
 export type ExecutionSecretSink = (orgId: string, executionId: string, secret: string) => Promise<void>;
 
@@ -62,7 +58,6 @@ export type ExecutionSecretSink = (orgId: string, executionId: string, secret: s
 @Injectable()
 export class SdkService {
   private executionSink?: ExecutionSecretSink;
-  private readonly opened = new LruMap<string, string>(OPENED_TOKENS);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -72,21 +67,6 @@ export class SdkService {
     private readonly configs: ConfigsService,
     private readonly tokens: TokensService,
   ) {}
-
-  /**
-   * A stored token's plaintext. The workflow engine reads the same few secrets over and over, so
-   * recently opened tokens are remembered (the keys cannot change while the process runs, so a token
-   * always opens to the same text; a changed secret is a new token). This holds no more than the
-   * scrubber's registry already does: every secret of every loaded scope.
-   */
-  private open(token: string): string {
-    let plain = this.opened.get(token);
-    if (plain === undefined) {
-      plain = this.crypto.decryptString(token);
-      this.opened.set(token, plain);
-    }
-    return plain;
-  }
 
   setExecutionSecretSink(sink: ExecutionSecretSink): void {
     this.executionSink = sink;
@@ -140,7 +120,7 @@ export class SdkService {
     if (row.type === 'secret') {
       if (!row.hasValue || !row.ciphertext) throw await fail(conflict('SECRET_VALUE_MISSING', `The secret '${key}' has no value yet: set it before reading it`));
       try {
-        value = this.open(row.ciphertext);
+        value = this.crypto.decryptString(row.ciphertext);
       } catch {
         throw await fail(decryptionFailed(key));
       }

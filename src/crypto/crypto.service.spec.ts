@@ -11,6 +11,7 @@ import { CryptoModule } from './crypto.module';
 import { CryptoService } from './crypto.service';
 import { InvalidTokenError } from './fernet';
 import { unwrapBifrostStored, wrapBifrostStored } from './key-derivation';
+import { Keyring } from './keyring';
 
 const options = {
   secretKey: 'service-current-secret-0123456789abcdef',
@@ -23,6 +24,26 @@ describe('CryptoService', () => {
   it('round-trips UTF-8 strings, empty and a leading BOM included', () => {
     for (const plain of ['', 'hello', 'ünïcødé 日本語 🔑', '\uFEFFleading BOM kept']) {
       expect(service.decryptString(service.encryptString(plain))).toBe(plain);
+    }
+  });
+
+  it('opens a token with the keyring once, however often it is read (a changed secret is a new token)', () => {
+    const fresh = new CryptoService(options);
+    const a = fresh.encryptString('secret-a');
+    const b = fresh.encryptString('secret-b');
+    const opened = jest.spyOn(Keyring.prototype, 'decrypt');
+    try {
+      for (let i = 0; i < 3; i++) expect([fresh.decryptString(a), fresh.decryptString(b)]).toEqual(['secret-a', 'secret-b']);
+      expect(opened).toHaveBeenCalledTimes(2);
+      const changed = fresh.encryptString('secret-a2');
+      expect(fresh.decryptString(changed)).toBe('secret-a2');
+      expect(opened).toHaveBeenCalledTimes(3);
+      // A token no key opens is not remembered: it fails every time.
+      const foreign = CryptoService.keyringForSecret('another-deployment-key-0123456789abcd').encrypt('theirs');
+      for (let i = 0; i < 2; i++) expect(() => fresh.decryptString(foreign)).toThrow(InvalidTokenError);
+      expect(opened).toHaveBeenCalledTimes(5);
+    } finally {
+      opened.mockRestore();
     }
   });
 

@@ -1,13 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CRYPTO_OPTIONS } from './crypto.constants';
 import type { CryptoOptions } from './crypto.constants';
+import { LruMap } from '../common/lru-map';
 import { utf8Decode } from './encoding';
 import { Keyring } from './keyring';
+
+/** Tokens whose plaintext decryptString keeps. */
+const OPENED_TOKENS = 10_000;
 
 /** Encrypts and decrypts stored secret values with the deployment's keyring. */
 @Injectable()
 export class CryptoService {
   readonly #keyring: Keyring;
+  /**
+   * Recently opened tokens and their plaintext. The keys are fixed for the life of the process, so a
+   * token always opens to the same text, and a changed secret is a new token: nothing here can be
+   * stale. It spares the workflow engine's hot read and the scrubber's reloads the HMAC and AES work
+   * of the same few tokens, and holds no more than the scrubber's registry already does.
+   */
+  readonly #opened = new LruMap<string, string>(OPENED_TOKENS);
 
   constructor(@Inject(CRYPTO_OPTIONS) options: CryptoOptions) {
     this.#keyring = Keyring.fromSecrets(options.secretKey, options.previousSecretKeys);
@@ -27,7 +38,12 @@ export class CryptoService {
 
   /** Throws InvalidTokenError if no key opens the token, TypeError if it holds non-UTF-8 bytes. */
   decryptString(token: string): string {
-    return utf8Decode(this.#keyring.decrypt(token));
+    let plain = this.#opened.get(token);
+    if (plain === undefined) {
+      plain = utf8Decode(this.#keyring.decrypt(token));
+      this.#opened.set(token, plain);
+    }
+    return plain;
   }
 
   isCurrent(token: string): boolean {

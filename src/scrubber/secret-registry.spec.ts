@@ -65,9 +65,6 @@ class FakeDb {
       } else if (part.startsWith("SELECT 'v', version FROM secret_versions WHERE scope = ?")) {
         const scope = params[p++] as string;
         if (this.versions.has(scope)) out.push({ kind: 'v', v: this.versions.get(scope) });
-      } else if (part.startsWith('SELECT scope, ciphertext FROM configs')) {
-        const scopes = params as string[];
-        for (const c of this.configs) if (scopes.includes(c.scope)) out.push(c);
       } else if (part.startsWith('SELECT ciphertext FROM execution_secrets')) {
         for (const s of this.executionSecrets) if (s.executionId === params[0]) out.push({ ciphertext: s.ciphertext });
       } else if (part.startsWith('SELECT COUNT(*) AS n FROM execution_secrets')) {
@@ -124,20 +121,6 @@ describe('SecretRegistry', () => {
     expect(db.queries).toHaveLength(2);
     expect(db.queries[1]).toMatch(/FROM configs/);
     expect(s.scrub('org-secret-1 org-secret-2 global-secret-1')).toBe('org-secret-1 [REDACTED] [REDACTED]');
-  });
-
-  it('decrypts only the tokens it has not opened before when a scope reloads', async () => {
-    let decrypted: string[] = [];
-    const counting = { decryptString: (token: string) => (decrypted.push(token), fakeCrypto.decryptString(token)) } as unknown as CryptoService;
-    registry = new SecretRegistry(db as unknown as DataSource, counting);
-    db.setSecret(ORG, ['org-a', 'org-b', 'org-c']);
-    await registry.forTarget({ orgId: ORG }, undefined);
-    expect(decrypted.sort()).toEqual(['enc:global-secret-1', 'enc:org-a', 'enc:org-b', 'enc:org-c']);
-    decrypted = [];
-    db.setSecret(ORG, ['org-a', 'org-b', 'org-d']);
-    const s = await registry.forTarget({ orgId: ORG }, undefined);
-    expect(decrypted).toEqual(['enc:org-d']);
-    expect(s.scrub('org-a org-c org-d')).toBe('[REDACTED] org-c [REDACTED]');
   });
 
   describe('under a burst of secret writes', () => {

@@ -24,11 +24,6 @@ export interface ScrubTarget {
 interface ScopeEntry {
   version: number;
   secrets: string[];
-  /**
-   * The plaintext of each stored token, so a reload after one secret changed decrypts that one only
-   * (the plaintexts are held in `secrets` anyway).
-   */
-  opened: Map<string, string>;
 }
 
 interface ExecutionEntry {
@@ -43,7 +38,6 @@ const ALL_ROW = '#all';
 const MAX_CACHED_EXECUTIONS = 1000;
 /** Combined matchers kept, one per (org, execution) shape; each is rebuilt when a version moves. */
 const MAX_COMBINED = 256;
-const IN_CHUNK = 500;
 
 export const EXECUTION_HEADER = 'x-bifrost-execution';
 
@@ -76,6 +70,7 @@ export class SecretRegistry {
   private readonly scopes = new Map<string, ScopeEntry>();
   private readonly executions = new LruMap<string, ExecutionEntry>(MAX_CACHED_EXECUTIONS);
   private readonly combined = new LruMap<string, { key: string; scrubber: Scrubber }>(MAX_COMBINED);
+  /** Execution secret loads in flight, shared by identical requests. */
   private readonly loads = new Map<string, Promise<void>>();
   /** The one load in flight per scope (see ensureScope). */
   private readonly scopeLoads = new Map<string, Promise<void>>();
@@ -177,8 +172,7 @@ export class SecretRegistry {
     let versionKey: string;
     if (orgId) {
       scopes = [GLOBAL_SCOPE, orgId];
-      const wanted = new Map(scopes.map((s) => [s, value(s)]));
-      await Promise.all([...wanted].map(([scope, version]) => this.ensureScope(scope, version)));
+      await Promise.all(scopes.map((scope) => this.ensureScope(scope, value(scope))));
       versionKey = scopes.map((s) => `${s}@${this.scopes.get(s)?.version ?? 0}`).join(',');
     } else {
       const sum = value(ALL_ROW);
@@ -255,80 +249,27 @@ export class SecretRegistry {
       "SELECT 'c' AS kind, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', version FROM secret_versions WHERE scope = ?",
       [scope, scope],
     );
-    const previous = this.scopes.get(scope);
     let version = 0;
     const secrets: string[] = [];
-    const opened = new Map<string, string>();
     for (const row of rows) {
       if (row.kind === 'v') {
         version = Number(row.v);
         continue;
       }
-      const token = String(row.v);
-      const plain = previous?.opened.get(token) ?? this.decrypt(token, `scope ${scope}`);
-      if (plain === null) continue;
-      secrets.push(plain);
-      opened.set(token, plain);
+      const plain = this.decrypt(String(row.v), `scope ${scope}`);
+      if (plain !== null) secrets.push(plain);
     }
     const current = this.scopes.get(scope);
     if (current && current.version > version) return;
-    this.scopes.set(scope, { version, secrets, opened });
+    this.scopes.set(scope, { version, secrets });
     this.known = null;
   }
 
-  /** Reloads the scopes whose version moved past the cached one (absent scopes are version 0). */
-  private async ensureScopes(wanted: Map<string, number>): Promise<void> {
-    const stale = [...wanted].filter(([scope, version]) => {
-      const entry = this.scopes.get(scope);
-      return !entry || entry.version < version;
-    });
-    if (stale.length > 0) await this.loadScopes(new Map(stale));
-  }
-
+  /** Brings every scope with secrets up to date (each scope's own load, see ensureScope). */
   private async refreshAll(sum: number): Promise<void> {
     const rows: { scope: string; version: number | string }[] = await this.dataSource.query('SELECT scope, version FROM secret_versions');
-    const wanted = new Map(rows.map((r) => [r.scope, Number(r.version)]));
-    await this.ensureScopes(wanted);
+    await Promise.all(rows.map((r) => this.ensureScope(r.scope, Number(r.version))));
     if (this.allSum === null || sum > this.allSum) this.allSum = sum;
-  }
-
-  /** Loads (and decrypts) the secrets of the given scopes; concurrent identical loads are shared. */
-  private loadScopes(wanted: Map<string, number>): Promise<void> {
-    const loadKey = [...wanted].map(([s, v]) => `${s}@${v}`).sort().join(',');
-    let pending = this.loads.get(loadKey);
-    if (!pending) {
-      pending = this.doLoadScopes(wanted).finally(() => this.loads.delete(loadKey));
-      this.loads.set(loadKey, pending);
-    }
-    return pending;
-  }
-
-  private async doLoadScopes(wanted: Map<string, number>): Promise<void> {
-    const scopes = [...wanted.keys()];
-    const found = new Map<string, string[]>(scopes.map((s) => [s, []]));
-    const opened = new Map<string, Map<string, string>>(scopes.map((s) => [s, new Map()]));
-    for (let i = 0; i < scopes.length; i += IN_CHUNK) {
-      const chunk = scopes.slice(i, i + IN_CHUNK);
-      const rows: { scope: string; ciphertext: string | null }[] = await this.dataSource.query(
-        `SELECT scope, ciphertext FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope IN (${chunk.map(() => '?').join(', ')})`,
-        chunk,
-      );
-      for (const row of rows) {
-        const token = row.ciphertext!;
-        const plain = this.scopes.get(row.scope)?.opened.get(token) ?? this.decrypt(token, `scope ${row.scope}`);
-        if (plain === null) continue;
-        found.get(row.scope)!.push(plain);
-        opened.get(row.scope)!.set(token, plain);
-      }
-    }
-    for (const [scope, secrets] of found) {
-      // Loaded after the version was read: at least as new as `version` (a newer one is caught next time).
-      const current = this.scopes.get(scope);
-      const version = wanted.get(scope)!;
-      if (current && current.version > version) continue;
-      this.scopes.set(scope, { version, secrets, opened: opened.get(scope)! });
-    }
-    this.known = null;
   }
 
   private async ensureExecution(executionId: string, count: number): Promise<ExecutionEntry> {
