@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource, IsNull } from 'typeorm';
 import { inTransaction, rawQuery } from '../common/database';
-import { AppError, forbidden, invalidToken, notFound, badRequest } from '../common/errors';
+import { forbidden, invalidToken, notFound, badRequest } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
 import { AuthThrottle } from './auth-throttle';
@@ -119,18 +119,15 @@ export class TokensService implements OnApplicationBootstrap {
   }
 
   /**
-   * Settles the request's pending token check with the token's row as the handler's statement read
-   * it (`tokenCheckPart` of the same statement; undefined when no row came back). A revoked, unknown
-   * or changed token fails the request with 401 INVALID_TOKEN, as the guard would have.
+   * Settles the request's pending token check with the token's row as the handler's own statement
+   * read it (undefined when no row came back). A revoked, unknown or changed token fails the request
+   * with 401 INVALID_TOKEN, as the guard would have.
    */
   confirmFromRow(ctx: RequestContext | undefined, row: TokenCheckRow | undefined): void {
     const check = ctx?.tokenCheck;
     if (!check || check.state === 'confirmed') return;
-    if (check.state === 'refused') throw invalidToken();
-    const { principal } = check;
-    const same = !!row && Number(row.active) === 1 && row.id === principal.id && row.role === principal.role && (row.org_id ?? null) === principal.orgId;
-    if (!same) throw this.refuse(ctx!);
-    check.state = 'confirmed';
+    const now = check.state === 'pending' && row && Number(row.active) === 1 ? { id: row.id, role: row.role, orgId: row.org_id ?? null } : null;
+    if (!this.settle(ctx!, now)) throw invalidToken();
   }
 
   /** The backstop's check of a request whose handler did not settle it: one lookup; false if refused. */
@@ -138,26 +135,28 @@ export class TokensService implements OnApplicationBootstrap {
     const check = ctx.tokenCheck;
     if (!check || check.state === 'confirmed') return true;
     if (check.state === 'refused') return false;
-    const now = await this.lookup(check.hash);
-    if (!now || now.id !== check.principal.id || now.role !== check.principal.role || now.orgId !== check.principal.orgId) {
-      this.refuse(ctx);
-      return false;
-    }
-    check.state = 'confirmed';
-    return true;
+    return this.settle(ctx, await this.lookup(check.hash));
   }
 
   /**
-   * Forgets the token and counts a failed authentication; the 401 to answer. (The denial's audit
-   * entry names the token's principal: whose revoked token was presented.)
+   * Confirms the pending check when the token, as stored now (`now`, null when unknown or revoked),
+   * is still the principal the guard trusted. Otherwise refuses: forgets the token and counts a
+   * failed authentication. (The denial's audit entry names the trusted principal: whose revoked
+   * token was presented.)
    */
-  private refuse(ctx: RequestContext): AppError {
-    if (ctx.tokenCheck) {
-      ctx.tokenCheck.state = 'refused';
-      this.recent.delete(ctx.tokenCheck.hash);
+  private settle(ctx: RequestContext, now: { id: string; role: string; orgId: string | null } | null): boolean {
+    const check = ctx.tokenCheck!;
+    const { principal } = check;
+    if (now && now.id === principal.id && now.role === principal.role && now.orgId === principal.orgId) {
+      check.state = 'confirmed';
+      return true;
     }
-    this.throttle.recordFailure(ctx.ip ?? 'unknown');
-    return invalidToken();
+    if (check.state !== 'refused') {
+      check.state = 'refused';
+      this.recent.delete(check.hash);
+      this.throttle.recordFailure(ctx.ip ?? 'unknown');
+    }
+    return false;
   }
 
   /** Creates a token; the plaintext is returned once and never stored. */
