@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import type { AuditItem as ServiceAuditItem } from '../src/audit/audit.service';
 import { ConfigEntity } from '../src/configs/config.entity';
 import { Keyring } from '../src/crypto/keyring';
 import { auditLeaks, breakAudit, configRow, leakForms, rawCount, rawRows, repairAudit, sentTo } from './helpers/raw-db';
@@ -7,21 +8,8 @@ import { bearer, onMysql, seedOrg, startApp, TestApp } from './helpers/test-app'
 
 const UA = 'audit-e2e/1.0';
 
-interface AuditItem {
-  id: string;
-  at: string;
-  actor: { id: string | null; name: string | null; role: string | null };
-  action: string;
-  scope: string | null;
-  key: string | null;
-  configType: string | null;
-  outcome: string;
-  reason: string | null;
-  executionId: string | null;
-  requestId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-}
+/** An entry as it arrives over HTTP: the service's AuditItem with its date as JSON text. */
+type AuditItem = Omit<ServiceAuditItem, 'at'> & { at: string };
 
 type Seeded = Awaited<ReturnType<typeof seedOrg>>;
 type Actor = { id: string; name: string; role: string };

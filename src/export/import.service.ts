@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
@@ -111,8 +111,6 @@ const listOf = (problems: ImportProblem[]) => {
  */
 @Injectable()
 export class ImportService {
-  private readonly logger = new Logger('Import');
-
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly crypto: CryptoService,
