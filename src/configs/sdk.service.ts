@@ -96,11 +96,11 @@ export class SdkService {
     const check = ctx?.tokenCheck?.state === 'pending' ? ctx.tokenCheck : undefined;
     const params = [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE];
     const all = check ? await rawQuery<SdkRow>(this.dataSource, SDK_READ_WITH_TOKEN_SQL, [...params, check.hash]) : await rawQuery<SdkRow>(this.dataSource, SDK_READ_SQL, params);
-    const rows: { scope: string; type: ConfigType; value: string | null; ciphertext: string | null; has_value: SdkRow['has_value'] }[] = [];
+    const rows: SdkRow[] = [];
     const versions: { scope: string; version: number }[] = [];
     let token: TokenCheckRow | undefined;
     for (const r of all) {
-      if (r.kind === 'c') rows.push({ ...r, type: r.type as ConfigType });
+      if (r.kind === 'c') rows.push(r);
       else if (r.kind === 'v') versions.push({ scope: r.scope, version: Number(r.version) });
       else token = { id: r.scope, role: r.type ?? '', org_id: r.value, active: r.has_value ?? 0 };
     }
@@ -108,7 +108,7 @@ export class SdkService {
     if (check) this.tokens.confirmFromRow(ctx, token);
     if (ctx) ctx.secretVersions = { orgId, versions };
     const found = rows.find((r) => r.scope === orgId) ?? rows[0];
-    const row = found && { scope: found.scope, type: found.type, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };
+    const row = found && { scope: found.scope, type: found.type as ConfigType, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };
     const base = { action: 'config.read' as const, scope: row?.scope ?? orgId, key, configType: row?.type ?? null, executionId: executionId ?? null };
     const fail = async (err: AppError) => {
       await this.audit.recordRead({ ...base, outcome: 'failure', reason: err.code });

@@ -224,7 +224,7 @@ export class ImportService {
 
   private async forEachBatch(source: BundleSource, header: BundleHeader, fn: (batch: { row: number; raw: unknown }[]) => Promise<void>): Promise<void> {
     const rowsAt = rowArrayPath(header).join('\u0000');
-    let pending: { row: number; raw: unknown }[] = [];
+    const pending: { row: number; raw: unknown }[] = [];
     const isOurRow = (path: readonly (string | number)[]) => isRowPath(path) && path.slice(0, -1).join('\u0000') === rowsAt;
     const sliced = async function* (): AsyncIterable<Buffer> {
       for await (const chunk of source()) {
@@ -241,11 +241,7 @@ export class ImportService {
         },
       },
       async () => {
-        while (pending.length >= IMPORT_BATCH) {
-          const batch = pending.slice(0, IMPORT_BATCH);
-          pending = pending.slice(IMPORT_BATCH);
-          await fn(batch);
-        }
+        while (pending.length >= IMPORT_BATCH) await fn(pending.splice(0, IMPORT_BATCH));
       },
     );
     if (pending.length > 0) await fn(pending);
