@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { AppError } from '../common/errors';
 import { spoolBody } from './import-body';
 
@@ -29,6 +29,11 @@ describe('spoolBody', () => {
     const body = await spoolBody(chunks(text, 777), {}, 10 * 1024 * 1024, 4096);
     expect(body.file).toBeDefined();
     expect(statSync(body.file!).mode & 0o777).toBe(0o600);
+    // Nothing of the body is readable on disk (it may carry another deployment's sourceSecretKey).
+    const onDisk = readFileSync(body.file!);
+    expect(onDisk.length).toBe(Buffer.byteLength(text));
+    expect(onDisk.toString('latin1')).not.toContain('configs');
+    expect(onDisk.toString('utf8')).not.toContain('ünï');
     expect(await readAll(body.source)).toBe(text);
     expect(await readAll(body.source)).toBe(text);
     await body.dispose();

@@ -1,8 +1,10 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream';
 import { HttpStatus } from '@nestjs/common';
 import { AppError, badRequest } from '../common/errors';
 import type { BundleSource } from './import.service';
@@ -26,6 +28,9 @@ export interface SpooledBody {
 /**
  * Reads a request body so it can be scanned several times: in memory when small, else in a temp
  * file (mode 0600, removed by dispose()). Memory stays bounded by IN_MEMORY_BYTES either way.
+ * The file is encrypted (AES-256-CTR) under a key that exists only in this process's memory: a
+ * bundle can carry another deployment's `sourceSecretKey`, and a crash that leaves the file behind
+ * must not leave that key, or anything else of the body, readable on disk.
  */
 export async function spoolBody(
   body: AsyncIterable<Buffer> | undefined,
@@ -39,6 +44,9 @@ export async function spoolBody(
   if (declared > maxBytes) throw tooLarge(maxBytes);
 
   const memory: Buffer[] = [];
+  const key = randomBytes(32);
+  const iv = randomBytes(16);
+  const cipher = createCipheriv('aes-256-ctr', key, iv);
   let bytes = 0;
   let dir: string | null = null;
   let file: FileHandle | null = null;
@@ -58,9 +66,9 @@ export async function spoolBody(
       if (!file) {
         dir = await mkdtemp(join(tmpdir(), 'bifrost-import-'));
         file = await open(join(dir, 'body.json'), 'w', 0o600);
-        for (const m of memory.splice(0)) await file.write(m);
+        for (const m of memory.splice(0)) await file.write(cipher.update(m));
       }
-      await file.write(chunk);
+      await file.write(cipher.update(chunk));
     }
   } catch (err) {
     await dispose();
@@ -71,7 +79,9 @@ export async function spoolBody(
     await (file as FileHandle).close();
     file = null;
     const path = join(dir!, 'body.json');
-    return { bytes, file: path, source: () => createReadStream(path, { highWaterMark: CHUNK }), dispose };
+    // pipeline, not pipe: a read error reaches the scanner instead of leaving it waiting.
+    const source = () => pipeline(createReadStream(path, { highWaterMark: CHUNK }), createDecipheriv('aes-256-ctr', key, iv), () => undefined);
+    return { bytes, file: path, source, dispose };
   }
   const whole = Buffer.concat(memory);
   return {
