@@ -4,9 +4,9 @@ import { inspect } from 'node:util';
 import { encodeBase64Url } from './encoding';
 import { Fernet, InvalidTokenError, looksLikeFernetToken } from './fernet';
 
-// shared/ sits next to the repo (/work/main → /work/shared). A missing folder must fail the
-// suite, never skip it: readFileSync throws at load time.
-const VECTORS = path.resolve(__dirname, '../../../shared/vectors/fernet');
+// The vectors live in the repository (vectors/fernet/README.md says where they come from). A
+// missing file must fail the suite, never skip it: readFileSync throws at load time.
+const VECTORS = path.join(__dirname, 'vectors/fernet');
 function vectors<T>(file: string): T {
   return JSON.parse(readFileSync(path.join(VECTORS, file), 'utf8')) as T;
 }
