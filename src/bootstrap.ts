@@ -48,16 +48,33 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
   const fastify = app.getHttpAdapter().getInstance();
   registerRequestContext(fastify);
   registerJsonBody(fastify);
-  fastify.addHook('onSend', async (_req, reply, payload) => {
+  fastify.addHook('onSend', async (req, reply, payload) => {
     if (draining.has(fastify)) reply.header('Connection', 'close');
+    // Nothing the API answers may be kept by a browser or a proxy: the SDK read carries plaintext,
+    // token creation a new token, every other answer org data.
+    if (req.url.startsWith('/api')) reply.header('Cache-Control', 'no-store');
+    // RFC 6750: a 401 names the scheme it wants; `invalid_token` when a token was sent and refused.
+    if (reply.statusCode === 401) {
+      reply.header('WWW-Authenticate', req.headers.authorization ? 'Bearer realm="bifrost", error="invalid_token"' : 'Bearer realm="bifrost"');
+    }
     return payload;
   });
   registerTokenCheckBackstop(fastify);
-  // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults.
+  // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults,
+  // but for the HTTPS-only headers: sent over plain HTTP, `upgrade-insecure-requests` rewrites every
+  // asset of /docs to https and leaves the page blank on any host but localhost. They are sent only
+  // when the operator says the service is reached over HTTPS only (HTTPS_ONLY).
   // Built once and applied to every response: @fastify/helmet built a new helmet middleware (and
   // parsed the CSP again) on each request, a measurable share of a read's CPU.
   const securityHeaders = helmet({
-    contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"] } },
+    contentSecurityPolicy: {
+      directives: {
+        'img-src': ["'self'", 'data:'],
+        'style-src': ["'self'", "'unsafe-inline'"],
+        'upgrade-insecure-requests': env.httpsOnly ? [] : null,
+      },
+    },
+    strictTransportSecurity: env.httpsOnly ? { maxAge: 31536000, includeSubDomains: true } : false,
   });
   fastify.addHook('onRequest', (req, reply, done) => securityHeaders(req.raw, reply.raw, (err) => done(err as Error | undefined)));
   if (env.corsOrigins.length > 0) {
@@ -73,10 +90,10 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
           'only the SDK read returns one, to a service token. Every error is `{statusCode, error, code, message}`.',
       )
       .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API token (`bft_...`)' })
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token (`bft_...`): opaque, not a JWT' })
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: false } });
   return app;
 }
 

@@ -11,6 +11,7 @@ if (!haveBrowser && process.env.REQUIRE_BROWSER !== '1') {
 }
 const describeInBrowser = haveBrowser || process.env.REQUIRE_BROWSER === '1' ? describe : describe.skip;
 const SECRET = 'sk_live_browser_' + 'Q7x9'.repeat(6);
+const OTHER_HOST = 'bifrost-config.test';
 
 // An admin in Swagger UI: authorize with a token, run the list endpoint, see the secret masked.
 describeInBrowser('Swagger UI in headless Chromium', () => {
@@ -25,7 +26,9 @@ describeInBrowser('Swagger UI in headless Chromium', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      // A name other than localhost, as an admin reaches the service after `docker compose up`:
+      // browsers treat localhost as secure, so only another host shows what plain HTTP does.
+      args: [`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
   });
   afterAll(async () => {
@@ -59,5 +62,23 @@ describeInBrowser('Swagger UI in headless Chromium', () => {
     expect(await page.content()).not.toContain(SECRET);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false });
     expect(consoleErrors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
+    // The token typed into the page lives in the page only: nothing outlives the tab.
+    // (A string, evaluated in the page: the test tree has no DOM types.)
+    const stored = await page.evaluate<string>('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie })');
+    expect(stored).not.toContain(t.adminToken);
+    await page.close();
+  });
+
+  it('works over plain HTTP on a host other than localhost (no HTTPS-only headers by default)', async () => {
+    const page = await browser.newPage();
+    const failed: string[] = [];
+    page.on('requestfailed', (r) => failed.push(r.url()));
+    const url = `${t.baseUrl.replace('127.0.0.1', OTHER_HOST)}/docs`;
+    expect(url.startsWith(`http://${OTHER_HOST}:`)).toBe(true);
+    await page.goto(url);
+    await page.locator('button.authorize').first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('.opblock').count()).toBeGreaterThan(10);
+    expect(failed).toEqual([]);
+    await page.close();
   });
 });

@@ -629,12 +629,30 @@ describe(`hostile input (${DB})`, () => {
     });
   });
 
+  it('an unknown property is refused without naming it: its name is the client\'s text (a pasted secret)', async () => {
+    const name = `sk_live_${MARK}`;
+    const calls: Call[] = [
+      { method: 'PUT', path: `/api/scopes/${a.org.id}/configs/named`, headers: bearer(t.adminToken), body: { type: 'string', value: 'v', [name]: 1 } },
+      { method: 'POST', path: '/api/tokens', headers: bearer(t.adminToken), body: { name: 'n', role: 'member', orgId: a.org.id, [name]: 'x', [`${name}2`]: 'y' } },
+      { method: 'PUT', path: '/api/sdk/configs/named', headers: bearer(a.service), body: { value: 'v', [name]: true } },
+      { method: 'POST', path: '/api/orgs', headers: bearer(t.adminToken), body: { name: 'named-org', [name]: {} } },
+    ];
+    if (executionsPresent) {
+      calls.push({ method: 'POST', path: `/api/executions/${executionId}/logs`, headers: bearer(a.service), body: { lines: [{ level: 'info', message: 'm', [name]: 'x' }] } });
+    }
+    for (const call of calls) {
+      const res = await hostile(call, (status) => status === 400);
+      expect({ path: call.path, code: res.body.code }).toEqual({ path: call.path, code: 'VALIDATION_FAILED' });
+      expect(res.text).not.toContain('sk_live_');
+      expect(res.body.message).toMatch(/not allowed/);
+    }
+  });
+
   describe('security headers and CORS', () => {
     const HELMET: Record<string, RegExp> = {
       'content-security-policy': /default-src 'self'/,
       'x-content-type-options': /^nosniff$/,
       'x-frame-options': /^SAMEORIGIN$/,
-      'strict-transport-security': /max-age=\d+/,
       'referrer-policy': /^no-referrer$/,
       'cross-origin-opener-policy': /^same-origin$/,
       'cross-origin-resource-policy': /^same-origin$/,
@@ -662,6 +680,37 @@ describe(`hostile input (${DB})`, () => {
       }
       // The secret read is not cached by anything on the way.
       expect(answers[2].headers['access-control-allow-origin']).toBeUndefined();
+      // Over plain HTTP (HTTPS_ONLY off, the default) no HTTPS-only header: with
+      // upgrade-insecure-requests Swagger UI stays blank on any host but localhost.
+      for (const res of answers) {
+        expect(res.headers['strict-transport-security']).toBeUndefined();
+        expect(res.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
+      }
+    });
+
+    it('every /api answer carries Cache-Control: no-store, errors and the plaintext read first', async () => {
+      const answers = await Promise.all([
+        api({ method: 'GET', path: '/api/sdk/configs/stripe_key', headers: bearer(a.service) }),
+        api({ method: 'POST', path: '/api/tokens', headers: bearer(t.adminToken), body: { name: 'no-store-check', role: 'member', orgId: a.org.id } }),
+        api({ method: 'GET', path: `/api/scopes/${a.org.id}/configs`, headers: bearer(t.adminToken) }),
+        api({ method: 'GET', path: '/api/me', from: freshSource() }),
+        api({ method: 'GET', path: '/api/nothing-here', headers: bearer(t.adminToken) }),
+        api({ method: 'PUT', path: '/api/sdk/configs/x', headers: { ...bearer(a.service), 'Content-Type': 'text/plain' }, body: 'x' }),
+        api({ method: 'GET', path: `/api/scopes/${b.org.id}/configs`, headers: bearer(a.member) }),
+      ]);
+      expect(answers.map((r) => r.status)).toEqual([200, 201, 200, 401, 404, 415, 403]);
+      for (const res of answers) expect(res.headers['cache-control']).toBe('no-store');
+    });
+
+    it('a 401 says which scheme it wants (RFC 6750), and whether the token sent was refused', async () => {
+      const none = await api({ method: 'GET', path: '/api/me', from: freshSource() });
+      expect(none.status).toBe(401);
+      expect(none.headers['www-authenticate']).toBe('Bearer realm="bifrost"');
+      const bad = await api({ method: 'GET', path: '/api/me', headers: bearer('bft_' + randomBytes(32).toString('base64url')), from: freshSource() });
+      expect(bad.status).toBe(401);
+      expect(bad.headers['www-authenticate']).toBe('Bearer realm="bifrost", error="invalid_token"');
+      const ok = await api({ method: 'GET', path: '/api/me', headers: bearer(t.adminToken) });
+      expect(ok.headers['www-authenticate']).toBeUndefined();
     });
 
     it('CORS is off by default: no Access-Control-* header, preflights are not granted', async () => {
@@ -673,6 +722,22 @@ describe(`hostile input (${DB})`, () => {
       expect(preflight.status).toBeLessThan(500);
       expect(Object.keys(preflight.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
     });
+  });
+});
+
+describe(`HTTPS_ONLY=true (${DB})`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp({ listen: true, env: { HTTPS_ONLY: 'true' } });
+  });
+  afterAll(async () => t?.close());
+
+  it('sends the HTTPS-only headers: Strict-Transport-Security and upgrade-insecure-requests', async () => {
+    for (const path of ['/health', '/docs-json', '/api/me']) {
+      const res = await send(t.baseUrl, { method: 'GET', path, headers: bearer(t.adminToken) });
+      expect(res.headers['strict-transport-security']).toMatch(/max-age=31536000/);
+      expect(res.headers['content-security-policy']).toMatch(/upgrade-insecure-requests/);
+    }
   });
 });
 

@@ -19,7 +19,7 @@ function failure(env: Record<string, string>): EnvError {
 describe('loadEnv', () => {
   it('applies defaults: port 3000, SQLite under ./data, development', () => {
     const env = loadEnv({ BIFROST_SECRET_KEY: KEY });
-    expect(env).toMatchObject({ port: 3000, nodeEnv: 'development', logLevel: 'info', previousSecretKeys: [], corsOrigins: [] });
+    expect(env).toMatchObject({ port: 3000, nodeEnv: 'development', logLevel: 'info', previousSecretKeys: [], corsOrigins: [], httpsOnly: false });
     expect(env.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/bifrost.sqlite', sqlitePath: './data/bifrost.sqlite' });
   });
 
@@ -39,12 +39,19 @@ describe('loadEnv', () => {
     [{ BIFROST_SECRET_KEY: 'too-short-secret' }, 'BIFROST_SECRET_KEY'],
     [{ BIFROST_SECRET_KEY_PREVIOUS: 'short' }, 'BIFROST_SECRET_KEY_PREVIOUS'],
     [{ BIFROST_BOOTSTRAP_TOKEN: 'short-token' }, 'BIFROST_BOOTSTRAP_TOKEN'],
+    [{ HTTPS_ONLY: 'sometimes' }, 'HTTPS_ONLY'],
   ])('rejects %j naming %s in one line, without the value', (bad, variable) => {
     const err = failure({ BIFROST_SECRET_KEY: KEY, ...bad });
     expect(err.variable).toBe(variable);
     expect(err.message.startsWith(`${variable}: `)).toBe(true);
     expect(err.message).not.toContain('\n');
     for (const value of Object.values(bad)) if (value.length > 6) expect(err.message).not.toContain(value);
+  });
+
+  it('reads HTTPS_ONLY as a boolean, off by default', () => {
+    expect(loadEnv({ BIFROST_SECRET_KEY: KEY, HTTPS_ONLY: 'true' }).httpsOnly).toBe(true);
+    expect(loadEnv({ BIFROST_SECRET_KEY: KEY, HTTPS_ONLY: '1' }).httpsOnly).toBe(true);
+    expect(loadEnv({ BIFROST_SECRET_KEY: KEY, HTTPS_ONLY: 'false' }).httpsOnly).toBe(false);
   });
 
   it('requires BIFROST_SECRET_KEY in production', () => {

@@ -25,6 +25,12 @@ export interface AppEnv {
   bootstrapToken?: string;
   /** Comma-separated allowed CORS origins; CORS is off when empty. */
   corsOrigins: string[];
+  /**
+   * The service is reached over HTTPS only (TLS here or at a proxy in front): only then are the
+   * HTTPS-only headers sent (Strict-Transport-Security, CSP upgrade-insecure-requests). Sent over
+   * plain HTTP, upgrade-insecure-requests leaves Swagger UI blank on any host but localhost.
+   */
+  httpsOnly: boolean;
 }
 
 export class EnvError extends Error {
@@ -114,6 +120,10 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     .map((o) => o.trim())
     .filter(Boolean);
 
+  const httpsOnlyRaw = source.HTTPS_ONLY?.trim().toLowerCase() || 'false';
+  if (!['true', 'false', '1', '0'].includes(httpsOnlyRaw)) throw new EnvError('HTTPS_ONLY', 'must be true or false');
+  const httpsOnly = httpsOnlyRaw === 'true' || httpsOnlyRaw === '1';
+
   return {
     port: Number(portRaw),
     nodeEnv,
@@ -124,6 +134,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     previousSecretKeys,
     bootstrapToken,
     corsOrigins,
+    httpsOnly,
   };
 }
 
