@@ -5,6 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { replyToFrameworkError } from './common/all-exceptions.filter';
+import { registerRouteTable } from './common/allowed-methods';
 import { AppEnv } from './common/env';
 import { JSON_BODY_LIMIT, registerJsonBody } from './common/json-body';
 import { JsonLogger } from './common/logger';
@@ -46,6 +47,7 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  registerRouteTable(fastify);
   registerRequestContext(fastify);
   registerJsonBody(fastify);
   fastify.addHook('onSend', async (req, reply, payload) => {

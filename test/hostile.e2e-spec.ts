@@ -702,6 +702,26 @@ describe(`hostile input (${DB})`, () => {
       for (const res of answers) expect(res.headers['cache-control']).toBe('no-store');
     });
 
+    it('a method a path does not serve is 405 with Allow; an unknown path stays 404', async () => {
+      const cases: [string, string, string][] = [
+        ['DELETE', '/api/me', 'GET, HEAD'],
+        ['OPTIONS', '/api/me', 'GET, HEAD'],
+        ['POST', `/api/scopes/${a.org.id}/configs/plain`, 'DELETE, GET, HEAD, PATCH, PUT'],
+        ['POST', '/health', 'GET, HEAD'],
+        ['PUT', '/api/orgs', 'GET, HEAD, POST'],
+      ];
+      for (const [method, path, allow] of cases) {
+        const res = await api({ method, path, headers: bearer(t.adminToken) });
+        expect({ method, path, status: res.status, code: res.body.code, allow: res.headers.allow }).toEqual({ method, path, status: 405, code: 'METHOD_NOT_ALLOWED', allow });
+      }
+      // Without a token too (the route table is no secret: /docs-json is public), and unauthenticated
+      // is not a reason to hide it behind a 401 that a client would take for a bad token.
+      const anonymous = await api({ method: 'PATCH', path: '/api/me', from: freshSource() });
+      expect(anonymous.status).toBe(405);
+      const unknown = await api({ method: 'GET', path: '/api/no-such-thing', headers: bearer(t.adminToken) });
+      expect({ status: unknown.status, allow: unknown.headers.allow }).toEqual({ status: 404, allow: undefined });
+    });
+
     it('a 401 says which scheme it wants (RFC 6750), and whether the token sent was refused', async () => {
       const none = await api({ method: 'GET', path: '/api/me', from: freshSource() });
       expect(none.status).toBe(401);

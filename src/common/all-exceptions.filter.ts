@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyError, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { allowedMethods } from './allowed-methods';
 import { AppError, invalidToken } from './errors';
 import { isConnectionError } from './database';
 import { BodyError } from './json-body';
@@ -162,7 +163,15 @@ export class AllExceptionsFilter implements ExceptionFilter {
         exception = err;
       }
     }
-    const body = await AllExceptionsFilter.scrub(req, toErrorBody(exception));
+    let body = await AllExceptionsFilter.scrub(req, toErrorBody(exception));
+    // No route for this method: when the path is served with other methods, 405 with Allow.
+    let allow: string[] = [];
+    if (body.statusCode === 404 && body.code === 'NOT_FOUND') {
+      allow = allowedMethods(req.server, pathOf(req));
+      if (allow.length > 0 && !allow.includes(req.method)) {
+        body = { statusCode: 405, error: STATUS_CODES[405]!, code: 'METHOD_NOT_ALLOWED', message: 'This path does not serve the method; the Allow header lists the methods it serves' };
+      }
+    }
     if (body.statusCode >= 500 && body.code === 'INTERNAL_ERROR') {
       // Only the class and stack: driver messages can quote parameters.
       const err = exception as Error;
@@ -180,6 +189,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (res.sent) return;
     const requestId = currentContext()?.requestId ?? req.context?.requestId;
     if (requestId && !res.getHeader('X-Request-Id')) res.header('X-Request-Id', requestId);
+    if (body.statusCode === 405) res.header('Allow', allow.join(', '));
     if (body.statusCode === HttpStatus.TOO_MANY_REQUESTS) res.header('Retry-After', String((exception as { retryAfter?: number }).retryAfter ?? 60));
     this.adapterHost.httpAdapter.reply(res, body, body.statusCode);
   }
