@@ -411,14 +411,16 @@ describe(`audit log (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
     it('has no endpoint that changes or deletes an entry', async () => {
       const [latest] = (await audit({ limit: '1' })).items;
       const before = await rawCount(t, 'audit_entries');
-      for (const res of [
-        await as(api().delete('/api/audit'), t.adminToken),
-        await as(api().delete(`/api/audit/${latest.id}`), t.adminToken),
-        await as(api().put(`/api/audit/${latest.id}`), t.adminToken).send({ reason: 'x' }),
-        await as(api().patch(`/api/audit/${latest.id}`), t.adminToken).send({ reason: 'x' }),
-        await as(api().post('/api/audit'), t.adminToken).send({ action: 'config.read' }),
-      ]) {
-        expect(res.status).toBe(404);
+      // /api/audit is served for GET only (405 with Allow); /api/audit/{id} is no path at all (404).
+      for (const [res, status] of [
+        [await as(api().delete('/api/audit'), t.adminToken), 405],
+        [await as(api().delete(`/api/audit/${latest.id}`), t.adminToken), 404],
+        [await as(api().put(`/api/audit/${latest.id}`), t.adminToken).send({ reason: 'x' }), 404],
+        [await as(api().patch(`/api/audit/${latest.id}`), t.adminToken).send({ reason: 'x' }), 404],
+        [await as(api().post('/api/audit'), t.adminToken).send({ action: 'config.read' }), 405],
+      ] as const) {
+        expect(res.status).toBe(status);
+        if (status === 405) expect(res.headers.allow).toBe('GET, HEAD');
       }
       expect(await rawCount(t, 'audit_entries')).toBe(before);
     });

@@ -11,6 +11,8 @@ import { bearer, freshDatabase, onMysql, seedOrg, startApp, TestApp, TestDatabas
 class CuttableProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private silent = false;
   port = 0;
 
   constructor(
@@ -29,8 +31,16 @@ class CuttableProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      client.on('close', () => this.pairs.delete(pair));
+      if (this.silent) {
+        client.pause();
+        upstream.pause();
+      } else {
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -48,6 +58,32 @@ class CuttableProxy {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     await closed;
+  }
+
+  /**
+   * A silent partition: every connection stays open, new ones are accepted, and nothing passes in
+   * either direction (what each side sends waits in the socket buffers, as in a network that drops
+   * packets and retransmits them once it heals).
+   */
+  silence(): void {
+    this.silent = true;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** The partition heals: everything held back is delivered, in order, then traffic flows again. */
+  heal(): void {
+    this.silent = false;
+    for (const [client, upstream] of this.pairs) {
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+      upstream.resume();
+    }
   }
 
   get openSockets(): number {
@@ -82,7 +118,7 @@ describeOnMysql('faults: the database connection is cut and restored (MariaDB on
     const viaProxy = new URL(db.url);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);
-    t = await startApp({ db: { url: viaProxy.toString(), drop: async () => undefined }, listen: true });
+    t = await startApp({ db: { url: viaProxy.toString(), drop: async () => undefined }, listen: true, env: { DATABASE_TIMEOUT_MS: '2000' } });
     org = await seedOrg(t, 'faults');
   });
 
@@ -172,6 +208,38 @@ describeOnMysql('faults: the database connection is cut and restored (MariaDB on
     const audited = await rawRows<{ key: string }>(t, "SELECT `key` FROM audit_entries WHERE scope = ? AND action = 'config.create'", [org.org.id]);
     const auditedKeys = new Set(audited.map((r) => r.key));
     for (const key of acknowledged.keys()) expect(auditedKeys.has(key)).toBe(true);
+  });
+
+  it('a silent partition: every request answers 503 within a few seconds, and no write answered with an error is applied after it heals', async () => {
+    await putConfig('before_silence', 'ok').expect(201);
+    proxy.silence();
+    // Writes and reads while the link is open but silent (DATABASE_TIMEOUT_MS is 2 s here).
+    const writes = Array.from({ length: 12 }, (_, i) => within(15_000, putConfig(`silent_${i}`, 'late'), `PUT silent_${i}`));
+    const reads = Array.from({ length: 4 }, () => within(15_000, api().get('/api/sdk/configs/sdk_secret').set(bearer(org.service)).timeout(15_000), 'read'));
+    const health = await within(15_000, api().get('/health').timeout(15_000), '/health while silent');
+    const answered = await Promise.all([...writes, ...reads]);
+    expect(answered.map((res) => ({ status: res.status, code: res.body.code }))).toEqual(answered.map(() => ({ status: 503, code: 'DATABASE_UNAVAILABLE' })));
+    expect(health.status).toBe(503);
+
+    // Heal: what the service sent during the partition now reaches the server, then the
+    // connections it gave up on close. Their transactions must roll back, not commit.
+    proxy.heal();
+    const deadline = Date.now() + 20_000;
+    let status = 0;
+    while (status !== 200 && Date.now() < deadline) {
+      status = (await api().get('/health').timeout(5_000)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    await putConfig('after_silence', 'ok').expect(201);
+    await new Promise((r) => setTimeout(r, 1000)); // room for anything held back to land
+    const direct = await import('mysql2/promise').then((m) => m.createConnection(db.url));
+    try {
+      const [rows] = await direct.query('SELECT `key` FROM configs WHERE scope = ? AND `key` LIKE ?', [org.org.id, 'silent\\_%']);
+      expect(rows).toEqual([]);
+    } finally {
+      await direct.end();
+    }
   });
 
   it('survives a second cut during a read load and recovers again', async () => {

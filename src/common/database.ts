@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { connect, Socket } from 'node:net';
 import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
 import { DatabaseSettings } from './env';
 import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
@@ -28,9 +29,12 @@ export function dataSourceOptions(db: DatabaseSettings, entities: DataSourceOpti
       },
     };
   }
+  const timeoutMs = db.timeoutMs ?? DEFAULT_MYSQL_TIMEOUT_MS;
   return {
     type: 'mysql',
     url: db.url,
+    // Bounded waits: a partition that keeps the link open but silent must not hang every request.
+    connectTimeout: Math.min(timeoutMs, 5000),
     entities,
     migrations: MIGRATIONS,
     synchronize: false,
@@ -39,8 +43,43 @@ export function dataSourceOptions(db: DatabaseSettings, entities: DataSourceOpti
     timezone: 'Z',
     supportBigNumbers: true,
     bigNumberStrings: false,
-    extra: { connectionLimit: 20, enableKeepAlive: true },
+    extra: { connectionLimit: 20, enableKeepAlive: true, stream: watchedSocket(timeoutMs) },
   } as DataSourceOptions;
+}
+
+export const DEFAULT_MYSQL_TIMEOUT_MS = 10_000;
+
+/** What mysql2 gives its stream factory. */
+interface StreamOptions {
+  config: { host?: string; port?: number; socketPath?: string; keepAliveInitialDelay?: number };
+}
+
+/**
+ * The sockets of the MySQL pool, each with a watchdog: when the service has sent something (a
+ * statement, a prepare, a COMMIT) and the server has been silent for `timeoutMs`, the socket is
+ * destroyed. mysql2 then fails every command queued on that connection as a lost connection
+ * (503 DATABASE_UNAVAILABLE) and drops it from the pool, and the server, once it sees the
+ * connection close, rolls back its open transaction: a write answered with an error is not applied
+ * later. (The one case no client can tell apart: the link going silent after COMMIT was sent and
+ * before its answer came back; that commit may have happened.) mysql2's own per-query timeout is
+ * not enough: it fails the query but leaves the connection waiting for the answer, so the next
+ * statement on it (a ROLLBACK, the next request's) hangs with no timeout at all. An idle pooled
+ * connection is left alone; keep-alive probes look after it.
+ */
+function watchedSocket(timeoutMs: number): (opts: StreamOptions) => Socket {
+  return ({ config }) => {
+    const socket = config.socketPath ? connect(config.socketPath) : connect(config.port ?? 3306, config.host ?? 'localhost');
+    socket.setNoDelay(true);
+    socket.on('connect', () => socket.setKeepAlive(true, config.keepAliveInitialDelay ?? 0));
+    let writtenAtLastAnswer = 0;
+    socket.on('data', () => (writtenAtLastAnswer = socket.bytesWritten));
+    socket.setTimeout(timeoutMs, () => {
+      if (socket.bytesWritten <= writtenAtLastAnswer) return; // idle, nothing asked
+      const err = Object.assign(new Error('The database did not answer in time'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' });
+      socket.destroy(err);
+    });
+    return socket;
+  };
 }
 
 /** A promise chain used as a mutex: SQLite has one connection, so transactions must not interleave. */

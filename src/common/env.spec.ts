@@ -25,7 +25,8 @@ describe('loadEnv', () => {
 
   it('reads MySQL URLs and previous keys', () => {
     const env = loadEnv({ BIFROST_SECRET_KEY: KEY, DATABASE_URL: 'mysql://u:p@db:3306/bifrost', BIFROST_SECRET_KEY_PREVIOUS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` });
-    expect(env.database).toEqual({ kind: 'mysql', url: 'mysql://u:p@db:3306/bifrost' });
+    expect(env.database).toEqual({ kind: 'mysql', url: 'mysql://u:p@db:3306/bifrost', timeoutMs: 10_000 });
+    expect(loadEnv({ BIFROST_SECRET_KEY: KEY, DATABASE_URL: 'mysql://u:p@db:3306/bifrost', DATABASE_TIMEOUT_MS: '2500' }).database.timeoutMs).toBe(2500);
     expect(env.previousSecretKeys).toEqual(['a'.repeat(32), 'b'.repeat(40)]);
   });
 
@@ -40,6 +41,8 @@ describe('loadEnv', () => {
     [{ BIFROST_SECRET_KEY_PREVIOUS: 'short' }, 'BIFROST_SECRET_KEY_PREVIOUS'],
     [{ BIFROST_BOOTSTRAP_TOKEN: 'short-token' }, 'BIFROST_BOOTSTRAP_TOKEN'],
     [{ HTTPS_ONLY: 'sometimes' }, 'HTTPS_ONLY'],
+    [{ DATABASE_TIMEOUT_MS: '100' }, 'DATABASE_TIMEOUT_MS'],
+    [{ DATABASE_TIMEOUT_MS: '5s' }, 'DATABASE_TIMEOUT_MS'],
   ])('rejects %j naming %s in one line, without the value', (bad, variable) => {
     const err = failure({ BIFROST_SECRET_KEY: KEY, ...bad });
     expect(err.variable).toBe(variable);

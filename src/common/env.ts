@@ -10,6 +10,12 @@ export interface DatabaseSettings {
   /** SQLite file path, or the mysql:// URL. */
   url: string;
   sqlitePath?: string;
+  /**
+   * MySQL/MariaDB: how long any one statement may take, in ms (DATABASE_TIMEOUT_MS; a new
+   * connection's handshake at most 5 s of it). A silent partition is answered 503 within about this
+   * time. Lock waits count too: set it above the longest lock wait a hot key should survive.
+   */
+  timeoutMs?: number;
 }
 
 /** The validated environment, typed. Built once at boot (and by the CLI). */
@@ -87,6 +93,11 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
   }
 
   const database = parseDatabaseUrl(source.DATABASE_URL);
+  const timeoutRaw = source.DATABASE_TIMEOUT_MS?.trim() || '10000';
+  if (!/^\d{1,7}$/.test(timeoutRaw) || Number(timeoutRaw) < 500 || Number(timeoutRaw) > 600_000) {
+    throw new EnvError('DATABASE_TIMEOUT_MS', 'must be an integer from 500 to 600000 (milliseconds)');
+  }
+  if (database.kind === 'mysql') database.timeoutMs = Number(timeoutRaw);
 
   let secretKey = source.BIFROST_SECRET_KEY ?? '';
   let secretKeyGenerated = false;
