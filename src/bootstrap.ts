@@ -35,6 +35,11 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
   const adapter = new FastifyAdapter({
     bodyLimit: JSON_BODY_LIMIT,
     trustProxy: false,
+    // A client sends its whole request (headers and body) within this time, or gets 408 and the
+    // connection is closed: a trickled body cannot hold a connection and its memory for minutes.
+    requestTimeout: env.requestTimeoutMs,
+    // Node checks request timeouts on an interval (30 s by default): check often enough to keep it.
+    http: { connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(env.requestTimeoutMs / 4))) },
     return503OnClosing: true,
     // A config key may be 255 characters (API.md); Fastify's default limit of 100 answered longer
     // valid keys with a 414. Room for a percent-encoded bad key too, so it gets its INVALID_KEY.
@@ -47,6 +52,8 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  // Headers come first and are small: a client that trickles them is cut off sooner.
+  fastify.server.headersTimeout = Math.min(env.requestTimeoutMs, 15_000);
   registerRouteTable(fastify);
   registerRequestContext(fastify);
   registerJsonBody(fastify);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { KEY_PATTERN } from '../src/configs/config-values';
 import { rawRows } from './helpers/raw-db';
 import { bearer, onMysql, seedOrg, startApp, TestApp } from './helpers/test-app';
@@ -742,6 +743,39 @@ describe(`hostile input (${DB})`, () => {
       expect(preflight.status).toBeLessThan(500);
       expect(Object.keys(preflight.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
     });
+  });
+});
+
+describe(`slow clients (${DB})`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp({ listen: true, env: { REQUEST_TIMEOUT_MS: '1500' } });
+  });
+  afterAll(async () => t?.close());
+
+  /** Sends the headers and the first bytes of a body, then nothing: what does the server do? */
+  function trickle(path: string, headers: Record<string, string>): Promise<{ status: number; closedAfterMs: number }> {
+    const url = new URL(t.baseUrl);
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const socket = netConnect(Number(url.port), url.hostname, () => {
+        const head = [`PUT ${path} HTTP/1.1`, `Host: ${url.host}`, 'Content-Type: application/json', 'Content-Length: 1000', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+        socket.write(head.join('\r\n') + '\r\n\r\n{"type":"string","value":"');
+      });
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), closedAfterMs: Date.now() - started }));
+      setTimeout(() => socket.destroy(), 20_000).unref();
+    });
+  }
+
+  it('a body that never finishes gets 408 and its connection closed once REQUEST_TIMEOUT_MS has passed', async () => {
+    const org = await seedOrg(t, 'slow');
+    const answer = await trickle(`/api/scopes/${org.org.id}/configs/slow_key`, bearer(t.adminToken));
+    expect(answer.status).toBe(408);
+    expect(answer.closedAfterMs).toBeLessThan(15_000); // not the 20 s the test itself gives up after
+    expect((await t.http().get(`/api/scopes/${org.org.id}/configs/slow_key`).set(bearer(t.adminToken))).status).toBe(404);
   });
 });
 

@@ -19,7 +19,7 @@ function failure(env: Record<string, string>): EnvError {
 describe('loadEnv', () => {
   it('applies defaults: port 3000, SQLite under ./data, development', () => {
     const env = loadEnv({ BIFROST_SECRET_KEY: KEY });
-    expect(env).toMatchObject({ port: 3000, nodeEnv: 'development', logLevel: 'info', previousSecretKeys: [], corsOrigins: [], httpsOnly: false });
+    expect(env).toMatchObject({ port: 3000, nodeEnv: 'development', logLevel: 'info', previousSecretKeys: [], corsOrigins: [], httpsOnly: false, requestTimeoutMs: 120_000 });
     expect(env.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/bifrost.sqlite', sqlitePath: './data/bifrost.sqlite' });
   });
 
@@ -43,6 +43,7 @@ describe('loadEnv', () => {
     [{ HTTPS_ONLY: 'sometimes' }, 'HTTPS_ONLY'],
     [{ DATABASE_TIMEOUT_MS: '100' }, 'DATABASE_TIMEOUT_MS'],
     [{ DATABASE_TIMEOUT_MS: '5s' }, 'DATABASE_TIMEOUT_MS'],
+    [{ REQUEST_TIMEOUT_MS: '0' }, 'REQUEST_TIMEOUT_MS'],
   ])('rejects %j naming %s in one line, without the value', (bad, variable) => {
     const err = failure({ BIFROST_SECRET_KEY: KEY, ...bad });
     expect(err.variable).toBe(variable);

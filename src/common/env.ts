@@ -37,6 +37,8 @@ export interface AppEnv {
    * plain HTTP, upgrade-insecure-requests leaves Swagger UI blank on any host but localhost.
    */
   httpsOnly: boolean;
+  /** The longest a client may take to send a whole request, headers and body (REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: number;
 }
 
 export class EnvError extends Error {
@@ -135,6 +137,11 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
   if (!['true', 'false', '1', '0'].includes(httpsOnlyRaw)) throw new EnvError('HTTPS_ONLY', 'must be true or false');
   const httpsOnly = httpsOnlyRaw === 'true' || httpsOnlyRaw === '1';
 
+  const requestTimeoutRaw = source.REQUEST_TIMEOUT_MS?.trim() || '120000';
+  if (!/^\d{1,7}$/.test(requestTimeoutRaw) || Number(requestTimeoutRaw) < 500 || Number(requestTimeoutRaw) > 3_600_000) {
+    throw new EnvError('REQUEST_TIMEOUT_MS', 'must be an integer from 500 to 3600000 (milliseconds)');
+  }
+
   return {
     port: Number(portRaw),
     nodeEnv,
@@ -146,6 +153,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     bootstrapToken,
     corsOrigins,
     httpsOnly,
+    requestTimeoutMs: Number(requestTimeoutRaw),
   };
 }
 
