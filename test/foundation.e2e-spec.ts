@@ -48,6 +48,29 @@ describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
     await t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name: 'acme' }).expect(409).expect((r) => expect(r.body.code).toBe('ORG_EXISTS'));
   });
 
+  it('org names: stored in NFC, marks accepted, look-alikes of an existing name refused (REST and import)', async () => {
+    const post = (name: string) => t.http().post('/api/orgs').set(bearer(t.adminToken)).send({ name });
+    await post('globex').expect(201);
+    await post('finance').expect(201);
+    await post('glob\u200bex').expect(400); // an invisible character is no letter at all
+    for (const lookalike of ['gl\u043ebex', '\uff47\uff4c\uff4f\uff42\uff45\uff58', 'G1obex'.replace('G', 'g'), '\ufb01nance']) {
+      const res = await post(lookalike).expect(409);
+      expect(res.body.code).toBe('ORG_NAME_CONFUSABLE');
+      expect(res.text).not.toContain(lookalike);
+    }
+    const hindi = await post('\u0939\u093f\u0928\u094d\u0926\u0940').expect(201);
+    expect(hindi.body.name).toBe('\u0939\u093f\u0928\u094d\u0926\u0940');
+    const nfd = await post('cafe\u0301 eu').expect(201);
+    expect(nfd.body.name).toBe('caf\u00e9 eu');
+    await post('caf\u00e9 eu').expect(409).expect((r) => expect(r.body.code).toBe('ORG_EXISTS'));
+    // A bundle that would create a look-alike is refused as a whole, row named.
+    const bundle = { format: 'bifrost-config-bundle', version: 1, portable: true, exportedAt: new Date().toISOString(), configs: [{ scope: { org: 'gl\u043ebex' }, key: 'k', type: 'string', value: 'v' }] };
+    const imported = await t.http().post('/api/import?createOrgs=true').set(bearer(t.adminToken)).send(bundle).expect(400);
+    expect(imported.body.details.map((d: { code: string }) => d.code)).toEqual(['ORG_NAME_CONFUSABLE']);
+    const names = (await t.http().get('/api/orgs').set(bearer(t.adminToken)).expect(200)).body.items.map((o: { name: string }) => o.name);
+    expect(names.filter((n: string) => n.normalize('NFKC').replace(/\u200b/g, '').toLowerCase().includes('bex'))).toEqual(['globex']);
+  });
+
   it('stores tokens only as SHA-256 hashes and never lists the token', async () => {
     const created = await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'hash-check', role: 'admin' }).expect(201);
     const row = await t.dataSource.getRepository(ApiToken).findOneByOrFail({ id: created.body.id });

@@ -4,6 +4,7 @@
  * Everything here is pure: no database, no keys.
  */
 import secureJson from 'secure-json-parse';
+import { ORG_NAME_PATTERN } from '../scopes/org-names';
 import { AppError } from '../common/errors';
 import { jsonDepth, MAX_JSON_DEPTH } from '../common/json-body';
 import { CONFIG_TYPES, ConfigType } from '../configs/config.entity';
@@ -17,7 +18,7 @@ export const BUNDLE_VERSION = 1;
 export const BIFROST_EXPORT_VERSION = '1.0';
 export const MAX_DESCRIPTION = 1000;
 /** An org name as POST /api/orgs accepts it (no leading or trailing space), at most 100 characters. */
-const ORG_NAME_PATTERN = /^[\p{L}\p{N}_.\-](?:[\p{L}\p{N}_.\- ]*[\p{L}\p{N}_.\-])?$/u;
+
 export const isOrgName = (name: string): boolean => name.length <= 100 && ORG_NAME_PATTERN.test(name);
 
 /** A scope as a bundle writes it: orgs by name, so a bundle means the same thing in any deployment. */

@@ -16,6 +16,7 @@ import { Keyring } from '../crypto/keyring';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { Org } from '../scopes/org.entity';
 import { UUID } from '../scopes/orgs.service';
+import { confusableWith, normalizeOrgName } from '../scopes/org-names';
 import { BundleHeader, BundleScope, descendBundle, headerCollector, ImportProblem, isRowPath, ParsedRow, parseRow, rowArrayPath } from './bundle';
 import { DuplicateCheck } from './duplicate-check';
 import { JsonSyntaxError, JsonValueTooLargeError, scanJson } from './json-stream';
@@ -282,6 +283,10 @@ export class ImportService {
             problems.push({ row, key: p.key, code: 'ORG_NOT_FOUND', message: 'The org named by this row does not exist here (import with createOrgs=true to create it)' });
             continue;
           }
+          if (await orgs.looksLikeAnother(name)) {
+            problems.push({ row, key: p.key, code: 'ORG_NAME_CONFUSABLE', message: 'The org named by this row looks like an existing org (or one created earlier in this bundle); its name must read differently' });
+            continue;
+          }
           scopeId = await orgs.create(name);
         }
       }
@@ -446,7 +451,7 @@ class OrgLookup {
     const names = new Set<string>();
     const ids = new Set<string>();
     for (const s of scopes) {
-      if (s.kind === 'org' && !this.byName.has(s.name)) names.add(s.name);
+      if (s.kind === 'org' && !this.byName.has(normalizeOrgName(s.name))) names.add(normalizeOrgName(s.name));
       if (s.kind === 'orgId' && !this.byId.has(s.id)) ids.add(s.id);
     }
     const repo = this.em.getRepository(Org);
@@ -469,14 +474,29 @@ class OrgLookup {
   }
 
   idOf(name: string): string | null {
-    return this.byName.get(name) ?? null;
+    return this.byName.get(normalizeOrgName(name)) ?? null;
+  }
+
+  /** Names of every org here, read once, plus those this import creates. */
+  private allNames?: Set<string>;
+
+  /** True when `name` looks like (TR39 skeleton) an org here or one this bundle creates first. */
+  async looksLikeAnother(name: string): Promise<boolean> {
+    if (!this.allNames) {
+      const rows = await this.em.getRepository(Org).find({ select: { name: true } });
+      this.allNames = new Set(rows.map((o) => o.name));
+      for (const [n, id] of this.byName) if (id !== null) this.allNames.add(n);
+    }
+    return confusableWith(name, this.allNames) !== null;
   }
 
   nameOf(id: string): string | null {
     return this.byId.get(id) ?? null;
   }
 
-  async create(name: string): Promise<string> {
+  async create(requested: string): Promise<string> {
+    const name = normalizeOrgName(requested);
+    this.allNames?.add(name);
     if (!this.creator) {
       const placeholder = `new:${name}`;
       this.byName.set(name, placeholder);

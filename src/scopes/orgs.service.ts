@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { isUniqueViolation } from '../common/database';
 import { conflict, notFound } from '../common/errors';
 import { Org } from './org.entity';
+import { confusableWith, normalizeOrgName } from './org-names';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -16,7 +17,13 @@ export class OrgsService {
     return this.dataSource.getRepository(Org);
   }
 
-  async create(name: string): Promise<Org> {
+  async create(requested: string): Promise<Org> {
+    const name = normalizeOrgName(requested);
+    // Checked against every name (orgs are few); two admins racing two look-alikes can both win.
+    const names = (await this.repo.find({ select: { name: true } })).map((o) => o.name);
+    if (confusableWith(name, names) !== null) {
+      throw conflict('ORG_NAME_CONFUSABLE', 'An org whose name looks the same exists already; choose a name that reads differently');
+    }
     const org = Object.assign(new Org(), { id: randomUUID(), name, createdAt: new Date() });
     try {
       await this.repo.insert(org);
@@ -38,7 +45,7 @@ export class OrgsService {
   }
 
   async findByName(name: string): Promise<Org | null> {
-    return this.repo.findOne({ where: { name } });
+    return this.repo.findOne({ where: { name: normalizeOrgName(name) } });
   }
 
   /** An org by id or, failing that, by exact name (X-Bifrost-Org accepts either). */
