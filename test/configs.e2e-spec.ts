@@ -693,6 +693,32 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
     });
   });
 
+  describe('many first writes at once', () => {
+    it('40 writers each creating new keys of one org (secrets among them): no 5xx, every key stored once', async () => {
+      const writers = 40;
+      const perWriter = 30;
+      const prefix = uniq('first');
+      const statuses: number[] = [];
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          for (let i = 0; i < perWriter; i++) {
+            const type = i % 2 === 0 ? 'secret' : 'string';
+            const key = `${prefix}_${randomBytes(5).toString('hex')}`;
+            const value = `first-${w}-${i}-${randomBytes(4).toString('hex')}`;
+            // Half through the REST API, half through the SDK (the workflow engine's writes).
+            const res =
+              w % 2 === 0
+                ? await put(a.org.id, key, { type, value })
+                : await api().put(`/api/sdk/configs/${key}`).set(bearer(a.service)).send({ value, isSecret: type === 'secret' });
+            statuses.push(res.status);
+          }
+        }),
+      );
+      expect(statuses.filter((s) => s !== 201 && s !== 204)).toEqual([]);
+      expect(await rawCount(t, 'configs', 'scope = ? AND `key` LIKE ?', [a.org.id, `${prefix}\\_%`])).toBe(writers * perWriter);
+    });
+  });
+
   describe('who may do what', () => {
     it('forbids org principals of org A anything in org B', async () => {
       await put(b.org.id, 'b_only', { type: 'string', value: 'b' }).expect(201);

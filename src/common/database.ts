@@ -127,7 +127,11 @@ export async function inTransaction<T>(dataSource: DataSource, work: (em: Entity
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await dataSource.transaction(work);
+      // READ COMMITTED: a locking read of a row that does not exist yet (the first write of a key)
+      // takes no gap lock, so writers of distinct new keys in one scope never block or deadlock each
+      // other; two writers of one new key meet at the unique index instead (ER_DUP_ENTRY, retried,
+      // and the retry finds the row). Under REPEATABLE READ both took the gap and deadlocked.
+      return await dataSource.transaction('READ COMMITTED', work);
     } catch (err) {
       if (attempt >= 8 || !isRetryable(err)) throw err;
       await new Promise((r) => setTimeout(r, randomInt(attempt * 5, attempt * 10 + 5)));
