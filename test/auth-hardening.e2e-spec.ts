@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rawRows } from './helpers/raw-db';
-import { bearer, freshDatabase, onMysql, startApp, TestApp } from './helpers/test-app';
+import { bearer, freshDatabase, onMysql, seedOrg, startApp, TestApp } from './helpers/test-app';
 
 const DB = onMysql ? 'MariaDB' : 'SQLite';
 const newToken = () => 'bft_' + randomBytes(32).toString('base64url');
@@ -104,5 +104,65 @@ describe(`bootstrap token across restarts (${DB})`, () => {
       await t?.close();
       await db.drop();
     }
+  });
+});
+
+describe(`who creates and revokes which tokens (${DB})`, () => {
+  let t: TestApp;
+  let a: Awaited<ReturnType<typeof seedOrg>>;
+  let b: Awaited<ReturnType<typeof seedOrg>>;
+  beforeAll(async () => {
+    t = await startApp();
+    a = await seedOrg(t, 'roles-a');
+    b = await seedOrg(t, 'roles-b');
+  });
+  afterAll(async () => t?.close());
+
+  const create = (token: string, body: Record<string, unknown>) => t.http().post('/api/tokens').set(bearer(token)).send(body);
+  const tokenCount = async () => Number((await rawRows<{ n: unknown }>(t, 'SELECT COUNT(*) AS n FROM api_tokens'))[0].n);
+
+  it('an org_admin creates member tokens of its org only; service, org_admin and admin tokens are refused with 403 ROLE_NOT_ALLOWED', async () => {
+    const before = await tokenCount();
+    for (const role of ['service', 'org_admin', 'admin']) {
+      const res = await create(a.orgAdmin, { name: `a-${role}`, role, ...(role === 'admin' ? {} : { orgId: a.org.id }) }).expect(403);
+      expect(res.body).toEqual({ statusCode: 403, error: 'Forbidden', code: 'ROLE_NOT_ALLOWED', message: expect.any(String) });
+      expect(res.body.token).toBeUndefined();
+    }
+    // An org-less service token (acts for any org named in X-Bifrost-Org) neither.
+    expect((await create(a.orgAdmin, { name: 'a-orgless', role: 'service' }).expect(403)).body.code).toBe('ROLE_NOT_ALLOWED');
+    expect((await create(a.orgAdmin, { name: 'b-service', role: 'service', orgId: b.org.id }).expect(403)).body.code).toBe('ROLE_NOT_ALLOWED');
+    expect(await tokenCount()).toBe(before);
+    // Its own org's member tokens: yes; another org's: no.
+    const member = (await create(a.orgAdmin, { name: 'a-member-2', role: 'member', orgId: a.org.id }).expect(201)).body as { token: string; role: string; orgId: string };
+    expect({ role: member.role, orgId: member.orgId }).toEqual({ role: 'member', orgId: a.org.id });
+    await t.http().get('/api/me').set(bearer(member.token)).expect(200);
+    expect((await create(a.orgAdmin, { name: 'b-member', role: 'member', orgId: b.org.id }).expect(403)).body.code).toBe('ORG_FORBIDDEN');
+    expect(await tokenCount()).toBe(before + 1);
+    // admin still creates service tokens, for an org or org-less.
+    await create(t.adminToken, { name: 'a-service-2', role: 'service', orgId: a.org.id }).expect(201);
+    await create(t.adminToken, { name: 'orgless-service', role: 'service' }).expect(201);
+  });
+
+  it('an org_admin revokes member tokens of its org only; the org’s service tokens keep working', async () => {
+    const list = (await t.http().get('/api/tokens').set(bearer(a.orgAdmin)).expect(200)).body.items as { id: string; name: string; role: string; orgId: string }[];
+    const service = list.find((i) => i.role === 'service' && i.name === 'roles-a-service')!;
+    expect(service).toBeDefined();
+    const res = await t.http().delete(`/api/tokens/${service.id}`).set(bearer(a.orgAdmin)).expect(403);
+    expect(res.body.code).toBe('ROLE_NOT_ALLOWED');
+    await t.http().get('/api/me').set(bearer(a.service)).expect(200);
+    const orgAdmin = list.find((i) => i.role === 'org_admin')!;
+    expect((await t.http().delete(`/api/tokens/${orgAdmin.id}`).set(bearer(a.orgAdmin)).expect(403)).body.code).toBe('ROLE_NOT_ALLOWED');
+    await t.http().get('/api/me').set(bearer(a.orgAdmin)).expect(200);
+    // Another org's member token: not even visible.
+    const bMember = ((await t.http().get('/api/tokens').set(bearer(b.orgAdmin)).expect(200)).body.items as { id: string; role: string }[]).find((i) => i.role === 'member')!;
+    expect((await t.http().delete(`/api/tokens/${bMember.id}`).set(bearer(a.orgAdmin)).expect(404)).body.code).toBe('TOKEN_NOT_FOUND');
+    await t.http().get('/api/me').set(bearer(b.member)).expect(200);
+    // Its own member token: revoked.
+    const member = list.find((i) => i.role === 'member')!;
+    await t.http().delete(`/api/tokens/${member.id}`).set(bearer(a.orgAdmin)).expect(204);
+    await t.http().get('/api/me').set(bearer(a.member)).expect(401);
+    // admin revokes service tokens.
+    await t.http().delete(`/api/tokens/${service.id}`).set(bearer(t.adminToken)).expect(204);
+    await t.http().get('/api/me').set(bearer(a.service)).expect(401);
   });
 });

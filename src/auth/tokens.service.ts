@@ -162,9 +162,11 @@ export class TokensService implements OnApplicationBootstrap {
   /** Creates a token; the plaintext is returned once and never stored. */
   async create(actor: Principal, input: { name: string; role: Role; orgId?: string | null }): Promise<TokenView & { token: string }> {
     const orgId = input.orgId ?? null;
+    // Only admin creates service tokens: whoever holds one reads the org's (and the global) secrets
+    // in plaintext, and no human role below admin may come by plaintext.
     if (actor.role === 'org_admin') {
-      if (input.role !== 'member' && input.role !== 'service') throw forbidden('org_admin may create member and service tokens only');
-      if (orgId !== actor.orgId) throw forbidden('org_admin may create tokens for its own org only');
+      if (input.role !== 'member') throw forbidden('org_admin may create member tokens only; service tokens are created by an admin', 'ROLE_NOT_ALLOWED');
+      if (orgId !== actor.orgId) throw forbidden('org_admin may create tokens for its own org only', 'ORG_FORBIDDEN');
     }
     if ((input.role === 'org_admin' || input.role === 'member') && !orgId) {
       throw badRequest('ORG_REQUIRED', `A ${input.role} token needs an orgId`);
@@ -202,8 +204,10 @@ export class TokensService implements OnApplicationBootstrap {
   async revoke(actor: Principal, id: string): Promise<void> {
     await inTransaction(this.dataSource, async (em) => {
       const row = await em.findOne(ApiToken, { where: { id } });
-      const visible = row && (actor.role === 'admin' || (actor.role === 'org_admin' && row.orgId === actor.orgId && (row.role === 'member' || row.role === 'service')));
+      // An org_admin sees its org's tokens (GET /api/tokens) and revokes the member ones among them.
+      const visible = row && (actor.role === 'admin' || (actor.role === 'org_admin' && row.orgId === actor.orgId));
       if (!row || !visible) throw notFound('TOKEN_NOT_FOUND', 'No such token');
+      if (actor.role !== 'admin' && row.role !== 'member') throw forbidden('org_admin may revoke member tokens only', 'ROLE_NOT_ALLOWED');
       if (!row.revokedAt) await em.update(ApiToken, { id }, { revokedAt: new Date() });
       await this.audit.record(em, { action: 'token.revoke', outcome: 'success', scope: row.orgId ?? 'global', key: row.id });
     });
