@@ -33,7 +33,9 @@ export async function shutdown(app: NestFastifyApplication): Promise<void> {
 export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLevel)): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: JSON_BODY_LIMIT,
-    trustProxy: false,
+    // TRUST_PROXY: only these proxies' X-Forwarded-For sets request.ip (the throttle's and the audit
+    // log's client address); from any other peer the header is ignored.
+    trustProxy: env.trustProxy.length > 0 ? env.trustProxy : false,
     return503OnClosing: true,
     // A config key may be 255 characters (API.md); Fastify's default limit of 100 answered longer
     // valid keys with a 414. Room for a percent-encoded bad key too, so it gets its INVALID_KEY.

@@ -166,3 +166,82 @@ describe(`who creates and revokes which tokens (${DB})`, () => {
     await t.http().get('/api/me').set(bearer(a.service)).expect(401);
   });
 });
+
+interface DeniedEntry {
+  requestId: string;
+  ip: string | null;
+  reason: string | null;
+  scope: string | null;
+}
+
+const denials = async (t: TestApp): Promise<DeniedEntry[]> =>
+  (await t.http().get('/api/audit').query({ action: 'auth.denied', limit: 500 }).set(bearer(t.adminToken)).expect(200)).body.items;
+
+const LOCAL = /^(::ffff:)?127\.0\.0\.1$|^::1$/;
+
+describe(`failed-authentication throttle and TRUST_PROXY (${DB})`, () => {
+  describe('TRUST_PROXY off (the default): X-Forwarded-For is ignored', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startApp();
+    });
+    afterAll(async () => t?.close());
+
+    it('counts failures by the socket address however X-Forwarded-For changes, audits that address, and still serves a valid token', async () => {
+      for (let i = 0; i < 11; i++) await t.http().get('/api/me').set('X-Forwarded-For', `198.51.100.${i}`).set(bearer('bft_wrong' + i)).expect(401);
+      const blocked = await t.http().get('/api/me').set('X-Forwarded-For', '198.51.100.200').set(bearer('bft_wrong')).expect(429);
+      await t.http().get('/api/me').set('X-Forwarded-For', '198.51.100.201').set(bearer(t.adminToken)).expect(200);
+      const entry = (await denials(t)).find((e) => e.requestId === blocked.headers['x-request-id']);
+      expect(entry?.ip).toMatch(LOCAL);
+      expect((await denials(t)).every((e) => LOCAL.test(e.ip ?? ''))).toBe(true);
+    });
+
+    it('audits the 429s once per address and window, not once per request', async () => {
+      const before = (await denials(t)).filter((e) => e.reason?.startsWith('429 ')).length;
+      expect(before).toBe(1); // the one of the test above
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => t.http().get('/api/me').set(bearer('bft_still_wrong' + i))));
+      expect(answers.map((r) => r.status)).toEqual(Array(8).fill(429));
+      await t.http().get('/api/me').expect(429);
+      const throttled = (await denials(t)).filter((e) => e.reason?.startsWith('429 '));
+      expect(throttled).toEqual([expect.objectContaining({ reason: '429 TOO_MANY_FAILED_AUTHENTICATIONS GET /api/me', scope: null, ip: expect.stringMatching(LOCAL) })]);
+    });
+  });
+
+  describe('TRUST_PROXY names other proxies than the peer: its X-Forwarded-For is still ignored', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startApp({ env: { TRUST_PROXY: '10.0.0.0/8, fd00::/8' } });
+    });
+    afterAll(async () => t?.close());
+
+    it('throttles and audits the socket address', async () => {
+      for (let i = 0; i < 11; i++) await t.http().get('/api/me').set('X-Forwarded-For', `198.51.100.${i}`).set(bearer('bft_wrong' + i)).expect(401);
+      await t.http().get('/api/me').set('X-Forwarded-For', '198.51.100.77').set(bearer('bft_wrong')).expect(429);
+      expect((await denials(t)).every((e) => LOCAL.test(e.ip ?? ''))).toBe(true);
+    });
+  });
+
+  describe('TRUST_PROXY names the peer (a load balancer on loopback)', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startApp({ env: { TRUST_PROXY: '127.0.0.1,::1' } });
+    });
+    afterAll(async () => t?.close());
+
+    it('throttles each client the proxy reports on its own: one client’s bad tokens lock nobody else out', async () => {
+      const from = (ip: string) => ({ 'X-Forwarded-For': ip });
+      for (let i = 0; i < 11; i++) await t.http().get('/api/me').set(from('203.0.113.5')).set(bearer('bft_wrong' + i)).expect(401);
+      // A client-supplied entry to the left of the proxy's does not help the guesser either.
+      const blocked = await t.http().get('/api/me').set(from('192.0.2.99, 203.0.113.5')).set(bearer('bft_wrong')).expect(429);
+      await t.http().get('/api/me').set(from('203.0.113.5')).set(bearer('bft_wrong')).expect(429);
+      const other = await t.http().get('/api/me').set(from('203.0.113.6')).set(bearer('bft_wrong')).expect(401);
+      await t.http().get('/api/me').set(from('203.0.113.7')).set(bearer(t.adminToken)).expect(200);
+      await t.http().get('/api/me').set(from('203.0.113.5')).set(bearer(t.adminToken)).expect(200);
+      const entries = await denials(t);
+      expect(entries.find((e) => e.requestId === blocked.headers['x-request-id'])).toMatchObject({ ip: '203.0.113.5', reason: '429 TOO_MANY_FAILED_AUTHENTICATIONS GET /api/me' });
+      expect(entries.find((e) => e.requestId === other.headers['x-request-id'])).toMatchObject({ ip: '203.0.113.6', reason: '401 INVALID_TOKEN GET /api/me' });
+      // One 429 entry for the one throttled address.
+      expect(entries.filter((e) => e.reason?.startsWith('429 ')).map((e) => e.ip)).toEqual(['203.0.113.5']);
+    });
+  });
+});
