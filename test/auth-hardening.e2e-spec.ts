@@ -245,3 +245,92 @@ describe(`failed-authentication throttle and TRUST_PROXY (${DB})`, () => {
     });
   });
 });
+
+describe(`what callers can put into another org's audit view (${DB})`, () => {
+  let t: TestApp;
+  let a: Awaited<ReturnType<typeof seedOrg>>;
+  let b: Awaited<ReturnType<typeof seedOrg>>;
+  beforeAll(async () => {
+    t = await startApp();
+    a = await seedOrg(t, 'view-a');
+    b = await seedOrg(t, 'view-b');
+    await t.http().put(`/api/scopes/${b.org.id}/configs/b_key`).set(bearer(b.orgAdmin)).send({ type: 'string', value: 'b' }).expect(201);
+  });
+  afterAll(async () => t?.close());
+
+  interface Item {
+    id: string;
+    scope: string | null;
+    key: string | null;
+    reason: string | null;
+    userAgent: string | null;
+    ip: string | null;
+    requestId: string | null;
+    actor: { id: string | null };
+  }
+  const view = async (token: string, query: Record<string, string> = {}): Promise<Item[]> =>
+    (await t.http().get('/api/audit').query({ limit: '500', ...query }).set(bearer(token)).expect(200)).body.items;
+  const leakedToken = newToken();
+  const hostileAgents = [
+    'Mozilla/5.0 ' + 'A'.repeat(2000),
+    // What an HTTP client can send beyond ASCII: tabs and obs-text bytes (read as latin1).
+    'ALERT: org B key rotated, call +1 555 0100 \u00ab\t\u00ff[31m',
+    `curl/8.0 ${leakedToken}`,
+    '\u00e9\u00e8 latin1 agent',
+  ];
+
+  it('unauthenticated denials aimed at an org are never filed under that org', async () => {
+    const bBefore = (await view(b.orgAdmin)).map((i) => i.id);
+    const paths = [`/api/scopes/${b.org.id}/configs`, `/api/scopes/${b.org.id}/configs/b_key`, `/api/orgs/${b.org.id}/effective-configs`, `/api/scopes/${b.org.id}/configs/fake_path_${'z'.repeat(200)}`];
+    const sent: string[] = [];
+    for (const path of paths) {
+      for (const ua of hostileAgents) {
+        const res = await t.http().get(path).set('User-Agent', ua).set(bearer('bft_wrong_' + sent.length));
+        expect([401, 429]).toContain(res.status);
+        sent.push(res.headers['x-request-id']);
+        if (sent.length >= 10) break;
+      }
+      if (sent.length >= 10) break;
+    }
+    const noToken = await t.http().get(`/api/scopes/${b.org.id}/configs/b_key`).set('User-Agent', hostileAgents[1]).expect(401);
+    sent.push(noToken.headers['x-request-id']);
+    expect((await view(b.orgAdmin)).map((i) => i.id)).toEqual(bBefore);
+    // The admin sees them, filed under no org, with the target org in the reason and only capped, printable caller text.
+    const entries = (await view(t.adminToken, { action: 'auth.denied' })).filter((i) => sent.includes(i.requestId ?? ''));
+    expect(entries).toHaveLength(sent.length);
+    for (const e of entries) {
+      expect(e.scope).toBeNull();
+      expect(e.reason).toMatch(new RegExp(`^401 [A-Z_]+ GET /api/[A-Za-z/:-]+ target=${b.org.id}$`));
+      expect(e.userAgent === null || e.userAgent.length <= 128).toBe(true);
+      expect(e.userAgent ?? '').toMatch(/^[\x20-\x7e]*$/);
+      expect(JSON.stringify(e)).not.toContain(leakedToken);
+      expect(JSON.stringify(e)).not.toMatch(/zzzz/);
+    }
+  });
+
+  it('a cross-org denial is filed under the caller’s own org, not the target’s', async () => {
+    const bBefore = (await view(b.orgAdmin)).map((i) => i.id);
+    const res = await t.http().put(`/api/scopes/${b.org.id}/configs/b_key`).set(bearer(a.orgAdmin)).set('User-Agent', hostileAgents[1]).send({ type: 'string', value: 'x' }).expect(403);
+    const sdk = await t.http().get('/api/sdk/configs/b_key').set(bearer(a.service)).set('X-Bifrost-Org', b.org.id).expect(403);
+    expect((await view(b.orgAdmin)).map((i) => i.id)).toEqual(bBefore);
+    const mine = await view(a.orgAdmin, { action: 'auth.denied' });
+    expect(mine.find((i) => i.requestId === res.headers['x-request-id'])).toMatchObject({ scope: a.org.id, key: 'b_key', reason: `403 ORG_FORBIDDEN PUT /api/scopes/:scope/configs/:key target=${b.org.id}` });
+    expect(mine.find((i) => i.requestId === sdk.headers['x-request-id'])).toMatchObject({ scope: a.org.id, reason: '403 ORG_FORBIDDEN GET /api/sdk/configs/:key' });
+  });
+
+  it('an org_admin still sees the denials of its own org’s principals', async () => {
+    const res = await t.http().put(`/api/scopes/${b.org.id}/configs/b_key`).set(bearer(b.member)).send({ type: 'string', value: 'x' }).expect(403);
+    expect((await view(b.orgAdmin)).find((i) => i.requestId === res.headers['x-request-id'])).toMatchObject({ scope: b.org.id, key: 'b_key', reason: '403 ROLE_NOT_ALLOWED PUT /api/scopes/:scope/configs/:key' });
+  });
+
+  it('caps and cleans the user agent of every entry, and stores no token found in it', async () => {
+    const res = await t.http().get('/api/sdk/configs/b_key').set(bearer(b.service)).set('User-Agent', `agent ${leakedToken} ${'q'.repeat(500)}`).expect(200);
+    const [entry] = (await view(t.adminToken)).filter((i) => i.requestId === res.headers['x-request-id']);
+    expect(entry.userAgent!.length).toBeLessThanOrEqual(128);
+    expect(entry.userAgent).not.toContain(leakedToken);
+    expect(entry.userAgent).toMatch(/^agent /);
+    const odd = await t.http().get('/api/sdk/configs/b_key').set(bearer(b.service)).set('User-Agent', hostileAgents[1]).expect(200);
+    const [oddEntry] = (await view(t.adminToken)).filter((i) => i.requestId === odd.headers['x-request-id']);
+    expect(oddEntry.userAgent).toMatch(/^ALERT: org B key rotated, call \+1 555 0100 \?+\[31m$/);
+  });
+});
