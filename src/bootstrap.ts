@@ -34,7 +34,9 @@ export async function shutdown(app: NestFastifyApplication): Promise<void> {
 export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLevel)): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: JSON_BODY_LIMIT,
-    trustProxy: false,
+    // TRUST_PROXY: only these proxies' X-Forwarded-For sets request.ip (the throttle's and the audit
+    // log's client address); from any other peer the header is ignored.
+    trustProxy: env.trustProxy.length > 0 ? env.trustProxy : false,
     // A client sends its whole request (headers and body) within this time, or gets 408 and the
     // connection is closed: a trickled body cannot hold a connection and its memory for minutes.
     requestTimeout: env.requestTimeoutMs,

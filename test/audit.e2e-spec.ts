@@ -242,7 +242,8 @@ describe(`audit log (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
     it('records denied requests: 401 without credentials, 403 with the principal', async () => {
       const none = await as(api().get(`/api/scopes/${a.org.id}/configs`)).expect(401);
       expect(await oneEntryOf(none)).toEqual(
-        entryShape(none, null, { action: 'auth.denied', outcome: 'denied', scope: a.org.id, reason: expect.stringMatching(/^401 MISSING_TOKEN GET \/api\/scopes\/:scope\/configs$/) }),
+        // Unauthenticated: filed under no org (admins only), the org it aimed at named in the reason.
+        entryShape(none, null, { action: 'auth.denied', outcome: 'denied', scope: null, reason: `401 MISSING_TOKEN GET /api/scopes/:scope/configs target=${a.org.id}` }),
       );
       const wrong = 'bft_' + randomBytes(32).toString('base64url');
       tokens.push(wrong);
@@ -254,7 +255,8 @@ describe(`audit log (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
       expect(await oneEntryOf(malformed)).toMatchObject({ action: 'auth.denied', outcome: 'denied', reason: expect.stringMatching(/^401 MALFORMED_TOKEN /) });
       const forbidden = await putConfig(b.org.id, 'aud_cross', { type: 'string', value: 'x' }, a.orgAdmin).expect(403);
       expect(await oneEntryOf(forbidden)).toEqual(
-        entryShape(forbidden, who.aOrgAdmin, { action: 'auth.denied', outcome: 'denied', scope: b.org.id, key: 'aud_cross', reason: expect.stringMatching(/^403 ORG_FORBIDDEN PUT /) }),
+        // Cross-org: filed under the caller's own org, never in the target's view.
+        entryShape(forbidden, who.aOrgAdmin, { action: 'auth.denied', outcome: 'denied', scope: a.org.id, key: 'aud_cross', reason: `403 ORG_FORBIDDEN PUT /api/scopes/:scope/configs/:key target=${b.org.id}` }),
       );
       const memberWrite = await putConfig(a.org.id, 'aud_member', { type: 'string', value: 'x' }, a.member).expect(403);
       expect(await oneEntryOf(memberWrite)).toMatchObject({ action: 'auth.denied', actor: who.aMember, scope: a.org.id, key: 'aud_member', reason: expect.stringMatching(/^403 ROLE_NOT_ALLOWED PUT /) });

@@ -1,5 +1,6 @@
 import { HttpStatus, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isConnectionError, rawInsertMany, timeParam } from '../common/database';
 import { AppError, badRequest, forbidden } from '../common/errors';
@@ -66,6 +67,29 @@ const MAX_BATCH = 500;
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 100;
 const cut = (s: string | null | undefined, n: number) => (s == null ? null : s.length > n ? s.slice(0, n) : s);
+/** The most of a caller's User-Agent an entry keeps. */
+export const USER_AGENT_MAX = 128;
+/** A run that could be a credential: our tokens, or any 32+ characters of base64url. */
+const CREDENTIAL_LIKE = /bft_[A-Za-z0-9_-]*|[A-Za-z0-9_+/=-]{32,}/g;
+
+/**
+ * The caller's User-Agent as an entry keeps it: free text chosen by whoever sent the request, so
+ * printable ASCII only (anything else becomes `?`), credential-looking runs replaced, at most
+ * USER_AGENT_MAX characters.
+ */
+export function cleanUserAgent(ua: string | null | undefined): string | null {
+  if (!ua) return null;
+  const cleaned = ua
+    .slice(0, 4 * USER_AGENT_MAX)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(CREDENTIAL_LIKE, '[REDACTED]')
+    .slice(0, USER_AGENT_MAX);
+  return cleaned || null;
+}
+
+/** The client address, only when it is one (a trusted proxy could forward anything in X-Forwarded-For). */
+const addressOf = (ip: string | null | undefined) => (ip && isIP(ip) ? ip : null);
+
 const EXECUTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Execution ids are UUIDs; anything else in X-Bifrost-Execution (a token pasted there, say) is not stored. */
 const executionIdOf = (id: string | null | undefined) => (id && EXECUTION_ID.test(id) ? id : null);
@@ -112,8 +136,8 @@ export class AuditService implements OnModuleDestroy {
       reason: cut(input.reason, 255),
       executionId: executionIdOf(input.executionId ?? ctx?.executionId),
       requestId: ctx?.requestId ?? null,
-      ip: cut(ctx?.ip, 64),
-      userAgent: cut(ctx?.userAgent, 255),
+      ip: addressOf(ctx?.ip),
+      userAgent: cleanUserAgent(ctx?.userAgent),
     };
   }
 

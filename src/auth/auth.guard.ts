@@ -1,6 +1,7 @@
-import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import passport from 'passport';
+import { AllExceptionsFilter } from '../common/all-exceptions.filter';
 import { AppError, forbidden, invalidToken, unauthorized } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
 import { PUBLIC_KEY, ROLES_KEY, TOKEN_CHECKED_BY_HANDLER_KEY } from './auth.decorators';
@@ -21,6 +22,8 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
  */
 @Injectable()
 export class GlobalAuthGuard implements CanActivate {
+  private readonly logger = new Logger('Auth');
+
   constructor(
     private readonly reflector: Reflector,
     private readonly throttle: AuthThrottle,
@@ -50,25 +53,31 @@ export class GlobalAuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const req = context.switchToHttp().getRequest<RequestWithContext>();
-    const client = req.socket.remoteAddress ?? 'unknown';
-    if (this.throttle.isBlocked(client)) {
-      const err = new AppError(HttpStatus.TOO_MANY_REQUESTS, 'TOO_MANY_FAILED_AUTHENTICATIONS', 'Too many failed authentications from this address; wait a minute');
-      throw Object.assign(err, { retryAfter: this.throttle.retryAfter(client) });
-    }
+    // request.ip: the socket's address, or the client's as the TRUST_PROXY proxies report it.
+    const client = req.ip || 'unknown';
+    // A blocked address is still served when it brings a valid token; anything else is a 429.
+    const blocked = this.throttle.isBlocked(client);
     const header = req.headers.authorization;
     if (!header) {
+      if (blocked) throw await this.tooMany(req, client);
       this.throttle.recordFailure(client);
       throw unauthorized('Missing Authorization header (expected: Bearer <token>)', 'MISSING_TOKEN');
     }
     const match = BEARER.exec(header);
     if (!match) {
+      if (blocked) throw await this.tooMany(req, client);
       this.throttle.recordFailure(client);
       throw unauthorized('Malformed Authorization header (expected: Bearer <token>)', 'MALFORMED_TOKEN');
     }
-    if (this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler())) (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
+    // While blocked, the token's row is read here rather than trusted from memory, so a revoked
+    // token gets its 429 like any other bad one.
+    if (!blocked && this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler())) {
+      (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
+    }
     const principal = await this.authenticate(req);
     if (!principal) {
       this.throttle.recordFailure(client);
+      if (blocked) throw await this.tooMany(req, client);
       throw invalidToken();
     }
     req.user = principal;
@@ -79,5 +88,23 @@ export class GlobalAuthGuard implements CanActivate {
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (!roles || !roles.includes(principal.role)) throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');
     return true;
+  }
+
+  /**
+   * The 429 for a blocked address. Its first one in a window is audited (`auth.denied`, reason
+   * `429 TOO_MANY_FAILED_AUTHENTICATIONS <route>`); the rest are not, so a guesser cannot fill the
+   * audit log one entry per request.
+   */
+  private async tooMany(req: RequestWithContext, client: string): Promise<AppError> {
+    const code = 'TOO_MANY_FAILED_AUTHENTICATIONS';
+    if (this.throttle.firstRefusal(client)) {
+      try {
+        await AllExceptionsFilter.recordDenial(req, HttpStatus.TOO_MANY_REQUESTS, code);
+      } catch (err) {
+        this.logger.error({ msg: 'audit of a throttled request failed', errorName: (err as Error)?.name });
+      }
+    }
+    const err = new AppError(HttpStatus.TOO_MANY_REQUESTS, code, 'Too many failed authentications from this address; wait a minute or use a valid token');
+    return Object.assign(err, { retryAfter: this.throttle.retryAfter(client) });
   }
 }

@@ -11,3 +11,6 @@ export interface Principal {
 
 /** The CLI acts as this principal in audit entries. */
 export const CLI_PRINCIPAL: Principal = { id: 'cli', name: 'cli', role: 'admin', orgId: null };
+
+/** Start-up creations (BIFROST_BOOTSTRAP_TOKEN, the first development token) are audited as this actor. */
+export const BOOTSTRAP_PRINCIPAL: Principal = { id: 'bootstrap', name: 'bootstrap', role: 'admin', orgId: null };

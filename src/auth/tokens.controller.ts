@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiForbiddenResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { badRequest } from '../common/errors';
 import { CurrentPrincipal, Roles } from './auth.decorators';
 import type { Principal } from './roles';
@@ -15,8 +15,12 @@ export class TokensController {
 
   @Post('tokens')
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'Create a token; the token is shown only in this response', description: 'org_admin may create member and service tokens of its own org.' })
+  @ApiOperation({
+    summary: 'Create a token; the token is shown only in this response',
+    description: 'admin creates any token; org_admin creates member tokens of its own org only. Only admin creates service tokens (a service token reads secrets in plaintext).',
+  })
   @ApiCreatedResponse({ type: CreatedTokenDto })
+  @ApiForbiddenResponse({ description: '`ROLE_NOT_ALLOWED` (an org_admin asking for a role other than member), `ORG_FORBIDDEN` (another org)' })
   create(@CurrentPrincipal() principal: Principal, @Body() body: CreateTokenDto): Promise<CreatedTokenDto> {
     return this.tokens.create(principal, body);
   }
@@ -32,7 +36,7 @@ export class TokensController {
   @Delete('tokens/:id')
   @HttpCode(204)
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'Revoke a token; it stops working at once' })
+  @ApiOperation({ summary: 'Revoke a token; it stops working at once', description: 'admin revokes any token; org_admin the member tokens of its own org (`ROLE_NOT_ALLOWED` for its org’s other tokens).' })
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ description: '`TOKEN_NOT_FOUND`' })
   async revoke(@CurrentPrincipal() principal: Principal, @Param('id', uuidPipe) id: string): Promise<void> {

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource, IsNull } from 'typeorm';
-import { inTransaction, rawQuery } from '../common/database';
+import { inTransaction, isUniqueViolation, rawQuery } from '../common/database';
 import { forbidden, invalidToken, notFound, badRequest } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
@@ -10,7 +10,7 @@ import { AuthThrottle } from './auth-throttle';
 import { AuditService } from '../audit/audit.service';
 import { OrgsService } from '../scopes/orgs.service';
 import { ApiToken } from './api-token.entity';
-import { Principal, Role } from './roles';
+import { BOOTSTRAP_PRINCIPAL, Principal, Role } from './roles';
 import { AppEnv } from '../common/env';
 import { APP_ENV } from '../common/app-env.provider';
 import { Inject } from '@nestjs/common';
@@ -162,9 +162,11 @@ export class TokensService implements OnApplicationBootstrap {
   /** Creates a token; the plaintext is returned once and never stored. */
   async create(actor: Principal, input: { name: string; role: Role; orgId?: string | null }): Promise<TokenView & { token: string }> {
     const orgId = input.orgId ?? null;
+    // Only admin creates service tokens: whoever holds one reads the org's (and the global) secrets
+    // in plaintext, and no human role below admin may come by plaintext.
     if (actor.role === 'org_admin') {
-      if (input.role !== 'member' && input.role !== 'service') throw forbidden('org_admin may create member and service tokens only');
-      if (orgId !== actor.orgId) throw forbidden('org_admin may create tokens for its own org only');
+      if (input.role !== 'member') throw forbidden('org_admin may create member tokens only; service tokens are created by an admin', 'ROLE_NOT_ALLOWED');
+      if (orgId !== actor.orgId) throw forbidden('org_admin may create tokens for its own org only', 'ORG_FORBIDDEN');
     }
     if ((input.role === 'org_admin' || input.role === 'member') && !orgId) {
       throw badRequest('ORG_REQUIRED', `A ${input.role} token needs an orgId`);
@@ -202,8 +204,10 @@ export class TokensService implements OnApplicationBootstrap {
   async revoke(actor: Principal, id: string): Promise<void> {
     await inTransaction(this.dataSource, async (em) => {
       const row = await em.findOne(ApiToken, { where: { id } });
-      const visible = row && (actor.role === 'admin' || (actor.role === 'org_admin' && row.orgId === actor.orgId && (row.role === 'member' || row.role === 'service')));
+      // An org_admin sees its org's tokens (GET /api/tokens) and revokes the member ones among them.
+      const visible = row && (actor.role === 'admin' || (actor.role === 'org_admin' && row.orgId === actor.orgId));
       if (!row || !visible) throw notFound('TOKEN_NOT_FOUND', 'No such token');
+      if (actor.role !== 'admin' && row.role !== 'member') throw forbidden('org_admin may revoke member tokens only', 'ROLE_NOT_ALLOWED');
       if (!row.revokedAt) await em.update(ApiToken, { id }, { revokedAt: new Date() });
       await this.audit.record(em, { action: 'token.revoke', outcome: 'success', scope: row.orgId ?? 'global', key: row.id });
     });
@@ -211,30 +215,63 @@ export class TokensService implements OnApplicationBootstrap {
   }
 
   /**
-   * BIFROST_BOOTSTRAP_TOKEN makes sure an admin token with exactly that value exists. Without it, a
-   * development start on an empty database creates one admin token and prints it once.
+   * BIFROST_BOOTSTRAP_TOKEN creates an admin token with exactly that value once: when no row with
+   * its hash exists. A row that exists is left as it is: a revoked bootstrap token stays revoked (it
+   * leaked, and the variable lingers in compose files and CI settings), and the service says once
+   * that it can be removed from the environment. Without it, a development start on an empty
+   * database creates one admin token and prints it once. Both creations are audited as
+   * `token.create` by the `bootstrap` actor.
    */
   async onApplicationBootstrap(): Promise<void> {
-    const repo = this.dataSource.getRepository(ApiToken);
     if (this.env.bootstrapToken) {
       const hash = hashToken(this.env.bootstrapToken);
-      const existing = await repo.findOne({ where: { tokenHash: hash } });
-      if (!existing) {
-        await repo.insert({ id: randomUUID(), name: 'bootstrap', role: 'admin', orgId: null, tokenHash: hash, createdBy: 'bootstrap', createdAt: new Date(), revokedAt: null });
-        this.logger.log('Bootstrap admin token from BIFROST_BOOTSTRAP_TOKEN registered');
-      } else if (existing.revokedAt || existing.role !== 'admin') {
-        await repo.update({ id: existing.id }, { revokedAt: null, role: 'admin', orgId: null });
+      const outcome = await this.createOnce(hash, 'bootstrap', 'BIFROST_BOOTSTRAP_TOKEN');
+      if (outcome === 'created') this.logger.log('Bootstrap admin token from BIFROST_BOOTSTRAP_TOKEN registered');
+      else if (outcome === 'revoked') {
+        this.logger.warn('The token in BIFROST_BOOTSTRAP_TOKEN was revoked and stays revoked; remove BIFROST_BOOTSTRAP_TOKEN from the environment');
       }
       return;
     }
     if (this.env.nodeEnv !== 'development') return;
-    if ((await repo.count()) > 0) return;
+    if ((await this.dataSource.getRepository(ApiToken).count()) > 0) return;
     const token = generateToken();
-    await repo.insert({ id: randomUUID(), name: 'first-admin', role: 'admin', orgId: null, tokenHash: hashToken(token), createdBy: 'first-start', createdAt: new Date(), revokedAt: null });
+    if ((await this.createOnce(hashToken(token), 'first-admin', 'first start', true)) !== 'created') return;
     // Printed once, straight to the terminal rather than the JSON log, so it is not kept in log storage.
     process.stdout.write(
       `\n  First start on an empty database: an admin token was created. It is shown only now:\n\n    ${token}\n\n` +
         `  Open Swagger UI at http://localhost:${this.env.port}/docs, press Authorize and paste it.\n\n`,
     );
+  }
+
+  /**
+   * Inserts the admin token row of `hash`, with its audit entry, unless a row with that hash exists
+   * (or, with `onlyIfEmpty`, any token does). Another instance starting at the same moment may win
+   * the insert: its row is then the existing one.
+   */
+  private async createOnce(hash: string, name: string, why: string, onlyIfEmpty = false): Promise<'created' | 'exists' | 'revoked'> {
+    try {
+      return await inTransaction(this.dataSource, async (em) => {
+        const existing = await em.findOne(ApiToken, { where: { tokenHash: hash } });
+        if (existing) return existing.revokedAt ? 'revoked' : 'exists';
+        if (onlyIfEmpty && (await em.count(ApiToken)) > 0) return 'exists';
+        const row: ApiToken = Object.assign(new ApiToken(), {
+          id: randomUUID(),
+          name,
+          role: 'admin',
+          orgId: null,
+          tokenHash: hash,
+          createdBy: BOOTSTRAP_PRINCIPAL.name,
+          createdAt: new Date(),
+          revokedAt: null,
+        });
+        await em.insert(ApiToken, row);
+        await this.audit.record(em, { action: 'token.create', outcome: 'success', actor: BOOTSTRAP_PRINCIPAL, scope: 'global', key: row.id, reason: `role admin (${why})` });
+        return 'created';
+      });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const existing = await this.dataSource.getRepository(ApiToken).findOne({ where: { tokenHash: hash } });
+      return existing?.revokedAt ? 'revoked' : 'exists';
+    }
   }
 }

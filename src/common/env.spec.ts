@@ -77,3 +77,24 @@ describe('loadEnv', () => {
     expect(() => parseDatabaseUrl('sqlite:')).toThrow(EnvError);
   });
 });
+
+describe('TRUST_PROXY', () => {
+  const load = (value?: string) => loadEnv({ BIFROST_SECRET_KEY: KEY, DATABASE_URL: tmpDb(), ...(value === undefined ? {} : { TRUST_PROXY: value }) });
+
+  it('is off by default, and when set to off, false or nothing', () => {
+    for (const value of [undefined, '', ' ', 'off', 'false', 'OFF']) expect({ value, trustProxy: load(value).trustProxy }).toEqual({ value, trustProxy: [] });
+  });
+
+  it('takes a comma-separated list of proxy addresses and CIDRs, IPv4 and IPv6', () => {
+    expect(load(' 10.0.0.1, 10.0.0.0/8,192.168.1.0/24 , ::1, fd00::/8, 2001:db8::1/128').trustProxy).toEqual(['10.0.0.1', '10.0.0.0/8', '192.168.1.0/24', '::1', 'fd00::/8', '2001:db8::1/128']);
+  });
+
+  it.each(['true', '*', '1', 'loopback', 'proxy.internal', '10.0.0.0/33', '10.0.0.0/', '10.0.0.0/8/8', '::1/129', '10.0.0.256', '10.0.0.1,,10.0.0.2', '10.0.0.0/-1', '10.0.0.0/08x'])(
+    'refuses %j, naming TRUST_PROXY without quoting the value',
+    (value) => {
+      const err = failure({ BIFROST_SECRET_KEY: KEY, DATABASE_URL: tmpDb(), TRUST_PROXY: value });
+      expect(err.variable).toBe('TRUST_PROXY');
+      if (value.length > 3) expect(err.message).not.toContain(value);
+    },
+  );
+});

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -29,6 +30,11 @@ export interface AppEnv {
   secretKeyGenerated: boolean;
   previousSecretKeys: string[];
   bootstrapToken?: string;
+  /**
+   * TRUST_PROXY: the addresses or CIDRs of the proxies whose X-Forwarded-For is believed (Fastify's
+   * `trustProxy`); empty when off, the default: the client address is then the socket's.
+   */
+  trustProxy: string[];
   /** Comma-separated allowed CORS origins; CORS is off when empty. */
   corsOrigins: string[];
   /**
@@ -76,6 +82,27 @@ export function parseDatabaseUrl(raw: string | undefined): DatabaseSettings {
     return { kind: 'mysql', url: url.replace(/^mariadb:/, 'mysql:') };
   }
   throw new EnvError('DATABASE_URL', 'must start with sqlite: or mysql://');
+}
+
+/**
+ * TRUST_PROXY: off (unset, empty, `off` or `false`), or a comma-separated list of IPv4/IPv6
+ * addresses and CIDRs. Trusting every peer (`true`, `*`) or a hop count is refused: any client
+ * could then choose the address the throttle and the audit log see.
+ */
+export function parseTrustProxy(raw: string | undefined): string[] {
+  const value = raw?.trim() ?? '';
+  if (value === '' || /^(off|false)$/i.test(value)) return [];
+  return value.split(',').map((entry, i) => {
+    const item = entry.trim();
+    const [address, prefix, ...rest] = item.split('/');
+    const family = isIP(address ?? '');
+    const bits = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (!family || !prefixOk || rest.length > 0) {
+      throw new EnvError('TRUST_PROXY', `entry ${i + 1} is not an IP address or CIDR (expected off, or addresses and CIDRs such as 172.16.0.0/12 or fd00::/8)`);
+    }
+    return item;
+  });
 }
 
 /**
@@ -128,6 +155,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     throw new EnvError('BIFROST_BOOTSTRAP_TOKEN', 'must be at least 32 characters with no whitespace');
   }
 
+  const trustProxy = parseTrustProxy(source.TRUST_PROXY);
+
   const corsOrigins = (source.CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())
@@ -151,6 +180,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     secretKeyGenerated,
     previousSecretKeys,
     bootstrapToken,
+    trustProxy,
     corsOrigins,
     httpsOnly,
     requestTimeoutMs: Number(requestTimeoutRaw),

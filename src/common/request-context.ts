@@ -72,7 +72,8 @@ export function registerRequestContext(fastify: FastifyInstance): void {
     const ua = req.headers['user-agent'];
     const ctx: RequestContext = {
       requestId,
-      ip: req.socket.remoteAddress ?? null,
+      // request.ip: the socket's address, or the client address the TRUST_PROXY proxies report.
+      ip: req.ip || null,
       userAgent: typeof ua === 'string' ? ua.slice(0, 255) : null,
       method: req.method,
       path: pathOf(req),
