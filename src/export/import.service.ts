@@ -499,7 +499,8 @@ class OrgLookup {
    * `id`: the first secret of the org decides; null when `id` cannot be it (not an org id, taken by
    * an org that exists, planned for another org, or another id was planned already).
    */
-  async plan(name: string, id: string): Promise<string | null> {
+  async plan(requested: string, id: string): Promise<string | null> {
+    const name = normalizeOrgName(requested); // as create() names it
     const planned = this.plans.get(name);
     if (planned !== undefined) return planned === id ? id : null;
     if (!UUID.test(id)) return null;
