@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { get as httpGet, IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { decodeBound } from '../src/crypto/binding';
 import { Fernet } from '../src/crypto/fernet';
 import { deriveFernetKey, wrapBifrostStored } from '../src/crypto/key-derivation';
 import { Keyring } from '../src/crypto/keyring';
@@ -656,7 +657,8 @@ describe('key rotation and the start-up key check', () => {
       const onlyNew = Keyring.fromSecrets(NEW);
       const stored = await rawRows<{ ciphertext: string }>(t, 'SELECT ciphertext FROM configs WHERE ciphertext IS NOT NULL');
       expect(stored).toHaveLength(N);
-      for (const r of stored) expect(onlyNew.decrypt(r.ciphertext).toString('utf8')).toMatch(/^secret-\d+-/);
+      // Each in the bound form (its scope and key before the value).
+      for (const r of stored) expect(decodeBound(onlyNew.decrypt(r.ciphertext).toString('utf8'))).toMatchObject({ binding: { key: expect.stringMatching(/^k\d{3}$/) }, value: expect.stringMatching(/^secret-\d+-/) });
       const dynamic = await rawRows<{ ciphertext: string }>(t, 'SELECT ciphertext FROM execution_secrets');
       expect(dynamic).toHaveLength(DYNAMIC.length);
       // (How the executions module frames a dynamic secret inside its token is its business.)

@@ -73,6 +73,14 @@ export const decryptionFailed = (key: string) =>
     `The value of '${key}' cannot be decrypted with the configured keys: check BIFROST_SECRET_KEY (and BIFROST_SECRET_KEY_PREVIOUS)`,
   );
 
+/** A stored secret whose token was written for another scope or key (a copied row or ciphertext). */
+export const bindingMismatch = (key: string) =>
+  new AppError(
+    HttpStatus.INTERNAL_SERVER_ERROR,
+    'SECRET_BINDING_MISMATCH',
+    `The stored value of '${key}' was encrypted for another scope or key and is not used here: set the secret again`,
+  );
+
 interface ListPlan {
   type?: ConfigType;
   prefix?: string;
@@ -168,7 +176,8 @@ export class ConfigsService {
     const { stored } = normalizeValue(input.type, input.value);
     const secret = input.type === 'secret';
     // Encrypt once, outside the transaction: the lock is held for the shortest time.
-    const ciphertext = secret ? this.crypto.encryptString(stored) : null;
+    // Bound to its scope and key: the token is accepted nowhere else (a copied row does not open).
+    const ciphertext = secret ? this.crypto.encryptBound({ scope, key }, stored) : null;
     return inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
   }
 

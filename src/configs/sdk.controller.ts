@@ -38,7 +38,9 @@ export class SdkController {
   @ApiOkResponse({ type: SdkConfigDto })
   @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
   @ApiConflictResponse({ description: '`SECRET_VALUE_MISSING`' })
-  @ApiInternalServerErrorResponse({ description: '`DECRYPTION_FAILED`: no configured key decrypts the value; check BIFROST_SECRET_KEY' })
+  @ApiInternalServerErrorResponse({
+    description: '`DECRYPTION_FAILED`: no configured key decrypts the value; check BIFROST_SECRET_KEY. `SECRET_BINDING_MISMATCH`: the stored ciphertext was written for another scope or key (a copied row); it is never used here',
+  })
   async read(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,

@@ -7,12 +7,13 @@ import { TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.s
 import { rawQuery } from '../common/database';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
+import { SecretBindingMismatchError } from '../crypto/binding';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { OrgsService } from '../scopes/orgs.service';
 import { ConfigEntity, ConfigType } from './config.entity';
 import { assertValidKey, inferType, MASK } from './config-values';
-import { configNotFound, ConfigsService, decryptionFailed } from './configs.service';
+import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed } from './configs.service';
 
 export interface SdkValue {
   key: string;
@@ -120,9 +121,10 @@ export class SdkService {
     if (row.type === 'secret') {
       if (!row.hasValue || !row.ciphertext) throw await fail(conflict('SECRET_VALUE_MISSING', `The secret '${key}' has no value yet: set it before reading it`));
       try {
-        value = this.crypto.decryptString(row.ciphertext);
-      } catch {
-        throw await fail(decryptionFailed(key));
+        // Only a token written for this very row opens here.
+        value = this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key });
+      } catch (err) {
+        throw await fail(err instanceof SecretBindingMismatchError ? bindingMismatch(key) : decryptionFailed(key));
       }
       if (executionId && this.executionSink) {
         // Registering with the execution's scrubber can fail (no such execution in this org): the read

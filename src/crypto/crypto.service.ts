@@ -2,13 +2,17 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CRYPTO_OPTIONS } from './crypto.constants';
 import type { CryptoOptions } from './crypto.constants';
 import { LruMap } from '../common/lru-map';
+import { decodeBound, encodeBound, OpenedSecret, SecretBinding, valueFor } from './binding';
 import { utf8Decode } from './encoding';
 import { Keyring } from './keyring';
 
-/** Tokens whose plaintext decryptString keeps. */
+/** Tokens whose opened plaintext open() keeps. */
 const OPENED_TOKENS = 10_000;
 
-/** Encrypts and decrypts stored secret values with the deployment's keyring. */
+/**
+ * Encrypts and decrypts stored secret values with the deployment's keyring. A config secret is
+ * written bound to its scope and key (see binding.ts) and read back only for that place.
+ */
 @Injectable()
 export class CryptoService {
   readonly #keyring: Keyring;
@@ -18,7 +22,7 @@ export class CryptoService {
    * stale. It spares the workflow engine's hot read and the scrubber's reloads the HMAC and AES work
    * of the same few tokens, and holds no more than the scrubber's registry already does.
    */
-  readonly #opened = new LruMap<string, string>(OPENED_TOKENS);
+  readonly #opened = new LruMap<string, OpenedSecret>(OPENED_TOKENS);
 
   constructor(@Inject(CRYPTO_OPTIONS) options: CryptoOptions) {
     this.#keyring = Keyring.fromSecrets(options.secretKey, options.previousSecretKeys);
@@ -32,25 +36,64 @@ export class CryptoService {
     return Keyring.fromSecrets(secretKey, previousSecretKeys);
   }
 
+  /** A config secret's token: `value` bound to the scope and key it is stored under. */
+  encryptBound(binding: SecretBinding, value: string): string {
+    return this.#keyring.encrypt(encodeBound(binding, value));
+  }
+
+  /**
+   * The value of a stored secret read for `expected` (the row's own scope and key). Throws
+   * SecretBindingMismatchError if the token was written for another place (a copied row or
+   * ciphertext), InvalidTokenError if no key opens it, TypeError if it holds non-UTF-8 bytes. A
+   * legacy (unbound) token is accepted: rows from before the bound form, until rotate-key binds them.
+   */
+  decryptBound(token: string, expected: SecretBinding): string {
+    return valueFor(this.open(token), expected);
+  }
+
+  /** Opens a token: its binding (null for the legacy form) and its value. Throws as decryptBound. */
+  open(token: string): OpenedSecret {
+    let opened = this.#opened.get(token);
+    if (opened === undefined) {
+      opened = Object.freeze(decodeBound(utf8Decode(this.#keyring.decrypt(token))));
+      this.#opened.set(token, opened);
+    }
+    return opened;
+  }
+
+  /** An unbound token (execution secrets, whose rows name their execution). */
   encryptString(plain: string): string {
     return this.#keyring.encrypt(plain);
   }
 
-  /** Throws InvalidTokenError if no key opens the token, TypeError if it holds non-UTF-8 bytes. */
+  /**
+   * The value inside a token without checking where it belongs: for the scrubber (which only
+   * redacts, never returns a value) and for execution secrets. A config read uses decryptBound.
+   */
   decryptString(token: string): string {
-    let plain = this.#opened.get(token);
-    if (plain === undefined) {
-      plain = utf8Decode(this.#keyring.decrypt(token));
-      this.#opened.set(token, plain);
-    }
-    return plain;
+    return this.open(token).value;
   }
 
   isCurrent(token: string): boolean {
     return this.#keyring.isCurrent(token);
   }
 
+  /** The token under the current key, its creation time kept (execution secrets). */
   reencrypt(token: string): string {
     return this.#keyring.reencrypt(token);
+  }
+
+  /**
+   * For key rotation: a config secret's token under the current key and in the bound form, bound
+   * to `binding` (its row). An already current, bound token comes back unchanged; a legacy one is
+   * bound to its row; one bound elsewhere is never rebound (SecretBindingMismatchError). The
+   * creation time is kept, like MultiFernet.rotate.
+   */
+  rebind(token: string, binding: SecretBinding): string {
+    const { plaintext, keyIndex, timestamp } = this.#keyring.decryptWithMeta(token);
+    const opened = decodeBound(utf8Decode(plaintext));
+    const value = valueFor(opened, binding);
+    if (keyIndex === 0 && opened.binding) return token;
+    return this.#keyring.encrypt(encodeBound(binding, value), { now: timestamp });
   }
 }

@@ -15,3 +15,5 @@ export {
 } from './key-derivation';
 export { Keyring } from './keyring';
 export type { DecryptedWithIndex } from './keyring';
+export { BINDING_PREFIX, decodeBound, encodeBound, SecretBindingMismatchError, sameBinding, valueFor } from './binding';
+export type { OpenedSecret, SecretBinding } from './binding';

@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { ENTITIES } from '../app.module';
 import { AuditService } from '../audit/audit.service';
 import { dataSourceOptions } from '../common/database';
+import { decodeBound } from './binding';
 import { CryptoService } from './crypto.service';
 import { KeyRotationService } from './key-rotation.service';
 import { Keyring } from './keyring';
@@ -17,11 +18,14 @@ async function database(): Promise<DataSource> {
   return ds;
 }
 
+const scopeOf = (i: number) => (i % 2 ? 'global' : '00000000-0000-4000-8000-000000000001');
+
+/** Secrets in the legacy form (Fernet of the value), as Bifrost and earlier versions stored them. */
 async function insertSecrets(ds: DataSource, crypto: CryptoService, n: number): Promise<void> {
   const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
   for (let i = 0; i < n; i++) {
     await ds.query('INSERT INTO configs (scope, `key`, type, value, ciphertext, has_value, description, updated_by, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, 1, NULL, ?, ?, ?)', [
-      i % 2 ? 'global' : '00000000-0000-4000-8000-000000000001',
+      scopeOf(i),
       `k${String(i).padStart(3, '0')}`,
       'secret',
       crypto.encryptString(`value-${i}`),
@@ -49,7 +53,11 @@ describe('KeyRotationService', () => {
     expect(await service.rotate({ batchSize: 10 })).toMatchObject({ reencrypted: 5, alreadyCurrent: 20, failed: 0, complete: true });
     const onlyNew = Keyring.fromSecrets(NEW);
     const rows: { key: string; ciphertext: string }[] = await ds.query('SELECT `key`, ciphertext FROM configs');
-    for (const r of rows) expect(onlyNew.decrypt(r.ciphertext).toString()).toBe(`value-${Number(r.key.slice(1))}`);
+    // Each one bound to its own row now.
+    for (const r of rows) {
+      const i = Number(r.key.slice(1));
+      expect(decodeBound(onlyNew.decrypt(r.ciphertext).toString())).toEqual({ binding: { scope: scopeOf(i), key: r.key }, value: `value-${i}` });
+    }
     const audit: { action: string; reason: string }[] = await ds.query("SELECT action, reason FROM audit_entries WHERE action = 'key.rotate'");
     expect(audit.length).toBeGreaterThanOrEqual(4);
     expect(audit.map((a) => a.reason).join(' ')).not.toMatch(/value-/);
@@ -61,12 +69,12 @@ describe('KeyRotationService', () => {
     const sqlite = (ds.driver as unknown as { databaseConnection: { prepare(sql: string): { run(...args: unknown[]): unknown } } }).databaseConnection;
     let raced = false;
     class Racing extends CryptoService {
-      reencrypt(token: string): string {
+      rebind(token: string, binding: { scope: string; key: string }): string {
         if (!raced) {
           raced = true;
-          sqlite.prepare('UPDATE configs SET ciphertext = ? WHERE `key` = ?').run(crypto.encryptString('written concurrently'), 'k000');
+          sqlite.prepare('UPDATE configs SET ciphertext = ? WHERE `key` = ?').run(crypto.encryptBound({ scope: scopeOf(0), key: 'k000' }, 'written concurrently'), 'k000');
         }
-        return super.reencrypt(token);
+        return super.rebind(token, binding);
       }
     }
     const racing = new Racing({ secretKey: NEW, previousSecretKeys: [OLD] });
@@ -81,6 +89,21 @@ describe('KeyRotationService', () => {
     await ds.query('UPDATE configs SET ciphertext = ? WHERE `key` = ?', [stranger.encryptString('lost'), 'k003']);
     const report = await new KeyRotationService(ds, crypto, new AuditService(ds)).rotate();
     expect(report).toMatchObject({ reencrypted: 24, failed: 1, failures: [{ table: 'configs', scope: 'global', key: 'k003' }] });
+  });
+
+  it('binds legacy tokens to their rows even when the key did not change, and refuses to bind a copied row', async () => {
+    const same = new CryptoService({ secretKey: OLD, previousSecretKeys: [] });
+    // k002's bound token copied over k004 (same scope, another key).
+    await ds.query('UPDATE configs SET ciphertext = ? WHERE `key` = ?', [same.encryptBound({ scope: scopeOf(2), key: 'k002' }, 'value-2'), 'k002']);
+    const [k002] = await ds.query('SELECT ciphertext FROM configs WHERE `key` = ?', ['k002']);
+    await ds.query('UPDATE configs SET ciphertext = ? WHERE `key` = ?', [k002.ciphertext, 'k004']);
+    const service = new KeyRotationService(ds, same, new AuditService(ds));
+    expect(await service.rotate()).toMatchObject({ reencrypted: 23, alreadyCurrent: 1, failed: 1, failures: [{ table: 'configs', scope: scopeOf(4), key: 'k004' }] });
+    const [k004] = await ds.query('SELECT ciphertext FROM configs WHERE `key` = ?', ['k004']);
+    expect(k004.ciphertext).toBe(k002.ciphertext);
+    expect(await service.rotate()).toMatchObject({ reencrypted: 0, alreadyCurrent: 24, failed: 1 });
+    const [k005] = await ds.query('SELECT ciphertext FROM configs WHERE `key` = ?', ['k005']);
+    expect(same.decryptBound(k005.ciphertext, { scope: scopeOf(5), key: 'k005' })).toBe('value-5');
   });
 });
 

@@ -17,9 +17,9 @@ export interface RotationFailure {
 export interface RotationReport {
   /** Tokens written again under the current key by this run. */
   reencrypted: number;
-  /** Tokens that were under the current key already (by an earlier, interrupted run, or new writes). */
+  /** Tokens that were in their final form already (current key; bound, for configs), by an earlier, interrupted run, or new writes. */
   alreadyCurrent: number;
-  /** Tokens that no configured key opens; left as they are. */
+  /** Tokens that no configured key opens, or (configs) bound to another scope or key; left as they are. */
   failed: number;
   /** Tokens replaced by a concurrent write between read and update: the write won, nothing to do. */
   changedConcurrently: number;
@@ -48,11 +48,13 @@ interface Candidate<Id> {
 
 /**
  * Re-encrypts every stored secret (configs and execution secrets) under the current key while the
- * service keeps serving. Secrets are visited in primary-key order a batch at a time; each batch
- * commits in its own transaction, and each row is updated only if its token is still the one that
- * was read (compare-and-set), so a concurrent write always wins. Nothing marks progress: a token
- * already under the current key is skipped and counted, which is what makes a killed run resumable.
- * Readers keep working throughout, since the previous keys decrypt until the run is over.
+ * service keeps serving; a config secret in the legacy, unbound form is rewritten bound to its row
+ * (so a run with an unchanged key still has work to do until every row is bound). Secrets are
+ * visited in primary-key order a batch at a time; each batch commits in its own transaction, and
+ * each row is updated only if its token is still the one that was read (compare-and-set), so a
+ * concurrent write always wins. Nothing marks progress: a token already in its final form is
+ * skipped and counted, which is what makes a killed run resumable. Readers keep working
+ * throughout, since the previous keys decrypt until the run is over.
  */
 @Injectable()
 export class KeyRotationService {
@@ -86,10 +88,13 @@ export class KeyRotationService {
         break;
       }
       after = { scope: rows[rows.length - 1].scope, key: rows[rows.length - 1].key };
+      // Each token also moves to the bound form, bound to its own row; one bound elsewhere (a copied
+      // row) opens nowhere and is left as it is, reported as failed.
       const candidates = this.sort(
         report,
         rows.map((r) => ({ id: { scope: r.scope, key: r.key }, old: r.ciphertext! })),
         (id) => ({ table: 'configs', scope: id.scope, key: id.key }),
+        (row) => this.crypto.rebind(row.old, row.id),
       );
       await this.commit(report, actor, 'configs', candidates, (em, c) =>
         em.createQueryBuilder().update(ConfigEntity).set({ ciphertext: c.next }).where({ scope: c.id.scope, key: c.id.key, ciphertext: c.old }).execute(),
@@ -115,6 +120,7 @@ export class KeyRotationService {
         report,
         rows.map((r) => ({ id: String(r.id), old: r.ciphertext })),
         (id) => ({ table: 'execution_secrets', id }),
+        (row) => (this.crypto.isCurrent(row.old) ? row.old : this.crypto.reencrypt(row.old)),
       );
       await this.commit(report, actor, 'execution_secrets', candidates, (em, c) =>
         em.createQueryBuilder().update('execution_secrets').set({ ciphertext: c.next }).where('id = :id AND ciphertext = :old', { id: c.id, old: c.old }).execute(),
@@ -132,16 +138,17 @@ export class KeyRotationService {
     return report;
   }
 
-  /** Splits a batch into current tokens (counted), undecryptable ones (counted) and ones to rewrite. */
-  private sort<Id>(report: RotationReport, rows: { id: Id; old: string }[], describe: (id: Id) => RotationFailure): Candidate<Id>[] {
+  /**
+   * Splits a batch into current tokens (counted), undecryptable ones (counted) and ones to rewrite.
+   * `rewrite` gives a row's token in its final form: the same string when there is nothing to do.
+   */
+  private sort<Id>(report: RotationReport, rows: { id: Id; old: string }[], describe: (id: Id) => RotationFailure, rewrite: (row: { id: Id; old: string }) => string): Candidate<Id>[] {
     const out: Candidate<Id>[] = [];
     for (const row of rows) {
-      if (this.crypto.isCurrent(row.old)) {
-        report.alreadyCurrent++;
-        continue;
-      }
       try {
-        out.push({ ...row, next: this.crypto.reencrypt(row.old) });
+        const next = rewrite(row);
+        if (next === row.old) report.alreadyCurrent++;
+        else out.push({ ...row, next });
       } catch {
         report.failed++;
         if (report.failures.length < 100) report.failures.push(describe(row.id));

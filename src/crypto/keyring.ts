@@ -12,6 +12,11 @@ export interface DecryptedWithIndex {
   keyIndex: number;
 }
 
+export interface DecryptedWithMeta extends DecryptedWithIndex {
+  /** The token's creation time in Unix seconds. */
+  timestamp: number;
+}
+
 export class Keyring {
   readonly #fernets: readonly Fernet[];
 
@@ -48,6 +53,11 @@ export class Keyring {
   decryptWithIndex(token: string, opts?: FernetDecryptOptions): DecryptedWithIndex {
     const { plaintext, keyIndex } = this.#open(token, opts);
     return { plaintext, keyIndex };
+  }
+
+  /** Plaintext, which key opened the token, and its creation time (to keep it when re-encrypting). */
+  decryptWithMeta(token: string, opts?: FernetDecryptOptions): DecryptedWithMeta {
+    return this.#open(token, opts);
   }
 
   /** True only if the current key authenticates the token; never throws. */

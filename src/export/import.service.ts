@@ -9,6 +9,7 @@ import { AppError, badRequest, forbidden } from '../common/errors';
 import { ConfigEntity } from '../configs/config.entity';
 import { normalizeValue } from '../configs/config-values';
 import { SecretVersions } from '../configs/secret-versions';
+import { OpenedSecret, SecretBinding, decodeBound, sameBinding } from '../crypto/binding';
 import { CryptoService } from '../crypto/crypto.service';
 import { utf8Decode } from '../crypto/encoding';
 import { InvalidTokenError } from '../crypto/fernet';
@@ -77,11 +78,30 @@ export function statementSlices<T>(items: T[]): T[][] {
 }
 
 interface SecretOpener {
-  /** The plaintext and, when the token is already under this deployment's current key, the token to keep. */
-  open(token: string): { plaintext: string; keep?: string };
+  /**
+   * The token opened: its binding (null: the legacy, unbound form) and value, and whether it is
+   * under this deployment's current key (so it can be kept as it is).
+   */
+  open(token: string): OpenedSecret & { current: boolean };
+  /**
+   * True when the tokens are opened with a sourceSecretKey: whoever holds the key can read them
+   * anyway, so their binding is not checked and each value is encrypted again for its new place.
+   */
+  withSourceKey: boolean;
   /** What a row's problem says when no key opens its token. */
   failure: string;
 }
+
+const scopeMismatch = () =>
+  badRequest(
+    'SECRET_SCOPE_MISMATCH',
+    'The encryptedValue was encrypted for another scope or key: a secret moves elsewhere only decrypted and encrypted again (send the bundle wrapped with its sourceSecretKey)',
+  );
+const unbound = () =>
+  badRequest(
+    'SECRET_UNBOUND',
+    'The encryptedValue is in the old form that names no scope: only an admin may import it as it is (or send the bundle wrapped with its sourceSecretKey)',
+  );
 
 interface Resolved {
   row: number;
@@ -174,7 +194,7 @@ export class ImportService {
     // Pass 3: the same decisions, written in one transaction (or only counted, for a dry run).
     const apply = async (em: EntityManager | null) => {
       const result: ImportResult = { created: 0, updated: 0, skipped: 0, secretsNeedingValue: [], errors: [] };
-      const writeOrgs = new OrgLookup(em ?? this.dataSource.manager, em ? actor : null);
+      const writeOrgs = new OrgLookup(em ?? this.dataSource.manager, em ? actor : null, orgs.plans);
       const touchedSecretScopes = new Set<string>();
       let written = 0;
       await this.forEachBatch(source, header, async (batch) => {
@@ -299,10 +319,12 @@ export class ImportService {
       if (p.type === 'secret' && p.secretToken !== null) {
         try {
           const opened = opener.open(p.secretToken);
-          if (opened.plaintext.length > 0) {
-            normalizeValue('secret', opened.plaintext);
-            secretPlain = opened.plaintext;
-            secretKeep = opened.keep;
+          // A ciphertext of this deployment is accepted only into the scope and key it was written for.
+          const kept = opener.withSourceKey ? false : await this.checkBinding(opened.binding, scopeId!, name, p.key, actor, orgs);
+          if (opened.value.length > 0) {
+            normalizeValue('secret', opened.value);
+            secretPlain = opened.value;
+            if (kept && opened.current) secretKeep = p.secretToken;
           }
         } catch (err) {
           if (err instanceof AppError) problems.push({ row, key: p.key, code: err.code, message: err.message });
@@ -334,7 +356,7 @@ export class ImportService {
       }
       const secret = p.type === 'secret';
       let ciphertext: string | null = null;
-      if (secret && r.secretPlain !== null) ciphertext = em ? (r.secretKeep ?? this.crypto.encryptString(r.secretPlain)) : 'dry-run';
+      if (secret && r.secretPlain !== null) ciphertext = em ? (r.secretKeep ?? this.crypto.encryptBound({ scope: r.scopeId, key: p.key }, r.secretPlain)) : 'dry-run';
       // A null secret never overwrites a value.
       if (secret && ciphertext === null && old?.type === 'secret' && old.hasValue) ciphertext = old.ciphertext;
       if (secret && ciphertext === null) needsValue();
@@ -411,9 +433,28 @@ export class ImportService {
   }
 
   /**
+   * Whether a token opened with this deployment's keys may go into (scopeId, key): true when it is
+   * bound to exactly that place (it may then be kept as it is), false for a legacy, unbound token an
+   * admin may bring in (it is then encrypted again, bound). Throws a row problem (AppError)
+   * otherwise. For an org this import creates (`new:` in the checking pass), the org is planned
+   * with the id the token is bound to, so a backup restored into an empty database keeps its orgs'
+   * ids and its secrets.
+   */
+  private async checkBinding(binding: SecretBinding | null, scopeId: string, name: string | null, key: string, actor: Principal, orgs: OrgLookup): Promise<boolean> {
+    if (binding === null) {
+      if (actor.role !== 'admin') throw unbound();
+      return false;
+    }
+    let target: string | null = scopeId;
+    if (scopeId.startsWith('new:')) target = name === null ? null : await orgs.plan(name, binding.scope);
+    if (target === null || !sameBinding(binding, { scope: target, key })) throw scopeMismatch();
+    return true;
+  }
+
+  /**
    * How secret tokens are opened: with the source deployment's key when one is given (the values
-   * are then encrypted again under this deployment's key), else with this deployment's own keys
-   * (a backup; a token already under the current key is kept as it is).
+   * are then encrypted again under this deployment's key, for their new place), else with this
+   * deployment's own keys (a backup; its tokens are checked against where they go).
    */
   private opener(sourceSecretKey: string | undefined): SecretOpener {
     if (sourceSecretKey !== undefined) {
@@ -424,13 +465,15 @@ export class ImportService {
         throw invalidBundle([{ row: null, code: 'INVALID_SOURCE_KEY', message: 'sourceSecretKey is not usable as a key' }]);
       }
       const ring = keyring;
-      return { open: (token) => ({ plaintext: utf8Decode(ring.decrypt(token)) }), failure: 'The secret cannot be decrypted with sourceSecretKey (wrong key?)' };
+      return {
+        open: (token) => ({ ...decodeBound(utf8Decode(ring.decrypt(token))), current: false }),
+        withSourceKey: true,
+        failure: 'The secret cannot be decrypted with sourceSecretKey (wrong key?)',
+      };
     }
     return {
-      open: (token) => {
-        const plaintext = this.crypto.decryptString(token);
-        return { plaintext, keep: this.crypto.isCurrent(token) ? token : undefined };
-      },
+      open: (token) => ({ ...this.crypto.open(token), current: this.crypto.isCurrent(token) }),
+      withSourceKey: false,
       failure: 'The secret cannot be decrypted with this deployment’s keys: a bundle from another deployment is sent wrapped, with its sourceSecretKey',
     };
   }
@@ -441,11 +484,36 @@ class OrgLookup {
   private readonly byName = new Map<string, string | null>();
   private readonly byId = new Map<string, string | null>();
 
-  /** @param creator when set, create() inserts the org (in `em`'s transaction); else it only pretends. */
+  /**
+   * @param creator when set, create() inserts the org (in `em`'s transaction); else it only pretends.
+   * @param plans ids planned (by the checking pass) for the orgs this import creates, by name.
+   */
   constructor(
     private readonly em: EntityManager,
     private readonly creator: Principal | null = null,
+    readonly plans = new Map<string, string>(),
   ) {}
+
+  /**
+   * The id the org `name` (one this import creates) is to have, asked for by a secret bound to
+   * `id`: the first secret of the org decides; null when `id` cannot be it (not an org id, taken by
+   * an org that exists, planned for another org, or another id was planned already).
+   */
+  async plan(requested: string, id: string): Promise<string | null> {
+    const name = normalizeOrgName(requested); // as create() names it
+    const planned = this.plans.get(name);
+    if (planned !== undefined) return planned === id ? id : null;
+    if (!UUID.test(id)) return null;
+    for (const other of this.plans.values()) if (other === id) return null;
+    if (!this.byId.has(id)) {
+      const found = await this.em.getRepository(Org).createQueryBuilder('o').select(['o.id', 'o.name']).where('o.id = :id', { id }).getOne();
+      if (found) this.remember(found);
+      else this.byId.set(id, null);
+    }
+    if (this.byId.get(id) !== null) return null;
+    this.plans.set(name, id);
+    return id;
+  }
 
   async prefetch(scopes: ParsedRow['scope'][]): Promise<void> {
     const names = new Set<string>();
@@ -502,7 +570,7 @@ class OrgLookup {
       this.byName.set(name, placeholder);
       return placeholder;
     }
-    const org = Object.assign(new Org(), { id: randomUUID(), name, createdAt: new Date() });
+    const org = Object.assign(new Org(), { id: this.plans.get(name) ?? randomUUID(), name, createdAt: new Date() });
     await this.em.insert(Org, org);
     this.remember(org);
     return org.id;

@@ -93,7 +93,8 @@ async function seed(url: string, n: number): Promise<void> {
       let ciphertext: string | null = null;
       if (kind === 0) {
         type = 'secret';
-        ciphertext = crypto.encryptString(`sk_live_${randomBytes(18).toString('base64url')}`);
+        // As the service writes it: bound to its scope and key.
+        ciphertext = crypto.encryptBound({ scope, key: `config_${String(i).padStart(6, '0')}` }, `sk_live_${randomBytes(18).toString('base64url')}`);
       } else if (kind <= 3) {
         type = 'string';
         value = JSON.stringify(`https://service-${i}.example.com/api/v2/endpoint?region=eu-west-${i % 3}`);

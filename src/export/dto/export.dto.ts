@@ -89,7 +89,7 @@ export class ScopedKeyDto {
 export class ImportProblemDto {
   @ApiProperty({ type: Number, nullable: true, description: 'Index in the bundle’s configs (items) array; null for the bundle as a whole' }) row: number | null;
   @ApiPropertyOptional({ description: 'The row’s key, when it is a valid key' }) key?: string;
-  @ApiProperty({ example: 'INVALID_VALUE', description: 'UNSUPPORTED_FORMAT, MISSING_CONFIGS, INVALID_ROW, INVALID_KEY, INVALID_SCOPE, INVALID_TYPE, INVALID_VALUE, VALUE_TOO_LARGE, MISSING_VALUE, INVALID_DESCRIPTION, SECRET_IN_CLEAR, INVALID_SECRET, SECRET_UNDECRYPTABLE, INVALID_SOURCE_KEY, DUPLICATE_CONFIG, DUPLICATE_MEMBER, ORG_NOT_FOUND, SCOPE_FORBIDDEN' })
+  @ApiProperty({ example: 'INVALID_VALUE', description: 'UNSUPPORTED_FORMAT, MISSING_CONFIGS, INVALID_ROW, INVALID_KEY, INVALID_SCOPE, INVALID_TYPE, INVALID_VALUE, VALUE_TOO_LARGE, MISSING_VALUE, INVALID_DESCRIPTION, SECRET_IN_CLEAR, INVALID_SECRET, SECRET_UNDECRYPTABLE, SECRET_SCOPE_MISMATCH, SECRET_UNBOUND, INVALID_SOURCE_KEY, DUPLICATE_CONFIG, DUPLICATE_MEMBER, ORG_NOT_FOUND, SCOPE_FORBIDDEN' })
   code: string;
   @ApiProperty() message: string;
 }
