@@ -3,6 +3,7 @@ import {
   ApiBadRequestResponse,
   ApiBody,
   ApiExtraModels,
+  ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
   ApiPayloadTooLargeResponse,
@@ -18,7 +19,6 @@ import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResu
 import { ExportService } from './export.service';
 import { spoolBody } from './import-body';
 import { ImportService, OnConflict } from './import.service';
-import { SecretRegistry } from '../scrubber/secret-registry';
 
 @ApiTags('Export and import')
 @ApiExtraModels(BundleDto, WrappedBundleDto, BifrostExportDto)
@@ -27,7 +27,6 @@ export class ExportController {
   constructor(
     private readonly exports: ExportService,
     private readonly imports: ImportService,
-    private readonly scrubbers: SecretRegistry,
   ) {}
 
   @Get('export')
@@ -36,20 +35,23 @@ export class ExportController {
     summary: 'Export configs as a bundle (streamed)',
     description:
       'Portable (the default): no ids, no timestamps but the bundle’s own `exportedAt`, no `updatedBy`, orgs by name, every secret’s `value` null — ' +
-      'import it elsewhere and set the secrets listed in `secretsNeedingValue`. `portable=false`: a backup for this same deployment, each secret ' +
-      'carrying its Fernet token as `encryptedValue` (restore it here, or elsewhere by sending it wrapped with this deployment’s key). ' +
+      'import it elsewhere and set the secrets listed in `secretsNeedingValue`. Its descriptions and values are scrubbed value by value (a string keeps ' +
+      'its text around `[REDACTED]`; a number whose digits hold a secret becomes the string `[REDACTED]`); scopes, keys and types are written as they are. ' +
+      '`portable=false` (admin only, else 403 `BACKUP_ADMIN_ONLY`): a backup for this same deployment, every non-secret value exactly as stored and each ' +
+      'secret carrying its Fernet token as `encryptedValue`, so restoring it gives back exactly what was there. Every bundle is valid JSON. ' +
       'admin exports any scope; org_admin its own org only. The response is written as it is read, a page of configs at a time; ' +
       'one `config.export` audit entry is committed before the first byte.',
   })
   @ApiProduces('application/json')
   @ApiOkResponse({ type: BundleDto })
   @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `VALIDATION_FAILED`' })
-  async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  @ApiForbiddenResponse({ description: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)' })
+  async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     const portable = query.portable !== 'false';
-    // Streamed, so the global interceptor never sees it: the request's scrubber is applied here.
-    const scrubber = await this.scrubbers.forRequest(req as Parameters<SecretRegistry['forRequest']>[0]);
-    // Scope checked and export audited before any header is sent: an error here gets the usual error body.
-    const chunks = await this.exports.open(principal, { portable, scope: query.scope }, { scrub: (text) => scrubber.scrub(text) });
+    // Streamed, so the global interceptor never sees it: a portable bundle is scrubbed value by
+    // value inside ExportService (as for the CLI). Scope checked and export audited before any
+    // header is sent: an error here gets the usual error body.
+    const chunks = await this.exports.open(principal, { portable, scope: query.scope });
     const day = new Date().toISOString().slice(0, 10);
     // A failure after the first byte can only cut the connection; the bundle is then not valid JSON,
     // so it cannot be mistaken for a whole one.
