@@ -8,7 +8,10 @@ import {
   ApiOperation,
   ApiPayloadTooLargeResponse,
   ApiProduces,
+  ApiRequestTimeoutResponse,
+  ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -17,7 +20,7 @@ import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResultDto, WrappedBundleDto } from './dto/export.dto';
 import { ExportService } from './export.service';
-import { spoolBody } from './import-body';
+import { ImportSlots, spoolBody } from './import-body';
 import { ImportService, OnConflict } from './import.service';
 
 @ApiTags('Export and import')
@@ -27,6 +30,7 @@ export class ExportController {
   constructor(
     private readonly exports: ExportService,
     private readonly imports: ImportService,
+    private readonly slots: ImportSlots,
   ) {}
 
   @Get('export')
@@ -83,17 +87,38 @@ export class ExportController {
   @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
   @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `INVALID_JSON`, `VALIDATION_FAILED`' })
   @ApiPayloadTooLargeResponse({ description: '`PAYLOAD_TOO_LARGE` over 512 MiB' })
-  async import(@CurrentPrincipal() principal: Principal, @Query() query: ImportQueryDto, @Req() req: FastifyRequest): Promise<ImportResultDto> {
-    // The JSON body parser hands this route the raw request stream (src/common/json-body.ts).
-    const body = await spoolBody(req.body as AsyncIterable<Buffer> | undefined, req.headers);
+  @ApiTooManyRequestsResponse({ description: '`TOO_MANY_IMPORTS`: this token already has 2 imports in flight (Retry-After)' })
+  @ApiServiceUnavailableResponse({ description: '`IMPORTS_BUSY`: 4 imports are in flight on this instance (Retry-After)' })
+  @ApiRequestTimeoutResponse({ description: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s' })
+  async import(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: ImportQueryDto,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ImportResultDto> {
+    // A slot before the first byte is read, given back once the spool file is gone (ImportSlots).
+    let release: () => void;
     try {
-      return await this.imports.import(principal, body.source, {
-        dryRun: query.dryRun === 'true',
-        onConflict: (query.onConflict ?? 'skip') as OnConflict,
-        createOrgs: query.createOrgs === 'true',
-      });
+      release = this.slots.acquire(principal.id);
+    } catch (err) {
+      // The body is left unread: close the connection rather than read it to its end.
+      reply.header('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? 5)).header('Connection', 'close');
+      throw err;
+    }
+    try {
+      // The JSON body parser hands this route the raw request stream (src/common/json-body.ts).
+      const body = await spoolBody(req.body as AsyncIterable<Buffer> | undefined, req.headers);
+      try {
+        return await this.imports.import(principal, body.source, {
+          dryRun: query.dryRun === 'true',
+          onConflict: (query.onConflict ?? 'skip') as OnConflict,
+          createOrgs: query.createOrgs === 'true',
+        });
+      } finally {
+        await body.dispose();
+      }
     } finally {
-      await body.dispose();
+      release();
     }
   }
 }
