@@ -14,6 +14,7 @@ import { verifyStoredKeys } from '../crypto/startup-key-check';
 import { ExportService } from '../export/export.service';
 import { ImportService } from '../export/import.service';
 import { OrgsService } from '../scopes/orgs.service';
+import { SecretRegistry } from '../scrubber/secret-registry';
 
 /** The services the CLI uses, on the server's own database settings and keys. */
 export interface CliContext {
@@ -55,7 +56,8 @@ export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContex
       audit,
       orgs,
       tokens: new TokensService(dataSource, orgs, audit, env, new AuthThrottle()),
-      exports: new ExportService(dataSource, audit),
+      // The HTTP route's scrub path: a portable bundle is scrubbed with the exported scope's secrets.
+      exports: new ExportService(dataSource, audit, new SecretRegistry(dataSource, crypto)),
       imports: new ImportService(dataSource, crypto, audit, new SecretVersions(dataSource)),
       rotation: new KeyRotationService(dataSource, crypto, audit),
       close: async () => {

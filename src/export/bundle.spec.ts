@@ -2,6 +2,7 @@ import { Fernet } from '../crypto/fernet';
 import { wrapBifrostStored } from '../crypto/key-derivation';
 import { BUNDLE_CLOSING, bundleItem, bundleOpening, BundleHeader, headerCollector, parseBifrostRow, parseBundleRow, parseRow, rowArrayPath } from './bundle';
 import { JsonStreamScanner } from './json-stream';
+import { Scrubber } from '../scrubber/scrubber';
 
 function header(doc: unknown): BundleHeader {
   const { handlers, result } = headerCollector();
@@ -149,5 +150,41 @@ describe('bundle writing', () => {
       );
       if (portable) expect(text).not.toContain(token);
     }
+  });
+
+  it('scrubs a portable bundle value by value: valid JSON and intact structure whatever the secrets, a backup as stored', () => {
+    // Secrets that break a bundle whose text is scrubbed: short, JSON punctuation, words of its structure.
+    const scrubber = Scrubber.of(['1234', ',"value":', '"}]}\\', 'global', 'secret', 'configs', 'ab/cd']);
+    const rows = [
+      { scope: 'global' as const, key: 'build', type: 'string' as const, description: 'pin 1234', value: '"12345"' },
+      { scope: 'global' as const, key: 'port', type: 'int' as const, description: null, value: '12345' },
+      { scope: 'global' as const, key: 'small', type: 'int' as const, description: null, value: '123' },
+      { scope: 'global' as const, key: 'db_secret_name', type: 'string' as const, description: ',"value":"}]}\\', value: '"plain"' },
+      { scope: { org: 'global' }, key: 'configs', type: 'json' as const, description: null, value: '{"k1234":[1234,"global",null,true,{"d":"x"}],"n":42}' },
+      // Stored with escapes: a secret hidden behind one (\/ is "/") is found all the same.
+      { scope: 'global' as const, key: 'escaped', type: 'string' as const, description: null, value: '"x ab\\/cd \\u0031234"' },
+      { scope: 'global' as const, key: 's', type: 'secret' as const, description: 'secret', value: null, encryptedValue: token },
+    ];
+    const text = bundleOpening(true, new Date(0)) + rows.map((r) => '\n' + bundleItem(r, true, scrubber)).join(',') + BUNDLE_CLOSING;
+    const parsed = JSON.parse(text);
+    expect(parsed).toMatchObject({ format: 'bifrost-config-bundle', version: 1, portable: true });
+    // Scopes, keys and types are identifiers of the bundle's structure: as they are.
+    expect(parsed.configs.map((c: { scope: unknown; key: string; type: string }) => [c.scope, c.key, c.type])).toEqual(rows.map((r) => [r.scope, r.key, r.type]));
+    expect(parsed.configs.map((c: { value: unknown }) => c.value)).toEqual([
+      '[REDACTED]5',
+      '[REDACTED]',
+      123,
+      'plain',
+      { 'k[REDACTED]': ['[REDACTED]', '[REDACTED]', null, true, { d: 'x' }], n: 42 },
+      'x [REDACTED] [REDACTED]',
+      null,
+    ]);
+    expect(parsed.configs.map((c: { description: unknown }) => c.description)).toEqual(['pin [REDACTED]', null, null, '[REDACTED]', null, null, '[REDACTED]']);
+    expect(text).not.toContain(token);
+
+    // A backup is never scrubbed: every value as stored.
+    const backup = JSON.parse(bundleOpening(false, new Date(0)) + rows.map((r) => '\n' + bundleItem(r, false)).join(',') + BUNDLE_CLOSING);
+    expect(backup.configs.map((c: { value?: unknown }) => c.value)).toEqual(rows.map((r) => (r.type === 'secret' ? undefined : JSON.parse(r.value!))));
+    expect(backup.configs[6].encryptedValue).toBe(token);
   });
 });

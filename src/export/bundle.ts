@@ -313,13 +313,40 @@ export interface ExportRow {
   encryptedValue?: string | null;
 }
 
+/** What a portable bundle is scrubbed with (src/scrubber's Scrubber is one). */
+export interface ValueScrubber {
+  readonly isEmpty: boolean;
+  scrub(text: string): string;
+  /** Strings (object keys too) scrubbed; a number whose text holds a secret becomes "[REDACTED]". */
+  scrubDeep(value: unknown): unknown;
+}
+
+/**
+ * A non-secret's stored JSON text with every secret replaced value by value, so the result is the
+ * same kind of JSON (never text cut through a string or a structure). Fast path: a text without a
+ * backslash writes every string exactly as it reads, so when the text itself holds no secret, no
+ * value inside it does either and it is kept as it is.
+ */
+export function scrubStoredValue(stored: string, scrubber: ValueScrubber): string {
+  if (scrubber.isEmpty) return stored;
+  if (!stored.includes('\\') && scrubber.scrub(stored) === stored) return stored;
+  return JSON.stringify(scrubber.scrubDeep(JSON.parse(stored)));
+}
+
 /**
  * One config as a line of the bundle. A non-secret's value is written from its stored JSON text
- * as is; a secret never carries `value` other than null.
+ * (as is in a backup, which is a faithful copy); a secret never carries `value` other than null.
+ * A portable item with a `scrubber` has its description and value scrubbed value by value; its
+ * scope, key and type are identifiers of the bundle's structure and are written as they are.
  */
-export function bundleItem(row: ExportRow, portable: boolean): string {
-  const head = `{"scope":${JSON.stringify(row.scope)},"key":${JSON.stringify(row.key)},"type":"${row.type}","description":${JSON.stringify(row.description)}`;
-  if (row.type !== 'secret') return `${head},"value":${row.value ?? 'null'}}`;
+export function bundleItem(row: ExportRow, portable: boolean, scrubber: ValueScrubber | null = null): string {
+  const scrub = portable ? scrubber : null;
+  const description = scrub && row.description !== null ? scrub.scrub(row.description) : row.description;
+  const head = `{"scope":${JSON.stringify(row.scope)},"key":${JSON.stringify(row.key)},"type":"${row.type}","description":${JSON.stringify(description)}`;
+  if (row.type !== 'secret') {
+    const value = row.value === null ? 'null' : scrub ? scrubStoredValue(row.value, scrub) : row.value;
+    return `${head},"value":${value}}`;
+  }
   if (portable) return `${head},"value":null}`;
   return `${head},"encryptedValue":${JSON.stringify(row.encryptedValue ?? null)}}`;
 }

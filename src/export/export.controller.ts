@@ -3,11 +3,15 @@ import {
   ApiBadRequestResponse,
   ApiBody,
   ApiExtraModels,
+  ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
   ApiPayloadTooLargeResponse,
   ApiProduces,
+  ApiRequestTimeoutResponse,
+  ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -16,9 +20,8 @@ import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResultDto, WrappedBundleDto } from './dto/export.dto';
 import { ExportService } from './export.service';
-import { spoolBody } from './import-body';
+import { ImportSlots, spoolBody } from './import-body';
 import { ImportService, OnConflict } from './import.service';
-import { SecretRegistry } from '../scrubber/secret-registry';
 
 @ApiTags('Export and import')
 @ApiExtraModels(BundleDto, WrappedBundleDto, BifrostExportDto)
@@ -27,7 +30,7 @@ export class ExportController {
   constructor(
     private readonly exports: ExportService,
     private readonly imports: ImportService,
-    private readonly scrubbers: SecretRegistry,
+    private readonly slots: ImportSlots,
   ) {}
 
   @Get('export')
@@ -36,20 +39,23 @@ export class ExportController {
     summary: 'Export configs as a bundle (streamed)',
     description:
       'Portable (the default): no ids, no timestamps but the bundle’s own `exportedAt`, no `updatedBy`, orgs by name, every secret’s `value` null — ' +
-      'import it elsewhere and set the secrets listed in `secretsNeedingValue`. `portable=false`: a backup for this same deployment, each secret ' +
-      'carrying its Fernet token as `encryptedValue` (restore it here, or elsewhere by sending it wrapped with this deployment’s key). ' +
+      'import it elsewhere and set the secrets listed in `secretsNeedingValue`. Its descriptions and values are scrubbed value by value (a string keeps ' +
+      'its text around `[REDACTED]`; a number whose digits hold a secret becomes the string `[REDACTED]`); scopes, keys and types are written as they are. ' +
+      '`portable=false` (admin only, else 403 `BACKUP_ADMIN_ONLY`): a backup for this same deployment, every non-secret value exactly as stored and each ' +
+      'secret carrying its Fernet token as `encryptedValue`, so restoring it gives back exactly what was there. Every bundle is valid JSON. ' +
       'admin exports any scope; org_admin its own org only. The response is written as it is read, a page of configs at a time; ' +
       'one `config.export` audit entry is committed before the first byte.',
   })
   @ApiProduces('application/json')
   @ApiOkResponse({ type: BundleDto })
   @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `VALIDATION_FAILED`' })
-  async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  @ApiForbiddenResponse({ description: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)' })
+  async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     const portable = query.portable !== 'false';
-    // Streamed, so the global interceptor never sees it: the request's scrubber is applied here.
-    const scrubber = await this.scrubbers.forRequest(req as Parameters<SecretRegistry['forRequest']>[0]);
-    // Scope checked and export audited before any header is sent: an error here gets the usual error body.
-    const chunks = await this.exports.open(principal, { portable, scope: query.scope }, { scrub: (text) => scrubber.scrub(text) });
+    // Streamed, so the global interceptor never sees it: a portable bundle is scrubbed value by
+    // value inside ExportService (as for the CLI). Scope checked and export audited before any
+    // header is sent: an error here gets the usual error body.
+    const chunks = await this.exports.open(principal, { portable, scope: query.scope });
     const day = new Date().toISOString().slice(0, 10);
     // A failure after the first byte can only cut the connection; the bundle is then not valid JSON,
     // so it cannot be mistaken for a whole one.
@@ -81,17 +87,38 @@ export class ExportController {
   @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
   @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `INVALID_JSON`, `VALIDATION_FAILED`' })
   @ApiPayloadTooLargeResponse({ description: '`PAYLOAD_TOO_LARGE` over 512 MiB' })
-  async import(@CurrentPrincipal() principal: Principal, @Query() query: ImportQueryDto, @Req() req: FastifyRequest): Promise<ImportResultDto> {
-    // The JSON body parser hands this route the raw request stream (src/common/json-body.ts).
-    const body = await spoolBody(req.body as AsyncIterable<Buffer> | undefined, req.headers);
+  @ApiTooManyRequestsResponse({ description: '`TOO_MANY_IMPORTS`: this token already has 2 imports in flight (Retry-After)' })
+  @ApiServiceUnavailableResponse({ description: '`IMPORTS_BUSY`: 4 imports are in flight on this instance (Retry-After)' })
+  @ApiRequestTimeoutResponse({ description: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s' })
+  async import(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: ImportQueryDto,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ImportResultDto> {
+    // A slot before the first byte is read, given back once the spool file is gone (ImportSlots).
+    let release: () => void;
     try {
-      return await this.imports.import(principal, body.source, {
-        dryRun: query.dryRun === 'true',
-        onConflict: (query.onConflict ?? 'skip') as OnConflict,
-        createOrgs: query.createOrgs === 'true',
-      });
+      release = this.slots.acquire(principal.id);
+    } catch (err) {
+      // The body is left unread: close the connection rather than read it to its end.
+      reply.header('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? 5)).header('Connection', 'close');
+      throw err;
+    }
+    try {
+      // The JSON body parser hands this route the raw request stream (src/common/json-body.ts).
+      const body = await spoolBody(req.body as AsyncIterable<Buffer> | undefined, req.headers);
+      try {
+        return await this.imports.import(principal, body.source, {
+          dryRun: query.dryRun === 'true',
+          onConflict: (query.onConflict ?? 'skip') as OnConflict,
+          createOrgs: query.createOrgs === 'true',
+        });
+      } finally {
+        await body.dispose();
+      }
     } finally {
-      await body.dispose();
+      release();
     }
   }
 }

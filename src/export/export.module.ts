@@ -3,13 +3,14 @@ import { ConfigsModule } from '../configs/configs.module';
 import { KeyRotationModule } from '../crypto/key-rotation.module';
 import { ExportController } from './export.controller';
 import { ExportService } from './export.service';
+import { ImportSlots } from './import-body';
 import { ImportService } from './import.service';
 
 /** Portable and backup bundles, import with dry run, Bifrost's export format; key rotation comes along. */
 @Module({
   imports: [ConfigsModule, KeyRotationModule],
   controllers: [ExportController],
-  providers: [ExportService, ImportService],
+  providers: [ExportService, ImportService, { provide: ImportSlots, useFactory: () => new ImportSlots() }],
   exports: [ExportService, ImportService, KeyRotationModule],
 })
 export class ExportModule {}

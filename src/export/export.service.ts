@@ -9,10 +9,15 @@ import { ConfigType } from '../configs/config.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { Org } from '../scopes/org.entity';
 import { UUID } from '../scopes/orgs.service';
-import { BUNDLE_CLOSING, bundleItem, bundleOpening, BundleScope, ExportRow } from './bundle';
+import type { Scrubber } from '../scrubber/scrubber';
+import { SecretRegistry } from '../scrubber/secret-registry';
+import { BUNDLE_CLOSING, bundleItem, bundleOpening, BundleScope } from './bundle';
 
 export interface ExportOptions {
-  /** Portable (the default): secrets without values. A backup carries their Fernet tokens. */
+  /**
+   * Portable (the default): secrets without values, every other value scrubbed value by value.
+   * A backup (admin only) is a faithful copy: every value as stored, secrets as their Fernet tokens.
+   */
   portable: boolean;
   /** `all`, `global` or an org id; by default all for admin, its own org for org_admin. */
   scope?: string;
@@ -22,16 +27,7 @@ export interface ExportOptions {
 export type ChunkSink = (chunk: string) => Promise<void> | void;
 
 export interface ExportHooks {
-  /** Applied to the bundle's text (never to a backup's Fernet tokens). */
-  scrub?: (text: string) => string;
   onProgress?: (configs: number) => void;
-}
-
-/** A backup's secret item: scrubbed up to its token, the token itself left as it is. */
-function scrubbedSecretItem(item: ExportRow, scrub: (text: string) => string): string {
-  const whole = bundleItem(item, false);
-  const at = whole.lastIndexOf(',"encryptedValue":');
-  return scrub(whole.slice(0, at)) + whole.slice(at);
 }
 
 /** Rows read per query; each page is written as one chunk. */
@@ -75,6 +71,7 @@ export class ExportService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly secrets: SecretRegistry,
   ) {}
 
   /** The scope to export (null: all), checked against the principal: admin any, org_admin its own org. */
@@ -96,11 +93,14 @@ export class ExportService {
    * Checks the scope, audits the export (committed before the first byte leaves) and returns the
    * bundle as a lazy sequence of chunks: a page of configs is read only when the previous one was
    * taken. On MySQL the pages are read in one REPEATABLE READ transaction, so the bundle is one
-   * consistent snapshot. `scrub` (the HTTP route passes the request's scrubber) is applied to
-   * everything but the Fernet tokens of a backup, which hold no plaintext and must stay intact.
+   * consistent snapshot. A portable bundle is scrubbed value by value (see scrubberFor); a backup
+   * is written exactly as stored. The HTTP route and the CLI both come here: one scrub path.
    */
   async open(principal: Principal, opts: ExportOptions, hooks: ExportHooks = {}): Promise<AsyncGenerator<string, { configs: number }>> {
     const scope = await this.resolveScope(principal, opts.scope);
+    // A backup carries non-secret values unscrubbed (a value may quote a secret): it is for the
+    // platform operator, who holds the key and the database anyway.
+    if (!opts.portable && principal.role !== 'admin') throw forbidden('Only admin may take a backup (portable=false); export a portable bundle instead', 'BACKUP_ADMIN_ONLY');
     const kind = opts.portable ? 'portable' : 'backup';
     await this.audit.recordRead({ action: 'config.export', outcome: 'success', scope, reason: scope === null ? `${kind} all scopes` : kind, actor: principal });
     return this.chunks(principal, scope, opts.portable, hooks);
@@ -197,13 +197,22 @@ export class ExportService {
     };
   }
 
+  /**
+   * What a portable bundle of `scope` is scrubbed with: the secrets of that scope as any response
+   * about it is scrubbed (an org: its own and the global ones; `global` or all: every scope's).
+   * Read after the snapshot was taken, so it holds every secret the snapshot can see.
+   */
+  scrubberFor(scope: string | null): Promise<Scrubber> {
+    return this.secrets.forTarget({ orgId: scope === null || scope === GLOBAL_SCOPE ? null : scope, executionId: null });
+  }
+
   private async *chunks(principal: Principal, scope: string | null, portable: boolean, hooks: ExportHooks): AsyncGenerator<string, { configs: number }> {
-    const scrub = hooks.scrub ?? ((text: string) => text);
     let snapshot: Snapshot | null = null;
     let count = 0;
     let finished = false;
     try {
       snapshot = await this.snapshot();
+      const scrubber = portable ? await this.scrubberFor(scope) : null;
       const orgNames = await this.orgNames(snapshot, scope);
       yield bundleOpening(portable, new Date());
       let after: { scope: string; key: string } | null = null;
@@ -224,14 +233,11 @@ export class ExportService {
           }
           const hasValue = row.has_value === true || Number(row.has_value) === 1;
           const item = { scope: bundleScope, key: row.key, type: row.type, description: row.description ?? null, value: row.value, encryptedValue: hasValue ? (row.ciphertext ?? null) : null };
-          const separator = count === 0 ? '\n' : ',\n';
-          // A backup's tokens are left out of scrubbing; everything else of the item is scrubbed.
-          // A portable page is scrubbed whole; a backup's secret items up to their token only.
-          if (portable) text += separator + bundleItem(item, true);
-          else text += separator + (item.type === 'secret' ? scrubbedSecretItem(item, scrub) : scrub(bundleItem(item, false)));
+          // Portable: scrubbed value by value (never the text, which a secret can cut through).
+          text += (count === 0 ? '\n' : ',\n') + bundleItem(item, portable, scrubber);
           count++;
         }
-        if (text) yield portable ? scrub(text) : text;
+        if (text) yield text;
         hooks.onProgress?.(count);
         const last = rows[rows.length - 1];
         after = { scope: last.scope, key: last.key };

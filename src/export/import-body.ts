@@ -17,6 +17,63 @@ export const IN_MEMORY_BYTES = 8 * 1024 * 1024;
 
 const CHUNK = 64 * 1024;
 
+/** A body that sends nothing for this long is given up (408), so a stalled upload cannot hold a slot. */
+export const IMPORT_IDLE_MS = 30_000;
+
+/** Imports in flight (reading their body, or importing it) at once, per principal and in all. */
+export const MAX_IMPORTS_PER_PRINCIPAL = 2;
+export const MAX_IMPORTS = 4;
+/** Seconds a refused import is told to wait (Retry-After). */
+export const IMPORT_RETRY_AFTER = 5;
+
+/**
+ * The import slots of this process. A slot is taken before the first byte of a body is read and
+ * given back once the import is done (its spool file removed), so at most MAX_IMPORTS bodies (each
+ * up to MAX_IMPORT_BYTES of temp disk, IN_MEMORY_BYTES of memory) exist at once, and one principal
+ * holds at most MAX_IMPORTS_PER_PRINCIPAL of them: 429 TOO_MANY_IMPORTS for that principal, 503
+ * IMPORTS_BUSY for everyone once all are taken, both with a Retry-After. Per process, like the disk
+ * and memory it protects (each instance has its own).
+ */
+export class ImportSlots {
+  private total = 0;
+  private readonly held = new Map<string, number>();
+
+  constructor(
+    readonly perPrincipal = MAX_IMPORTS_PER_PRINCIPAL,
+    readonly max = MAX_IMPORTS,
+  ) {}
+
+  get inFlight(): number {
+    return this.total;
+  }
+
+  of(principalId: string): number {
+    return this.held.get(principalId) ?? 0;
+  }
+
+  /** Takes a slot for `principalId` or throws; returns its release (which frees it once, however often called). */
+  acquire(principalId: string): () => void {
+    const mine = this.of(principalId);
+    if (mine >= this.perPrincipal) {
+      throw refused(HttpStatus.TOO_MANY_REQUESTS, 'TOO_MANY_IMPORTS', `At most ${this.perPrincipal} imports of one token may run at once; retry when one is done`);
+    }
+    if (this.total >= this.max) throw refused(HttpStatus.SERVICE_UNAVAILABLE, 'IMPORTS_BUSY', 'The service is busy with other imports; retry shortly');
+    this.total++;
+    this.held.set(principalId, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.total--;
+      const left = this.of(principalId) - 1;
+      if (left > 0) this.held.set(principalId, left);
+      else this.held.delete(principalId);
+    };
+  }
+}
+
+const refused = (status: HttpStatus, code: string, message: string) => Object.assign(new AppError(status, code, message), { retryAfter: IMPORT_RETRY_AFTER });
+
 export interface SpooledBody {
   source: BundleSource;
   bytes: number;
@@ -37,6 +94,7 @@ export async function spoolBody(
   headers: Record<string, string | string[] | undefined>,
   maxBytes = MAX_IMPORT_BYTES,
   inMemoryBytes = IN_MEMORY_BYTES,
+  idleMs = IMPORT_IDLE_MS,
 ): Promise<SpooledBody> {
   const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw new AppError(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'UNSUPPORTED_ENCODING', 'Send the bundle without Content-Encoding');
@@ -55,8 +113,12 @@ export async function spoolBody(
     file = null;
     if (dir) await rm(dir, { recursive: true, force: true });
   };
+  const chunks: AsyncIterator<Buffer> = (body ?? (async function* () {})())[Symbol.asyncIterator]();
   try {
-    for await (const chunk of body ?? []) {
+    for (;;) {
+      const next = await withIdleLimit(chunks, idleMs);
+      if (next.done) break;
+      const chunk = next.value;
       bytes += chunk.length;
       if (bytes > maxBytes) throw tooLarge(maxBytes);
       if (!file && bytes <= inMemoryBytes) {
@@ -71,6 +133,8 @@ export async function spoolBody(
       await file.write(cipher.update(chunk));
     }
   } catch (err) {
+    // Stop reading (a Readable is destroyed by return()); a refused body is not read to its end.
+    await Promise.resolve(chunks.return?.()).catch(() => undefined);
     await dispose();
     if (err instanceof AppError) throw err;
     throw badRequest('REQUEST_ABORTED', 'The request body could not be read');
@@ -91,6 +155,19 @@ export async function spoolBody(
     },
     dispose,
   };
+}
+
+/** The next chunk, or 408 when none comes within `idleMs`. */
+async function withIdleLimit(chunks: AsyncIterator<Buffer>, idleMs: number): Promise<IteratorResult<Buffer>> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError(HttpStatus.REQUEST_TIMEOUT, 'IMPORT_BODY_STALLED', `No part of the body arrived for ${Math.round(idleMs / 1000)} s`)), idleMs);
+  });
+  try {
+    return await Promise.race([chunks.next(), idle]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const tooLarge = (max: number) => new AppError(HttpStatus.PAYLOAD_TOO_LARGE, 'PAYLOAD_TOO_LARGE', `An import body may be at most ${Math.round(max / 1024 / 1024)} MiB`);
