@@ -717,7 +717,7 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
         }),
       );
       expect(statuses.filter((s) => s !== 201 && s !== 204)).toEqual([]);
-      expect(await rawCount(t, 'configs', 'scope = ? AND `key` LIKE ?', [a.org.id, `${prefix}\\_%`])).toBe(writers * perWriter);
+      expect(await rawCount(t, 'configs', 'scope = ? AND `key` LIKE ?', [a.org.id, `${prefix}%`])).toBe(writers * perWriter);
     });
   });
 
