@@ -4,6 +4,8 @@ import { dirname } from 'node:path';
 import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
 import { DatabaseSettings } from './env';
 import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
+// Installs SQLite's isolation in TypeORM's better-sqlite3 driver (every DataSource of this process).
+import { inSqliteScope } from './sqlite-gate';
 
 export const MIGRATIONS = [InitialSchema1764400000000];
 
@@ -43,24 +45,6 @@ export function dataSourceOptions(db: DatabaseSettings, entities: DataSourceOpti
   } as DataSourceOptions;
 }
 
-/** A promise chain used as a mutex: SQLite has one connection, so transactions must not interleave. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    const previous = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((r) => (release = r));
-    await previous;
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
-const sqliteLocks = new WeakMap<DataSource, Mutex>();
-
 const RETRYABLE_MYSQL = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_DUP_ENTRY']);
 
 export function isUniqueViolation(err: unknown): boolean {
@@ -77,15 +61,12 @@ function isRetryable(err: unknown): boolean {
 
 /**
  * Runs `work` in one transaction. On SQLite transactions are serialised in-process (one
- * connection); on MySQL a deadlock or a lost insert race (two creators of one key) is retried, so
- * concurrent writers of the same row see no error and one row results.
+ * connection; see sqlite-gate.ts: no other request's statement runs inside this transaction); on
+ * MySQL a deadlock or a lost insert race (two creators of one key) is retried, so concurrent
+ * writers of the same row see no error and one row results.
  */
 export async function inTransaction<T>(dataSource: DataSource, work: (em: EntityManager) => Promise<T>): Promise<T> {
-  if (dataSource.options.type === 'better-sqlite3') {
-    let lock = sqliteLocks.get(dataSource);
-    if (!lock) sqliteLocks.set(dataSource, (lock = new Mutex()));
-    return lock.run(() => dataSource.transaction(work));
-  }
+  if (dataSource.options.type === 'better-sqlite3') return inSqliteScope(() => dataSource.transaction(work));
   for (let attempt = 1; ; attempt++) {
     try {
       return await dataSource.transaction(work);
