@@ -35,12 +35,20 @@ function bigBundle(org: string): string {
   return JSON.stringify({ format: 'bifrost-config-bundle', version: 1, configs });
 }
 
-/** Resolves once the service's connection is inside the import's transaction and holds its first rows (uncommitted). */
-async function importWriting(t: TestApp, done: () => boolean): Promise<void> {
+/**
+ * Whether the import's transaction is open: the service's own connection is in a transaction and
+ * sees the import's first row, which only exists inside it (these imports fail at their end).
+ */
+function importTransactionOpen(t: TestApp): boolean {
   const raw = rawConnection(t.dataSource);
+  return raw.inTransaction && raw.prepare("SELECT 1 AS x FROM configs WHERE `key` = 'imported_0'").get() !== undefined;
+}
+
+/** Resolves once the import's transaction is open and holds its first rows. */
+async function importWriting(t: TestApp, done: () => boolean): Promise<void> {
   for (;;) {
     if (done()) throw new Error('the import ended before the test could act during its transaction');
-    if (raw.inTransaction && raw.prepare("SELECT 1 AS x FROM configs WHERE `key` = 'imported_0'").get()) return;
+    if (importTransactionOpen(t)) return;
     await new Promise((r) => setImmediate(r));
   }
 }
@@ -120,5 +128,22 @@ describeSqlite('SQLite: no statement runs inside another request’s transaction
     expect(list.status).toBe(200);
     expect(list.body.items).toEqual([]);
     expect((await imp.answer).status).toBe(503);
+  });
+
+  it('an SDK read during a large import is answered while the import is still running, and its entry reaches the audit log', async () => {
+    await t.http().put(`/api/scopes/${acme.org.id}/configs/before_import`).set(admin()).send({ type: 'string', value: 'committed' }).expect(201);
+    const imp = startImport();
+    await importWriting(t, imp.ended);
+
+    const read = await t.http().get('/api/sdk/configs/before_import').set(bearer(acme.service));
+    expect(read.status).toBe(200);
+    expect(read.body.value).toBe('committed');
+    // Answered (its audit entry committed) with the import's transaction still open: it did not wait for it.
+    expect(importTransactionOpen(t)).toBe(true);
+    expect(imp.ended()).toBe(false);
+
+    expect((await imp.answer).status).toBe(503);
+    const entries = (await t.http().get('/api/audit?action=config.read&key=before_import').set(admin()).expect(200)).body.items as { outcome: string; scope: string }[];
+    expect(entries).toEqual([expect.objectContaining({ outcome: 'success', scope: acme.org.id })]);
   });
 });

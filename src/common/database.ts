@@ -5,7 +5,8 @@ import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
 import { DatabaseSettings } from './env';
 import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
 // Installs SQLite's isolation in TypeORM's better-sqlite3 driver (every DataSource of this process).
-import { inSqliteScope } from './sqlite-gate';
+import { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver';
+import { appendRows, inSqliteScope } from './sqlite-gate';
 
 export const MIGRATIONS = [InitialSchema1764400000000];
 
@@ -137,11 +138,16 @@ export function rawQuery<T>(dataSource: DataSource, sql: string, params: unknown
 }
 
 /**
- * A multi-row INSERT of `rows` (arrays in `columns` order) in one statement. MySQL: text protocol
- * with `VALUES ?` expanded by mysql2, so any number of rows is one round trip. SQLite: undefined,
- * the caller keeps its TypeORM path (it must run under the SQLite transaction lock).
+ * A multi-row INSERT of `rows` (arrays in `columns` order), committed on its own (outside any
+ * transaction of the caller). MySQL: one statement, text protocol with `VALUES ?` expanded by
+ * mysql2, so any number of rows is one round trip. SQLite: `appendRows` (sqlite-gate.ts), which
+ * does not wait for a long transaction holding the writer (an import): after JOURNAL_AFTER_MS the
+ * rows are committed to a journal beside the database and moved in once the writer is free.
+ * Undefined for a DataSource that is neither (a stand-in in a unit test): the caller keeps its
+ * TypeORM path.
  */
 export function rawInsertMany(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> | undefined {
+  if (dataSource.driver instanceof BetterSqlite3Driver) return appendRows(dataSource, table, columns, rows);
   const pool = mysqlPool(dataSource);
   if (!pool) return undefined;
   const sql = `INSERT INTO ${table} (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES ?`;

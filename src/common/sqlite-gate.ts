@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TypeORMError } from 'typeorm';
+import { existsSync } from 'node:fs';
+import { DataSource, TypeORMError } from 'typeorm';
 import { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver';
 import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSqlite3QueryRunner';
 
@@ -28,12 +29,18 @@ import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSq
  */
 
 /** The part of a better-sqlite3 connection used here. */
+interface RawStatement {
+  run(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
 interface RawConnection {
   readonly inTransaction: boolean;
   pragma(source: string): unknown;
+  exec(source: string): unknown;
+  prepare(source: string): RawStatement;
   close(): unknown;
 }
-type RawOpen = new (path: string, options: { readonly: boolean; fileMustExist: boolean }) => RawConnection;
+type RawOpen = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => RawConnection;
 
 /** The members of TypeORM's runner and driver this relies on (some are private in the typings). */
 interface Runner {
@@ -56,21 +63,29 @@ interface Driver {
   disconnect(): Promise<void>;
 }
 
-/** A FIFO lock: a promise chain. */
+/** A FIFO lock whose waiters may give up. */
 class Lock {
-  private tail: Promise<void> = Promise.resolve();
+  private held = false;
+  private readonly waiters: (() => void)[] = [];
 
   acquire(): Promise<() => void> {
-    const previous = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((r) => (release = r));
-    return previous.then(() => {
-      let once = false;
-      return () => {
-        if (once) return;
-        once = true;
-        release();
+    return new Promise((resolve) => this.enqueue(() => resolve(this.releaser())));
+  }
+
+  /** The lock if it comes within `ms`, else null (and no longer waiting). */
+  acquireWithin(ms: number): Promise<(() => void) | null> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        clearTimeout(timer);
+        resolve(this.releaser());
       };
+      const timer = setTimeout(() => {
+        const at = this.waiters.indexOf(grant);
+        if (at < 0) return; // granted meanwhile
+        this.waiters.splice(at, 1);
+        resolve(null);
+      }, ms);
+      this.enqueue(grant);
     });
   }
 
@@ -81,6 +96,25 @@ class Lock {
     } finally {
       release();
     }
+  }
+
+  private enqueue(grant: () => void): void {
+    if (this.held) this.waiters.push(grant);
+    else {
+      this.held = true;
+      grant();
+    }
+  }
+
+  private releaser(): () => void {
+    let once = false;
+    return () => {
+      if (once) return;
+      once = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.held = false;
+    };
   }
 }
 
@@ -97,6 +131,11 @@ interface Gate {
   release: (() => void) | null;
   /** The read-only runner: undefined until the first read asks, null when there is none (in memory, or it failed to open). */
   reader: Runner | null | undefined;
+  /** Rows appended while the writer was busy (see appendRows), undefined until needed. */
+  journal: Journal | undefined;
+  /** Set by an append, cleared as the drain reads the journal; the drain loops while it is set. */
+  journalPending: boolean;
+  draining: Promise<void> | null;
 }
 
 const gates = new WeakMap<object, Gate>();
@@ -105,7 +144,10 @@ let scopeIds = 0;
 
 function gateOf(driver: object): Gate {
   let gate = gates.get(driver);
-  if (!gate) gates.set(driver, (gate = { lock: new Lock(), owner: null, ownerScope: undefined, release: null, reader: undefined }));
+  if (!gate) {
+    gate = { lock: new Lock(), owner: null, ownerScope: undefined, release: null, reader: undefined, journal: undefined, journalPending: false, draining: null };
+    gates.set(driver, gate);
+  }
   return gate;
 }
 
@@ -143,6 +185,11 @@ function readerOf(driver: Driver, gate: Gate, base: Runner): Runner | null {
     gate.reader = reader;
   } catch {
     gate.reader = null;
+  }
+  // Rows a previous process appended to the journal and did not move (it stopped first).
+  if (existsSync(journalPath(path!))) {
+    gate.journalPending = true;
+    scheduleDrain(driver, gate);
   }
   return gate.reader;
 }
@@ -237,13 +284,196 @@ driverProto.createQueryRunner = function (this: Driver, mode: string) {
 
 driverProto.disconnect = async function (this: Driver) {
   const gate = gates.get(this);
+  if (gate?.draining) await gate.draining.catch(() => undefined);
   const reader = gate?.reader;
-  if (gate) gate.reader = undefined;
+  const journal = gate?.journal;
+  if (gate) {
+    gate.reader = undefined;
+    gate.journal = undefined;
+  }
   if (reader) (await reader.connect()).close();
+  journal?.conn.close();
   return original.disconnect.call(this);
 };
 
 /** Runs `fn`, which opens a transaction, in an async context of its own (see above). */
 export function inSqliteScope<T>(fn: () => Promise<T>): Promise<T> {
   return scopes.run({ id: ++scopeIds }, fn);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Appends that do not wait for a long transaction (the audit entries of reads).
+// ---------------------------------------------------------------------------------------------
+
+/** How long an append waits for the writer before it goes to the journal instead. */
+export const JOURNAL_AFTER_MS = 50;
+
+/** Rows per INSERT: a few statement shapes only (100, 10 and 1 rows). */
+const SLICES = [100, 10, 1];
+const DRAIN_ROWS = 1000;
+const DRAIN_RETRY_MS = 1000;
+
+/**
+ * A second SQLite file beside the database (`<database>.pending`), written by its own connection,
+ * so it is not held up by the writer's open transaction: rows appended there are committed (on
+ * disk) at once, and moved into their table as soon as the writer is free.
+ */
+interface Journal {
+  conn: RawConnection;
+  append: RawStatement;
+  take: RawStatement;
+  drop: RawStatement;
+}
+
+export function journalPath(database: string): string {
+  return `${database}.pending`;
+}
+
+function journalOf(driver: Driver, gate: Gate): Journal {
+  if (gate.journal) return gate.journal;
+  const conn = new driver.sqlite(journalPath(driver.options.database!));
+  try {
+    conn.pragma('journal_mode = WAL');
+    conn.pragma('busy_timeout = 5000');
+    conn.exec('CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, cols TEXT NOT NULL, vals TEXT NOT NULL)');
+    gate.journal = {
+      conn,
+      append: conn.prepare('INSERT INTO pending (tbl, cols, vals) VALUES (?, ?, ?)'),
+      take: conn.prepare(`SELECT seq, tbl, cols, vals FROM pending ORDER BY seq LIMIT ${DRAIN_ROWS}`),
+      drop: conn.prepare('DELETE FROM pending WHERE seq <= ?'),
+    };
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  return gate.journal;
+}
+
+/** A value better-sqlite3 binds, stored as TypeORM stores it on SQLite (a Date as UTC text). */
+function bindable(v: unknown): unknown {
+  if (v instanceof Date) return v.toISOString().replace('T', ' ').replace('Z', '');
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return v === undefined ? null : v;
+}
+
+/** Inserts rows on the writer's connection, synchronously (the caller holds the lock). */
+function insertNow(conn: RawConnection, statements: Map<string, RawStatement>, table: string, columns: string[], rows: unknown[][]): void {
+  const names = columns.map((c) => `\`${c}\``).join(', ');
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  for (let at = 0; at < rows.length; ) {
+    const n = SLICES.find((size) => size <= rows.length - at)!;
+    const sql = `INSERT INTO ${table} (${names}) VALUES ${Array(n).fill(tuple).join(', ')}`;
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      if (statements.size >= 32) statements.clear();
+      statements.set(sql, (stmt = conn.prepare(sql)));
+    }
+    stmt.run(...rows.slice(at, at + n).flat().map(bindable));
+    at += n;
+  }
+}
+const inserts = new WeakMap<object, Map<string, RawStatement>>();
+function insertStatements(conn: RawConnection): Map<string, RawStatement> {
+  let m = inserts.get(conn);
+  if (!m) inserts.set(conn, (m = new Map()));
+  return m;
+}
+
+/** Runs `fn` on the writer's connection with the lock held, outside any transaction. */
+function withWriter<T>(driver: Driver, gate: Gate, release: () => void, fn: (conn: RawConnection) => T): T {
+  try {
+    const conn = driver.databaseConnection;
+    if (!conn) throw new TypeORMError('The SQLite DataSource is not connected');
+    return fn(conn);
+  } finally {
+    release();
+  }
+}
+
+/** Moves the journal's rows into their tables, a transaction at a time, whenever the writer is free. */
+function scheduleDrain(driver: Driver, gate: Gate): void {
+  if (gate.draining) return;
+  gate.draining = (async () => {
+    while (gate.journalPending) {
+      const release = await gate.lock.acquire();
+      withWriter(driver, gate, release, (conn) => {
+        const journal = journalOf(driver, gate);
+        // All synchronous from here: nothing else runs on either connection meanwhile.
+        gate.journalPending = false;
+        journal.conn.exec('BEGIN IMMEDIATE'); // another process draining the same journal waits
+        try {
+          const taken = journal.take.all() as { seq: number; tbl: string; cols: string; vals: string }[];
+          if (taken.length === 0) return;
+          conn.exec('BEGIN');
+          try {
+            for (const r of taken) insertNow(conn, insertStatements(conn), r.tbl, JSON.parse(r.cols) as string[], [JSON.parse(r.vals) as unknown[]]);
+            conn.exec('COMMIT');
+          } catch (err) {
+            if (conn.inTransaction) conn.exec('ROLLBACK');
+            throw err;
+          }
+          // A crash right here leaves the rows in the journal as well: moved again at the next
+          // start (a duplicate entry, never a lost one).
+          journal.drop.run(taken[taken.length - 1].seq);
+          if (taken.length === DRAIN_ROWS) gate.journalPending = true;
+        } finally {
+          journal.conn.exec('COMMIT');
+        }
+      });
+    }
+  })()
+    .catch(() => {
+      // The rows stay in the journal (committed there); try again a little later.
+      gate.journalPending = true;
+      setTimeout(() => scheduleDrain(driver, gate), DRAIN_RETRY_MS).unref();
+    })
+    .finally(() => {
+      gate.draining = null;
+    });
+}
+
+/**
+ * Appends `rows` (arrays in `columns` order) to `table` on a SQLite DataSource, committed when it
+ * resolves, outside any transaction of the caller. It waits for the writer up to JOURNAL_AFTER_MS;
+ * if a transaction holds it longer (an import), the rows are committed to the journal instead
+ * (`<database>.pending`) and moved into `table` as soon as the writer is free, so the caller never
+ * waits for that transaction. Rows of one call reach `table` together and in order; relative to
+ * other writes they land when they are moved. In memory (no file for a journal) it waits for the
+ * writer.
+ */
+export async function appendRows(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> {
+  const driver = dataSource.driver as unknown as Driver;
+  const gate = gateOf(driver);
+  const scope = scopes.getStore();
+  if (gate.owner !== null && scope !== undefined && scope === gate.ownerScope) {
+    throw new TypeORMError('appendRows commits on its own: inside a transaction, insert through its EntityManager');
+  }
+  if (rows.length === 0) return;
+  const memory = isMemorySqlite(driver.options.database);
+  const release = memory ? await gate.lock.acquire() : await gate.lock.acquireWithin(JOURNAL_AFTER_MS);
+  if (release) {
+    withWriter(driver, gate, release, (conn) => {
+      conn.exec('BEGIN');
+      try {
+        insertNow(conn, insertStatements(conn), table, columns, rows);
+        conn.exec('COMMIT');
+      } catch (err) {
+        if (conn.inTransaction) conn.exec('ROLLBACK');
+        throw err;
+      }
+    });
+    return;
+  }
+  const journal = journalOf(driver, gate);
+  const cols = JSON.stringify(columns);
+  journal.conn.exec('BEGIN IMMEDIATE');
+  try {
+    for (const r of rows) journal.append.run(table, cols, JSON.stringify(r.map(bindable)));
+    journal.conn.exec('COMMIT');
+  } catch (err) {
+    if (journal.conn.inTransaction) journal.conn.exec('ROLLBACK');
+    throw err;
+  }
+  gate.journalPending = true;
+  scheduleDrain(driver, gate);
 }
