@@ -26,6 +26,10 @@ import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSq
  * - Code running inside a transaction that uses `dataSource` instead of the EntityManager it was
  *   given (its async context says so) still runs inside its own transaction, as before; opening a
  *   second transaction from there is refused (it would wait for itself forever).
+ * - A write that must not wait for a long transaction (the audit entry of a read: the read is
+ *   answered only once its entry is committed) goes through `appendRows`, below: after a short
+ *   wait for the writer it is committed to a journal file beside the database instead, and moved
+ *   into its table as soon as the writer is free.
  */
 
 /** The part of a better-sqlite3 connection used here. */
@@ -118,9 +122,16 @@ class Lock {
   }
 }
 
-/** Marks the async context of the work passed to `inTransaction`. */
+/** Marks the async context of the work passed to `inTransaction` (nested in the one it was called from, if any). */
 interface TransactionScope {
-  readonly id: number;
+  readonly parent: TransactionScope | undefined;
+}
+
+/** Whether the current async context is `scope`'s or one opened inside it. */
+function inScope(scope: TransactionScope | undefined): boolean {
+  if (scope === undefined) return false;
+  for (let s = scopes.getStore(); s !== undefined; s = s.parent) if (s === scope) return true;
+  return false;
 }
 
 interface Gate {
@@ -136,16 +147,17 @@ interface Gate {
   /** Set by an append, cleared as the drain reads the journal; the drain loops while it is set. */
   journalPending: boolean;
   draining: Promise<void> | null;
+  /** The DataSource was destroyed: no more drains (what is left in the journal moves at the next start). */
+  closed: boolean;
 }
 
 const gates = new WeakMap<object, Gate>();
 const scopes = new AsyncLocalStorage<TransactionScope>();
-let scopeIds = 0;
 
 function gateOf(driver: object): Gate {
   let gate = gates.get(driver);
   if (!gate) {
-    gate = { lock: new Lock(), owner: null, ownerScope: undefined, release: null, reader: undefined, journal: undefined, journalPending: false, draining: null };
+    gate = { lock: new Lock(), owner: null, ownerScope: undefined, release: null, reader: undefined, journal: undefined, journalPending: false, draining: null, closed: false };
     gates.set(driver, gate);
   }
   return gate;
@@ -175,6 +187,7 @@ function readerOf(driver: Driver, gate: Gate, base: Runner): Runner | null {
   const path = driver.options.database;
   if (isMemorySqlite(path)) return (gate.reader = null);
   if (!driver.databaseConnection) return null; // not connected yet: nothing to read beside
+  gate.closed = false; // connected (again)
   try {
     const conn = new driver.sqlite(path!, { readonly: true, fileMustExist: true });
     conn.pragma('busy_timeout = 5000');
@@ -227,7 +240,7 @@ function settle(runner: Runner): void {
 function inOpenTransaction(gate: Gate, runner: Runner): boolean {
   if (gate.owner === null) return false;
   if (gate.owner === runner) return true;
-  return gate.ownerScope !== undefined && scopes.getStore() === gate.ownerScope;
+  return inScope(gate.ownerScope);
 }
 
 proto.query = async function (this: Runner, sql: string, parameters?: unknown[], structured?: boolean) {
@@ -241,10 +254,10 @@ proto.query = async function (this: Runner, sql: string, parameters?: unknown[],
 proto.startTransaction = async function (this: Runner, isolation?: string) {
   if (this.transactionDepth > 0) return original.startTransaction.call(this, isolation); // a savepoint in its own transaction
   const gate = gateOf(this.driver);
-  const scope = scopes.getStore();
-  if (gate.owner !== null && scope !== undefined && scope === gate.ownerScope) {
+  if (gate.owner !== null && inScope(gate.ownerScope)) {
     throw new TypeORMError('On SQLite a transaction cannot open another one: use the EntityManager the transaction was given');
   }
+  const scope = scopes.getStore();
   const release = await gate.lock.acquire();
   gate.owner = this;
   gate.ownerScope = scope;
@@ -284,7 +297,10 @@ driverProto.createQueryRunner = function (this: Driver, mode: string) {
 
 driverProto.disconnect = async function (this: Driver) {
   const gate = gates.get(this);
-  if (gate?.draining) await gate.draining.catch(() => undefined);
+  if (gate) gate.closed = true;
+  // A drain in progress finishes (it is synchronous once it has the lock); one still waiting for
+  // the lock stops when it gets it.
+  if (gate?.draining) await Promise.race([gate.draining, new Promise((r) => setTimeout(r, 1000).unref())]);
   const reader = gate?.reader;
   const journal = gate?.journal;
   if (gate) {
@@ -298,7 +314,7 @@ driverProto.disconnect = async function (this: Driver) {
 
 /** Runs `fn`, which opens a transaction, in an async context of its own (see above). */
 export function inSqliteScope<T>(fn: () => Promise<T>): Promise<T> {
-  return scopes.run({ id: ++scopeIds }, fn);
+  return scopes.run({ parent: scopes.getStore() }, fn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,8 +410,9 @@ function withWriter<T>(driver: Driver, gate: Gate, release: () => void, fn: (con
 function scheduleDrain(driver: Driver, gate: Gate): void {
   if (gate.draining) return;
   gate.draining = (async () => {
-    while (gate.journalPending) {
+    while (gate.journalPending && !gate.closed) {
       const release = await gate.lock.acquire();
+      if (gate.closed) return release();
       withWriter(driver, gate, release, (conn) => {
         const journal = journalOf(driver, gate);
         // All synchronous from here: nothing else runs on either connection meanwhile.
@@ -425,7 +442,7 @@ function scheduleDrain(driver: Driver, gate: Gate): void {
     .catch(() => {
       // The rows stay in the journal (committed there); try again a little later.
       gate.journalPending = true;
-      setTimeout(() => scheduleDrain(driver, gate), DRAIN_RETRY_MS).unref();
+      if (!gate.closed) setTimeout(() => scheduleDrain(driver, gate), DRAIN_RETRY_MS).unref();
     })
     .finally(() => {
       gate.draining = null;
@@ -444,8 +461,7 @@ function scheduleDrain(driver: Driver, gate: Gate): void {
 export async function appendRows(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> {
   const driver = dataSource.driver as unknown as Driver;
   const gate = gateOf(driver);
-  const scope = scopes.getStore();
-  if (gate.owner !== null && scope !== undefined && scope === gate.ownerScope) {
+  if (gate.owner !== null && inScope(gate.ownerScope)) {
     throw new TypeORMError('appendRows commits on its own: inside a transaction, insert through its EntityManager');
   }
   if (rows.length === 0) return;
