@@ -5,6 +5,9 @@ import { connect, Socket } from 'node:net';
 import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
 import { DatabaseSettings } from './env';
 import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
+// Installs SQLite's isolation in TypeORM's better-sqlite3 driver (every DataSource of this process).
+import { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver';
+import { appendRows, inSqliteScope } from './sqlite-gate';
 
 export const MIGRATIONS = [InitialSchema1764400000000];
 
@@ -82,24 +85,6 @@ function watchedSocket(timeoutMs: number): (opts: StreamOptions) => Socket {
   };
 }
 
-/** A promise chain used as a mutex: SQLite has one connection, so transactions must not interleave. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    const previous = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((r) => (release = r));
-    await previous;
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
-const sqliteLocks = new WeakMap<DataSource, Mutex>();
-
 const RETRYABLE_MYSQL = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_DUP_ENTRY']);
 
 export function isUniqueViolation(err: unknown): boolean {
@@ -116,15 +101,12 @@ function isRetryable(err: unknown): boolean {
 
 /**
  * Runs `work` in one transaction. On SQLite transactions are serialised in-process (one
- * connection); on MySQL a deadlock or a lost insert race (two creators of one key) is retried, so
- * concurrent writers of the same row see no error and one row results.
+ * connection; see sqlite-gate.ts: no other request's statement runs inside this transaction); on
+ * MySQL a deadlock or a lost insert race (two creators of one key) is retried, so concurrent
+ * writers of the same row see no error and one row results.
  */
 export async function inTransaction<T>(dataSource: DataSource, work: (em: EntityManager) => Promise<T>): Promise<T> {
-  if (dataSource.options.type === 'better-sqlite3') {
-    let lock = sqliteLocks.get(dataSource);
-    if (!lock) sqliteLocks.set(dataSource, (lock = new Mutex()));
-    return lock.run(() => dataSource.transaction(work));
-  }
+  if (dataSource.options.type === 'better-sqlite3') return inSqliteScope(() => dataSource.transaction(work));
   for (let attempt = 1; ; attempt++) {
     try {
       // READ COMMITTED: a locking read of a row that does not exist yet (the first write of a key)
@@ -199,11 +181,16 @@ export function rawQuery<T>(dataSource: DataSource, sql: string, params: unknown
 }
 
 /**
- * A multi-row INSERT of `rows` (arrays in `columns` order) in one statement. MySQL: text protocol
- * with `VALUES ?` expanded by mysql2, so any number of rows is one round trip. SQLite: undefined,
- * the caller keeps its TypeORM path (it must run under the SQLite transaction lock).
+ * A multi-row INSERT of `rows` (arrays in `columns` order), committed on its own (outside any
+ * transaction of the caller). MySQL: one statement, text protocol with `VALUES ?` expanded by
+ * mysql2, so any number of rows is one round trip. SQLite: `appendRows` (sqlite-gate.ts), which
+ * does not wait for a long transaction holding the writer (an import): after JOURNAL_AFTER_MS the
+ * rows are committed to a journal beside the database and moved in once the writer is free.
+ * Undefined for a DataSource that is neither (a stand-in in a unit test): the caller keeps its
+ * TypeORM path.
  */
 export function rawInsertMany(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> | undefined {
+  if (dataSource.driver instanceof BetterSqlite3Driver) return appendRows(dataSource, table, columns, rows);
   const pool = mysqlPool(dataSource);
   if (!pool) return undefined;
   const sql = `INSERT INTO ${table} (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES ?`;
