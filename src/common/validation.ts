@@ -49,6 +49,11 @@ function refuseManyMembers(cls: Function, keys: string[], top: boolean): never {
   throw badRequest('VALIDATION_FAILED', `${where} ${unknown} properties that are not allowed`, [{ field: '(body)', rules: ['whitelistValidation'] }]);
 }
 
+/**
+ * Nest's ValidationPipe keeps its transformer package in a module-level variable, set by the last
+ * pipe constructed: this one must stay the only ValidationPipe of the application (a
+ * `new ValidationPipe()` elsewhere would bring class-transformer back for every pipe).
+ */
 const transformer: TransformerPackage = {
   plainToInstance: (cls, plain) => plainToInstanceLinear(cls as new () => unknown, plain) as never,
   classToPlain: (object) => object as Record<string, unknown>,
