@@ -82,47 +82,78 @@ interface Container {
  * or larger than `limits`. A number beyond a double's range (1e400) is INVALID_VALUE, as it was.
  */
 export function parseStrictJson(text: string, limits: StrictJsonLimits): unknown {
-  const n = text.length;
-  let i = 0;
-  let values = 0;
-  const stack: Container[] = [];
-  let result: unknown;
-  let done = false;
+  return new StrictParser(text, limits).parse();
+}
 
-  const fail = (code: StrictJsonError['code'], problem: string): never => {
-    throw new StrictJsonError(code, `${problem} (at character ${i})`);
-  };
-  const syntax = (problem: string): never => fail('INVALID_JSON', `The body is not valid JSON: ${problem}`);
-  const skipWs = () => {
+/** One parse: state in fields and methods on the prototype, so a call allocates no closures. */
+class StrictParser {
+  private i = 0;
+  private values = 0;
+  private readonly n: number;
+  private readonly stack: Container[] = [];
+  private result: unknown = undefined;
+  private done = false;
+
+  constructor(
+    private readonly text: string,
+    private readonly limits: StrictJsonLimits,
+  ) {
+    this.n = text.length;
+  }
+
+  private fail(code: StrictJsonError['code'], problem: string): never {
+    throw new StrictJsonError(code, `${problem} (at character ${this.i})`);
+  }
+
+  private syntax(problem: string): never {
+    return this.fail('INVALID_JSON', `The body is not valid JSON: ${problem}`);
+  }
+
+  private skipWs(): void {
+    const { text, n } = this;
+    let i = this.i;
     while (i < n) {
       const c = text.charCodeAt(i);
       if (c !== C.Space && c !== C.Lf && c !== C.Cr && c !== C.Tab) break;
       i++;
     }
-  };
-  const count = () => {
-    if (++values > limits.maxValues) fail('TOO_MANY_VALUES', `A body may hold at most ${limits.maxValues} JSON values`);
-  };
+    this.i = i;
+  }
 
-  const readString = (): string => {
+  private count(): void {
+    if (++this.values > this.limits.maxValues) this.fail('TOO_MANY_VALUES', `A body may hold at most ${this.limits.maxValues} JSON values`);
+  }
+
+  private readString(): string {
+    const { text, n } = this;
     // text[i] is the opening quote.
-    const start = ++i;
+    const start = ++this.i;
+    let i = start;
     // Fast path: no escapes.
     while (i < n) {
       const c = text.charCodeAt(i);
-      if (c === C.Quote) return text.slice(start, i++);
+      if (c === C.Quote) {
+        this.i = i + 1;
+        return text.slice(start, i);
+      }
       if (c === C.Backslash) break;
-      if (c < 0x20) syntax('a control character in a string');
+      if (c < 0x20) {
+        this.i = i;
+        this.syntax('a control character in a string');
+      }
       i++;
     }
     let out = text.slice(start, i);
     while (i < n) {
       const c = text.charCodeAt(i);
       if (c === C.Quote) {
-        i++;
+        this.i = i + 1;
         return out;
       }
-      if (c < 0x20) syntax('a control character in a string');
+      if (c < 0x20) {
+        this.i = i;
+        this.syntax('a control character in a string');
+      }
       if (c !== C.Backslash) {
         const from = i;
         while (i < n) {
@@ -136,161 +167,179 @@ export function parseStrictJson(text: string, limits: StrictJsonLimits): unknown
       const e = text.charCodeAt(i + 1);
       if (e === 0x75) {
         const hex = text.slice(i + 2, i + 6);
-        if (!/^[0-9a-fA-F]{4}$/.test(hex)) syntax('a bad \\u escape');
+        if (!HEX4.test(hex)) {
+          this.i = i;
+          this.syntax('a bad \\u escape');
+        }
         out += String.fromCharCode(parseInt(hex, 16));
         i += 6;
       } else {
         const ch = ESCAPES[e];
-        if (ch === undefined) syntax('a bad escape');
+        if (ch === undefined) {
+          this.i = i;
+          this.syntax('a bad escape');
+        }
         out += ch;
         i += 2;
       }
     }
-    return syntax('a string that does not end');
-  };
+    this.i = i;
+    return this.syntax('a string that does not end');
+  }
 
-  const readNumber = (): number => {
-    const start = i;
-    if (text.charCodeAt(i) === C.Minus) i++;
-    const intStart = i;
-    let c = text.charCodeAt(i);
-    if (c === C.Zero) i++;
-    else if (c > C.Zero && c <= C.Nine) while (i < n && (c = text.charCodeAt(i)) >= C.Zero && c <= C.Nine) i++;
-    else syntax('a bad number');
-    const intEnd = i;
+  private digits(): number {
+    const { text, n } = this;
+    let i = this.i;
+    let c: number;
+    while (i < n && (c = text.charCodeAt(i)) >= C.Zero && c <= C.Nine) i++;
+    const read = i - this.i;
+    this.i = i;
+    return read;
+  }
+
+  private readNumber(): number {
+    const text = this.text;
+    const start = this.i;
+    if (text.charCodeAt(this.i) === C.Minus) this.i++;
+    const intStart = this.i;
+    const c = text.charCodeAt(this.i);
+    if (c === C.Zero) this.i++;
+    else if (c > C.Zero && c <= C.Nine) this.digits();
+    else this.syntax('a bad number');
+    const intEnd = this.i;
     let plain = true;
-    if (text.charCodeAt(i) === C.Dot) {
+    if (text.charCodeAt(this.i) === C.Dot) {
       plain = false;
-      i++;
-      const from = i;
-      while (i < n && (c = text.charCodeAt(i)) >= C.Zero && c <= C.Nine) i++;
-      if (i === from) syntax('a bad number');
+      this.i++;
+      if (this.digits() === 0) this.syntax('a bad number');
     }
-    c = text.charCodeAt(i);
-    if (c === C.LowerE || c === C.UpperE) {
+    const e = text.charCodeAt(this.i);
+    if (e === C.LowerE || e === C.UpperE) {
       plain = false;
-      i++;
-      c = text.charCodeAt(i);
-      if (c === C.Plus || c === C.Minus) i++;
-      const from = i;
-      while (i < n && (c = text.charCodeAt(i)) >= C.Zero && c <= C.Nine) i++;
-      if (i === from) syntax('a bad number');
+      this.i++;
+      const sign = text.charCodeAt(this.i);
+      if (sign === C.Plus || sign === C.Minus) this.i++;
+      if (this.digits() === 0) this.syntax('a bad number');
     }
-    const token = text.slice(start, i);
+    const token = text.slice(start, this.i);
     const value = Number(token);
+    if (!Number.isFinite(value)) this.fail('INVALID_VALUE', 'The body holds a number outside the range JSON numbers can be stored in');
     // Up to 15 digits, an integer is always exact; anything else is checked.
-    if (!Number.isFinite(value)) fail('INVALID_VALUE', 'The body holds a number outside the range JSON numbers can be stored in');
     if (!(plain && intEnd - intStart <= 15) && !sameDecimal(token, value)) {
-      fail('NUMBER_NOT_EXACT', 'A number in the body cannot be stored exactly (more digits than a 64-bit float holds); send it as a string');
+      this.fail('NUMBER_NOT_EXACT', 'A number in the body cannot be stored exactly (more digits than a 64-bit float holds); send it as a string');
     }
     return value;
-  };
+  }
 
-  const literal = (word: string, value: unknown): unknown => {
-    if (text.startsWith(word, i)) {
-      i += word.length;
+  private literal(word: string, value: unknown): unknown {
+    if (this.text.startsWith(word, this.i)) {
+      this.i += word.length;
       return value;
     }
-    return syntax('an unexpected character');
-  };
+    return this.syntax('an unexpected character');
+  }
 
   /** Stores a finished value into the innermost container (or as the result). */
-  const put = (value: unknown) => {
-    const top = stack[stack.length - 1];
+  private put(value: unknown): void {
+    const top = this.stack[this.stack.length - 1];
     if (top === undefined) {
-      result = value;
-      done = true;
+      this.result = value;
+      this.done = true;
       return;
     }
     if (top.key === null) (top.value as unknown[]).push(value);
     else {
       if (top.key === 'constructor' && value !== null && typeof value === 'object' && !Array.isArray(value) && hasOwn.call(value, 'prototype')) {
-        syntax('a constructor.prototype member');
+        this.syntax('a constructor.prototype member');
       }
       (top.value as Record<string, unknown>)[top.key] = value;
     }
-  };
+  }
 
   /** Reads a member name, checks it, and leaves `i` after the colon. */
-  const readKey = (top: Container) => {
-    if (text.charCodeAt(i) !== C.Quote) syntax('expected a member name');
-    const at = i;
-    const key = readString();
+  private readKey(top: Container): void {
+    if (this.text.charCodeAt(this.i) !== C.Quote) this.syntax('expected a member name');
+    const at = this.i;
+    const key = this.readString();
     if (key === '__proto__') {
-      i = at;
-      syntax('a __proto__ member');
+      this.i = at;
+      this.syntax('a __proto__ member');
     }
     if (hasOwn.call(top.value, key)) {
-      i = at;
-      fail('DUPLICATE_KEY', 'An object in the body has the same member name twice');
+      this.i = at;
+      this.fail('DUPLICATE_KEY', 'An object in the body has the same member name twice');
     }
     top.key = key;
-    skipWs();
-    if (text.charCodeAt(i) !== C.Colon) syntax('expected ":"');
-    i++;
-  };
+    this.skipWs();
+    if (this.text.charCodeAt(this.i) !== C.Colon) this.syntax('expected ":"');
+    this.i++;
+  }
 
-  // Value positions and the punctuation after them, iteratively.
-  skipWs();
-  if (i >= n) syntax('the body is empty');
-  for (;;) {
-    // Read one value (or open a container).
-    skipWs();
-    if (i >= n) syntax('the body ends too early');
-    const c = text.charCodeAt(i);
-    if (c === C.LBrace || c === C.LBracket) {
-      count();
-      if (stack.length + 1 > limits.maxDepth) fail('JSON_TOO_DEEP', `JSON nesting is limited to ${limits.maxDepth} levels`);
-      const container: Container = { value: c === C.LBrace ? {} : [], key: null };
-      i++;
-      skipWs();
-      const empty = text.charCodeAt(i) === (c === C.LBrace ? C.RBrace : C.RBracket);
-      if (empty) {
-        i++;
-        put(container.value);
-      } else {
-        stack.push(container);
-        if (c === C.LBrace) readKey(container);
-        continue;
-      }
-    } else {
-      count();
-      let value: unknown;
-      if (c === C.Quote) value = readString();
-      else if (c === C.Minus || (c >= C.Zero && c <= C.Nine)) value = readNumber();
-      else if (c === 0x74) value = literal('true', true);
-      else if (c === 0x66) value = literal('false', false);
-      else if (c === 0x6e) value = literal('null', null);
-      else syntax('an unexpected character');
-      put(value);
-    }
-    // After a value: close containers, or move to the next element / member.
+  parse(): unknown {
+    const { text, n, stack } = this;
+    // Value positions and the punctuation after them, iteratively.
+    this.skipWs();
+    if (this.i >= n) this.syntax('the body is empty');
     for (;;) {
-      if (done) {
-        skipWs();
-        if (i < n) syntax('content after the end of the document');
-        return result;
+      // Read one value (or open a container).
+      this.skipWs();
+      if (this.i >= n) this.syntax('the body ends too early');
+      const c = text.charCodeAt(this.i);
+      if (c === C.LBrace || c === C.LBracket) {
+        this.count();
+        if (stack.length + 1 > this.limits.maxDepth) this.fail('JSON_TOO_DEEP', `JSON nesting is limited to ${this.limits.maxDepth} levels`);
+        const container: Container = { value: c === C.LBrace ? {} : [], key: null };
+        this.i++;
+        this.skipWs();
+        if (text.charCodeAt(this.i) === (c === C.LBrace ? C.RBrace : C.RBracket)) {
+          this.i++;
+          this.put(container.value);
+        } else {
+          stack.push(container);
+          if (c === C.LBrace) this.readKey(container);
+          continue;
+        }
+      } else {
+        this.count();
+        let value: unknown;
+        if (c === C.Quote) value = this.readString();
+        else if (c === C.Minus || (c >= C.Zero && c <= C.Nine)) value = this.readNumber();
+        else if (c === 0x74) value = this.literal('true', true);
+        else if (c === 0x66) value = this.literal('false', false);
+        else if (c === 0x6e) value = this.literal('null', null);
+        else this.syntax('an unexpected character');
+        this.put(value);
       }
-      skipWs();
-      const top = stack[stack.length - 1];
-      const d = text.charCodeAt(i);
-      const isObject = top.key !== null;
-      if (d === C.Comma) {
-        i++;
-        skipWs();
-        if (isObject) readKey(top);
-        break;
+      // After a value: close containers, or move to the next element / member.
+      for (;;) {
+        if (this.done) {
+          this.skipWs();
+          if (this.i < n) this.syntax('content after the end of the document');
+          return this.result;
+        }
+        this.skipWs();
+        const top = stack[stack.length - 1];
+        const d = text.charCodeAt(this.i);
+        const isObject = top.key !== null;
+        if (d === C.Comma) {
+          this.i++;
+          this.skipWs();
+          if (isObject) this.readKey(top);
+          break;
+        }
+        if (d === (isObject ? C.RBrace : C.RBracket)) {
+          this.i++;
+          stack.pop();
+          this.put(top.value);
+          continue;
+        }
+        this.syntax(isObject ? 'expected "," or "}"' : 'expected "," or "]"');
       }
-      if (d === (isObject ? C.RBrace : C.RBracket)) {
-        i++;
-        stack.pop();
-        put(top.value);
-        continue;
-      }
-      syntax(isObject ? 'expected "," or "}"' : 'expected "," or "]"');
     }
   }
 }
+
+const HEX4 = /^[0-9a-fA-F]{4}$/;
 
 /**
  * True when `value` (a finite double) is exactly the decimal number `token` writes: the shortest
