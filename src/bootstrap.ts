@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { replyToFrameworkError } from './common/all-exceptions.filter';
 import { registerRouteTable } from './common/allowed-methods';
+import { replyToClientError } from './common/client-error';
 import { AppEnv } from './common/env';
 import { JSON_BODY_LIMIT, registerJsonBody } from './common/json-body';
 import { JsonLogger } from './common/logger';
@@ -47,6 +48,8 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     // valid keys with a 414. Room for a percent-encoded bad key too, so it gets its INVALID_KEY.
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors: replyToFrameworkError,
+    // Node's HTTP parser errors (bare CR/LF, two Content-Lengths, over-long headers): the one error shape too.
+    clientErrorHandler: replyToClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env), adapter, {
     logger,

@@ -1,9 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import secureJson from 'secure-json-parse';
+import { parseStrictJsonBytes, StrictJsonError } from './strict-json';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 /** Deeper JSON is refused: validation walks bodies recursively, and no config needs more. */
 export const MAX_JSON_DEPTH = 64;
+/**
+ * Most JSON values (objects, arrays, strings, numbers, literals) one body may hold. A config value
+ * is at most 64 KiB serialized (about 33,000 values at most), a log batch 1,000 lines: three times
+ * the largest the schema allows. It bounds the work any body can ask of validation.
+ */
+export const MAX_JSON_VALUES = 100_000;
 
 /** Routes that receive the raw request stream as their body (large imports parse it incrementally). */
 export const STREAMED_JSON_PATHS = new Set<string>(['/api/import']);
@@ -34,9 +40,12 @@ export function jsonDepth(value: unknown): number {
 }
 
 /**
- * The only body parser: JSON (any other content type is a 415 from Fastify). `__proto__` and
- * `constructor.prototype` keys are refused (secure-json-parse), as are bodies over 1 MiB (413) and
- * deeper than MAX_JSON_DEPTH (400). Parse errors never quote the body.
+ * The only body parser: JSON (any other content type is a 415 from Fastify), read strictly
+ * (strict-json.ts): `__proto__` and `constructor.prototype` keys are refused (INVALID_JSON), as are
+ * invalid UTF-8 (INVALID_UTF8), a member name twice in one object (DUPLICATE_KEY), a number a
+ * double cannot hold exactly (NUMBER_NOT_EXACT), bodies over 1 MiB (413), deeper than
+ * MAX_JSON_DEPTH (JSON_TOO_DEEP) or with more than MAX_JSON_VALUES values (TOO_MANY_VALUES). One
+ * pass, linear in the body's size. Parse errors never quote the body.
  */
 export function registerJsonBody(fastify: FastifyInstance): void {
   fastify.removeAllContentTypeParsers();
@@ -67,20 +76,17 @@ export function registerJsonBody(fastify: FastifyInstance): void {
     });
     payload.on('end', () => {
       if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') {
+      const bytes = Buffer.concat(chunks);
+      if (bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09)) {
         done(new BodyError(400, 'INVALID_JSON', 'The request body is empty'), undefined);
         return;
       }
       let body: unknown;
       try {
-        body = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-      } catch {
-        done(new BodyError(400, 'INVALID_JSON', 'The request body is not valid JSON (or holds a __proto__ / constructor.prototype key)'), undefined);
-        return;
-      }
-      if (jsonDepth(body) > MAX_JSON_DEPTH) {
-        done(new BodyError(400, 'JSON_TOO_DEEP', `JSON nesting is limited to ${MAX_JSON_DEPTH} levels`), undefined);
+        body = parseStrictJsonBytes(bytes, { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_JSON_VALUES });
+      } catch (err) {
+        if (err instanceof StrictJsonError) done(new BodyError(400, err.code, err.message), undefined);
+        else done(new BodyError(400, 'INVALID_JSON', 'The request body is not valid JSON'), undefined);
         return;
       }
       done(null, body);

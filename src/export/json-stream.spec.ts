@@ -1,4 +1,4 @@
-import { JsonPath, JsonStreamScanner, JsonSyntaxError, JsonValueTooLargeError } from './json-stream';
+import { JsonPath, JsonStreamScanner, JsonSyntaxError, JsonValueTooLargeError, MAX_DESCENDED_MEMBERS } from './json-stream';
 import { descendBundle, isRowPath } from './bundle';
 
 interface Seen {
@@ -109,5 +109,46 @@ describe('JsonStreamScanner', () => {
     scanner.write(Buffer.from(']}'));
     scanner.end();
     expect(rows).toBe(50_000);
+  });
+});
+
+describe('JsonStreamScanner reads strictly, as every body is read', () => {
+  const codeOf = (doc: string | Buffer, size = 7): string | undefined => {
+    try {
+      scan(doc, size);
+      return undefined;
+    } catch (err) {
+      return (err as { code?: string }).code ?? (err as Error).name;
+    }
+  };
+  const bytes = (before: string, b: number[], after: string) => Buffer.concat([Buffer.from(before), Buffer.from(b), Buffer.from(after)]);
+
+  it('refuses invalid UTF-8 in a row, a header value or a member name, even cut across chunks', () => {
+    expect(codeOf(bytes('{"configs":[{"key":"k","value":"pass', [0xff], 'word"}]}'))).toBe('INVALID_UTF8');
+    expect(codeOf(bytes('{"format":"', [0xed, 0xa0, 0x80], '","configs":[]}'))).toBe('INVALID_UTF8');
+    expect(codeOf(bytes('{"', [0xc0, 0xaf], '":1,"configs":[]}'))).toBe('INVALID_UTF8');
+    // A valid multi-byte character split between two chunks is fine.
+    for (let size = 1; size < 8; size++) expect(scan(Buffer.from('{"configs":[{"v":"€🚀"}]}'), size)).toEqual([{ path: ['configs', 0], value: { v: '€🚀' } }]);
+  });
+
+  it('refuses a member name twice, in a row and in a descended object, naming the row and never the name', () => {
+    try {
+      scan('{"configs":[{"k":1},{"type":"secret","MARK":1,"type":"string"}]}', 5);
+      throw new Error('not refused');
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'DUPLICATE_KEY', message: expect.stringContaining('row 1') });
+      expect((err as Error).message).not.toMatch(/MARK|type/);
+    }
+    expect(codeOf('{"format":"a","configs":[],"format":"a"}')).toBe('DUPLICATE_KEY');
+    expect(codeOf('{"bundle":{"configs":[],"configs":[]}}')).toBe('DUPLICATE_KEY');
+    expect(codeOf('{"x":{"a":1,"a":2},"configs":[]}')).toBe('DUPLICATE_KEY');
+  });
+
+  it('refuses a number a double cannot hold, and a descended object of too many members', () => {
+    expect(codeOf('{"configs":[{"value":12345678901234567890}]}')).toBe('NUMBER_NOT_EXACT');
+    expect(scan('{"configs":[{"value":9007199254740992}]}', 3)).toEqual([{ path: ['configs', 0], value: { value: 9007199254740992 } }]);
+    const members = Array.from({ length: MAX_DESCENDED_MEMBERS }, (_, i) => `"m${i}":0`).join(',');
+    expect(codeOf(`{${members},"configs":[]}`, 4096)).toBe('TOO_MANY_VALUES');
+    expect(codeOf(`{${members.slice(members.indexOf(',') + 1)},"configs":[]}`, 4096)).toBeUndefined();
   });
 });

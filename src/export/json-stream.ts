@@ -6,7 +6,18 @@
  * the byte stream and handed to JSON.parse one by one (or skipped without parsing), so memory
  * holds one value at a time, never the document. A bundle's `configs` array is descended, and
  * each of its elements arrives as one parsed object.
+ *
+ * Values and member names are read strictly (common/strict-json.ts), as every other body is: invalid
+ * UTF-8 (INVALID_UTF8), a member name twice in one object (DUPLICATE_KEY, in a value taken whole and
+ * in a descended object alike), a number a double cannot hold exactly (NUMBER_NOT_EXACT) and a value
+ * of more than MAX_JSON_VALUES values (TOO_MANY_VALUES) are 400s with their code. A descended
+ * object holds at most MAX_DESCENDED_MEMBERS members, so remembering its names stays bounded.
+ * Values skipped without parsing (`wants` false) are not read at all: nothing of them is kept.
  */
+
+import { MAX_JSON_VALUES } from '../common/json-body';
+import { badRequest } from '../common/errors';
+import { decodeUtf8Strict, parseStrictJson, StrictJsonError } from '../common/strict-json';
 
 export type JsonPath = readonly (string | number)[];
 
@@ -79,7 +90,12 @@ interface Frame {
   state: St;
   index: number;
   key: string;
+  /** Member names seen so far (descended objects). */
+  names?: Set<string>;
 }
+
+/** Members a descended object (a bundle's root, a wrapped `bundle`) may hold: a bundle knows about a dozen. */
+export const MAX_DESCENDED_MEMBERS = 1000;
 
 const BOM = [0xef, 0xbb, 0xbf];
 const isWs = (b: number) => b === Ch.Space || b === Ch.Lf || b === Ch.Cr || b === Ch.Tab;
@@ -226,7 +242,7 @@ export class JsonStreamScanner {
         if (b === Ch.LBrace || b === Ch.LBracket) {
           const kind = b === Ch.LBrace ? 'object' : 'array';
           if (this.handlers.descend(path, kind)) {
-            this.stack.push({ kind, path, state: kind === 'object' ? St.ObjStart : St.ArrStart, index: 0, key: '' });
+            this.stack.push({ kind, path, state: kind === 'object' ? St.ObjStart : St.ArrStart, index: 0, key: '', names: kind === 'object' ? new Set() : undefined });
             return false;
           }
           this.startCapture(path, 'container');
@@ -240,6 +256,21 @@ export class JsonStreamScanner {
         return true;
       }
     }
+  }
+
+  /** A 400 with the strict reader's code; it names the row (its index) at most, never content. */
+  private refused(code: StrictJsonError['code'], at: number, wasKey: boolean) {
+    const last = this.capPath[this.capPath.length - 1];
+    const where = !wasKey && typeof last === 'number' ? `row ${last}` : `the document, at byte ${at}`;
+    const what: Record<string, string> = {
+      INVALID_UTF8: 'is not valid UTF-8',
+      DUPLICATE_KEY: 'has an object with the same member name twice',
+      NUMBER_NOT_EXACT: 'holds a number that cannot be stored exactly (more digits than a 64-bit float holds); send it as a string',
+      INVALID_VALUE: 'holds a number outside the range JSON numbers can be stored in',
+      TOO_MANY_VALUES: wasKey ? `has an object of more than ${MAX_DESCENDED_MEMBERS} members` : `holds a value of more than ${MAX_JSON_VALUES} JSON values`,
+      JSON_TOO_DEEP: 'is nested too deeply',
+    };
+    return badRequest(code, `The import body: ${where} ${what[code] ?? 'is not valid'}`);
   }
 
   private close(i: number): boolean {
@@ -287,17 +318,25 @@ export class JsonStreamScanner {
       this.handlers.value(this.capPath, undefined);
       return;
     }
-    const text = (this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts)).toString('utf8');
+    const bytes = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
     this.parts = [];
+    const at = this.offset + Math.max(0, start);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new JsonSyntaxError(this.offset + Math.max(0, start), wasKey ? 'invalid member name' : 'invalid value');
+      parsed = parseStrictJson(decodeUtf8Strict(bytes), { maxDepth: Number.POSITIVE_INFINITY, maxValues: MAX_JSON_VALUES });
+    } catch (err) {
+      if (!(err instanceof StrictJsonError) || err.code === 'INVALID_JSON') throw new JsonSyntaxError(at, wasKey ? 'invalid member name' : 'invalid value');
+      throw this.refused(err.code, at, wasKey);
     }
     if (wasKey) {
       const frame = this.stack[this.stack.length - 1];
-      frame.key = parsed as string;
+      const name = parsed as string;
+      if (frame.names) {
+        if (frame.names.has(name)) throw this.refused('DUPLICATE_KEY', at, true);
+        if (frame.names.size >= MAX_DESCENDED_MEMBERS) throw this.refused('TOO_MANY_VALUES', at, true);
+        frame.names.add(name);
+      }
+      frame.key = name;
       frame.state = St.ObjColon;
       return;
     }
