@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
-import { AppError, badRequest, notFound } from '../common/errors';
+import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
@@ -44,7 +44,11 @@ export interface PutInput {
   type: ConfigType;
   value: unknown;
   description?: string | null;
+  /** Replacing a secret with a value of another type must say so (else 409 SECRET_TYPE_CHANGE). */
+  allowTypeChange?: boolean;
 }
+
+export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', `This key holds a secret; ${how}`);
 
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 100;
@@ -172,13 +176,20 @@ export class ConfigsService {
     return inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
   }
 
+  /** The type of (scope, key) as stored now, or null when there is no such row (no lock: see putIn). */
+  async storedType(scope: string, key: string): Promise<ConfigType | null> {
+    assertValidKey(key);
+    const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.type']).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
+    return row?.type ?? null;
+  }
+
   /** The write itself, in the caller's transaction (used by import too). */
   async putIn(
     em: EntityManager,
     actor: Principal,
     scope: string,
     key: string,
-    input: { type: ConfigType; description?: string | null },
+    input: { type: ConfigType; description?: string | null; allowTypeChange?: boolean },
     stored: string | null,
     ciphertext: string | null,
     opts: { audit?: boolean; keepSecretWhenNull?: boolean } = {},
@@ -189,6 +200,11 @@ export class ConfigsService {
     if (this.dataSource.options.type !== 'better-sqlite3') lookup.setLock('pessimistic_write');
     const existing = await lookup.getOne();
     const secret = input.type === 'secret';
+    // Checked under the row lock, so no concurrent write can slip a secret in between.
+    const downgrade = existing?.type === 'secret' && !secret;
+    if (downgrade && input.allowTypeChange !== true) {
+      throw secretTypeChange('replacing it with a value of another type discards the secret and needs "allowTypeChange": true');
+    }
     const row: ConfigEntity = Object.assign(new ConfigEntity(), {
       scope,
       key,
@@ -213,7 +229,15 @@ export class ConfigsService {
     }
     if (secret || existing?.type === 'secret') await this.secretVersions.bump(em, scope);
     if (opts.audit !== false) {
-      await this.audit.record(em, { action: existing ? 'config.update' : 'config.create', outcome: 'success', scope, key, configType: row.type, actor });
+      await this.audit.record(em, {
+        action: existing ? 'config.update' : 'config.create',
+        outcome: 'success',
+        scope,
+        key,
+        configType: row.type,
+        reason: downgrade ? `type changed from secret to ${row.type}` : undefined,
+        actor,
+      });
     }
     return { created: !existing, config: toView(row) };
   }
