@@ -8,6 +8,7 @@ import { CryptoService } from '../crypto/crypto.service';
 import { decodeExecutionSecret } from '../executions/execution.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { UUID } from '../scopes/orgs.service';
+import { LayeredMatcher } from './layered-matcher';
 import { Scrubber } from './scrubber';
 
 /** Whose secrets a text is scrubbed with. */
@@ -24,12 +25,16 @@ export interface ScrubTarget {
 interface ScopeEntry {
   version: number;
   secrets: string[];
+  /** Plaintext by ciphertext: a reload decrypts only what changed. */
+  plain: Map<string, string>;
+  layers: LayeredMatcher;
 }
 
 interface ExecutionEntry {
   /** execution_secrets is append-only, so the row count is the set's version. */
   count: number;
   secrets: string[];
+  layers: LayeredMatcher;
 }
 
 const EXECUTION_ROW = '#execution';
@@ -69,7 +74,7 @@ export class SecretRegistry {
   private readonly logger = new Logger('Scrubber');
   private readonly scopes = new Map<string, ScopeEntry>();
   private readonly executions = new LruMap<string, ExecutionEntry>(MAX_CACHED_EXECUTIONS);
-  private readonly combined = new LruMap<string, { key: string; scrubber: Scrubber }>(MAX_COMBINED);
+  private readonly combined = new LruMap<string, { key: string; layers: LayeredMatcher[]; scrubber: Scrubber }>(MAX_COMBINED);
   /** Execution secret loads in flight, shared by identical requests. */
   private readonly loads = new Map<string, Promise<void>>();
   /** The one load in flight per scope (see ensureScope). */
@@ -137,13 +142,17 @@ export class SecretRegistry {
    */
   allKnown(): Scrubber {
     if (!this.known) {
-      const all = new Set<string>();
-      for (const entry of this.scopes.values()) for (const s of entry.secrets) all.add(s);
-      for (const entry of this.executions.values()) for (const s of entry.secrets) all.add(s);
-      this.known = Scrubber.of(all);
+      const parts: Scrubber[] = [];
+      for (const entry of this.scopes.values()) parts.push(entry.layers.scrubber);
+      for (const entry of this.executions.values()) parts.push(entry.layers.scrubber);
+      this.known = Scrubber.combine(parts);
     }
     return this.known;
   }
+
+  private readonly changed = (): void => {
+    this.known = null;
+  };
 
   /** A log line with every known secret (and those of the current request) replaced. */
   readonly scrubLogLine = (line: string): string => {
@@ -152,6 +161,11 @@ export class SecretRegistry {
     for (const scrubber of (ctx && this.resolved.get(ctx)) || []) out = scrubber.scrub(out);
     return out;
   };
+
+  /** Finishes every pending rebuild of a base matcher (removed secrets stop being redacted): for tests. */
+  async settle(): Promise<void> {
+    for (const entry of [...this.scopes.values(), ...this.executions.values()]) await entry.layers.flush();
+  }
 
   /** Loads every scope's secrets (at start-up, so log lines are scrubbed from the first one). */
   async warm(): Promise<void> {
@@ -188,15 +202,20 @@ export class SecretRegistry {
       if (count > 0) execution = await this.ensureExecution(executionId, count);
     }
 
+    // The request's scrubber is its scopes' and execution's matchers used together: nothing is built
+    // here (each scope's and execution's matcher is built once per change, in slices, see LayeredMatcher).
     const shape = `${orgId ?? '*'}|${executionId ?? ''}`;
-    const key = `${versionKey}|${execution ? execution.count : 0}`;
+    const layers: LayeredMatcher[] = [];
+    for (const scope of scopes) {
+      const entry = this.scopes.get(scope);
+      if (entry) layers.push(entry.layers);
+    }
+    if (execution) layers.push(execution.layers);
+    const key = `${versionKey}|${execution ? execution.count : 0}|${layers.map((l) => l.generation).join(',')}`;
     const cached = this.combined.get(shape);
-    if (cached && cached.key === key) return cached.scrubber;
-    const secrets = new Set<string>();
-    for (const scope of scopes) for (const s of this.scopes.get(scope)?.secrets ?? []) secrets.add(s);
-    for (const s of execution?.secrets ?? []) secrets.add(s);
-    const scrubber = Scrubber.of(secrets);
-    this.combined.set(shape, { key, scrubber });
+    if (cached && cached.key === key && cached.layers.length === layers.length && cached.layers.every((l, i) => l === layers[i])) return cached.scrubber;
+    const scrubber = Scrubber.combine(layers.map((l) => l.scrubber));
+    this.combined.set(shape, { key, layers, scrubber });
     return scrubber;
   }
 
@@ -251,17 +270,28 @@ export class SecretRegistry {
     );
     let version = 0;
     const secrets: string[] = [];
+    const previous = this.scopes.get(scope);
+    const known = previous?.plain;
+    const plainOf = new Map<string, string>();
     for (const row of rows) {
       if (row.kind === 'v') {
         version = Number(row.v);
         continue;
       }
-      const plain = this.decrypt(String(row.v), `scope ${scope}`);
-      if (plain !== null) secrets.push(plain);
+      const ciphertext = String(row.v);
+      let plain: string | null | undefined = known?.get(ciphertext);
+      if (plain === undefined) plain = this.decrypt(ciphertext, `scope ${scope}`);
+      if (plain !== null) {
+        secrets.push(plain);
+        plainOf.set(ciphertext, plain);
+      }
     }
+    if (previous && previous.version > version) return;
+    const layers = previous?.layers ?? new LayeredMatcher(this.changed);
+    await layers.update(secrets);
     const current = this.scopes.get(scope);
-    if (current && current.version > version) return;
-    this.scopes.set(scope, { version, secrets });
+    if (current && current !== previous && current.version > version) return;
+    this.scopes.set(scope, { version, secrets, plain: plainOf, layers });
     this.known = null;
   }
 
@@ -280,19 +310,24 @@ export class SecretRegistry {
     if (!pending) {
       pending = (async () => {
         const rows: { ciphertext: string }[] = await this.dataSource.query('SELECT ciphertext FROM execution_secrets WHERE execution_id = ? ORDER BY id', [executionId]);
-        const secrets: string[] = [];
-        for (const row of rows) {
+        // Append-only: the rows a previous load read are the first ones, already decrypted.
+        const previous = this.executions.get(executionId);
+        const secrets: string[] = previous ? [...previous.secrets] : [];
+        for (const row of rows.slice(previous?.count ?? 0)) {
           const text = this.decrypt(row.ciphertext, `execution ${executionId}`);
           const plain = text === null ? null : decodeExecutionSecret(text);
           if (plain !== null) secrets.push(plain);
         }
-        this.executions.set(executionId, { count: rows.length, secrets });
+        const layers = previous?.layers ?? new LayeredMatcher(this.changed);
+        await layers.update(secrets);
+        const now = this.executions.get(executionId);
+        if (!now || now.count <= rows.length) this.executions.set(executionId, { count: rows.length, secrets, layers });
         this.known = null;
       })().finally(() => this.loads.delete(loadKey));
       this.loads.set(loadKey, pending);
     }
     await pending;
-    return this.executions.get(executionId) ?? { count: 0, secrets: [] };
+    return this.executions.get(executionId) ?? { count: 0, secrets: [], layers: new LayeredMatcher() };
   }
 
   /** The dynamic secrets of an execution as they are now (for de-duplicating registrations). */
