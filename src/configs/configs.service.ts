@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -9,6 +9,7 @@ import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
 import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
+import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
 
 /** A config as the API shows it: a secret's value is always masked. */
@@ -114,6 +115,7 @@ export class ConfigsService {
     private readonly crypto: CryptoService,
     private readonly audit: AuditService,
     private readonly secretVersions: SecretVersions,
+    @Optional() private readonly registry?: SecretRegistry,
   ) {}
 
   private scopedQuery(scopes: string[], plan: ListPlan) {
@@ -173,7 +175,10 @@ export class ConfigsService {
     const secret = input.type === 'secret';
     // Encrypt once, outside the transaction: the lock is held for the shortest time.
     const ciphertext = secret ? this.crypto.encryptString(stored) : null;
-    return inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
+    const result = await inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
+    // Committed: this instance's scrubber takes the change as it is, without reloading the scope.
+    if (result.secretVersion !== undefined) this.registry?.noteWrite(scope, result.secretVersion, key, secret && ciphertext !== null ? { ciphertext, plain: stored } : null);
+    return { created: result.created, config: result.config };
   }
 
   /** The type of (scope, key) as stored now, or null when there is no such row (no lock: see putIn). */
@@ -193,7 +198,7 @@ export class ConfigsService {
     stored: string | null,
     ciphertext: string | null,
     opts: { audit?: boolean; keepSecretWhenNull?: boolean } = {},
-  ): Promise<{ created: boolean; config: ConfigView }> {
+  ): Promise<{ created: boolean; config: ConfigView; secretVersion?: number }> {
     const now = new Date();
     const lookup = em.getRepository(ConfigEntity).createQueryBuilder('c').where('c.scope = :scope AND c.key = :key', { scope, key });
     // SQLite transactions are serialised already; MySQL locks the row (or the gap where it would go).
@@ -227,7 +232,7 @@ export class ConfigsService {
     } else {
       await em.insert(ConfigEntity, row);
     }
-    if (secret || existing?.type === 'secret') await this.secretVersions.bump(em, scope);
+    const secretVersion = secret || existing?.type === 'secret' ? await this.secretVersions.bump(em, scope) : undefined;
     if (opts.audit !== false) {
       await this.audit.record(em, {
         action: existing ? 'config.update' : 'config.create',
@@ -239,7 +244,7 @@ export class ConfigsService {
         actor,
       });
     }
-    return { created: !existing, config: toView(row) };
+    return { created: !existing, config: toView(row), secretVersion };
   }
 
   async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
@@ -256,13 +261,15 @@ export class ConfigsService {
 
   async delete(actor: Principal, scope: string, key: string): Promise<void> {
     assertValidKey(key);
-    await inTransaction(this.dataSource, async (em) => {
+    const secretVersion = await inTransaction(this.dataSource, async (em) => {
       const row = await em.findOne(ConfigEntity, { where: { scope, key }, select: { scope: true, key: true, type: true } });
       if (!row) throw configNotFound();
       await em.delete(ConfigEntity, { scope, key });
-      if (row.type === 'secret') await this.secretVersions.bump(em, scope);
+      const version = row.type === 'secret' ? await this.secretVersions.bump(em, scope) : undefined;
       await this.audit.record(em, { action: 'config.delete', outcome: 'success', scope, key, configType: row.type, actor });
+      return version;
     });
+    if (secretVersion !== undefined) this.registry?.noteWrite(scope, secretVersion, key, null);
   }
 }
 

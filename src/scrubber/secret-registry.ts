@@ -24,11 +24,16 @@ export interface ScrubTarget {
 
 interface ScopeEntry {
   version: number;
-  secrets: string[];
-  /** Plaintext by ciphertext: a reload decrypts only what changed. */
-  plain: Map<string, string>;
+  /** The scope's secrets by key, with the ciphertext each was decrypted from: a reload decrypts only what changed. */
+  byKey: Map<string, { ciphertext: string; plain: string }>;
   layers: LayeredMatcher;
 }
+
+const plainsOf = (byKey: ScopeEntry['byKey']): string[] => {
+  const out: string[] = [];
+  for (const v of byKey.values()) out.push(v.plain);
+  return out;
+};
 
 interface ExecutionEntry {
   /** execution_secrets is append-only, so the row count is the set's version. */
@@ -43,6 +48,8 @@ const ALL_ROW = '#all';
 const MAX_CACHED_EXECUTIONS = 1000;
 /** Combined matchers kept, one per (org, execution) shape; each is rebuilt when a version moves. */
 const MAX_COMBINED = 256;
+/** Noted writes kept per scope while one before them is missing (a burst); beyond, the next load covers them. */
+const MAX_PENDING_NOTES = 1024;
 
 export const EXECUTION_HEADER = 'x-bifrost-execution';
 
@@ -79,6 +86,10 @@ export class SecretRegistry {
   private readonly loads = new Map<string, Promise<void>>();
   /** The one load in flight per scope (see ensureScope). */
   private readonly scopeLoads = new Map<string, Promise<void>>();
+  /** This instance's committed secret writes not applied yet, by scope and version (see noteWrite). */
+  private readonly notes = new Map<string, Map<number, { key: string; value: { ciphertext: string; plain: string } | null }>>();
+  /** The one application of noted writes in flight per scope. */
+  private readonly scopeDrains = new Map<string, Promise<void>>();
   /** SUM(version) over secret_versions when every scope was last loaded: it grows with any change. */
   private allSum: number | null = null;
   /** Every secret this instance knows, for log lines; null when it must be rebuilt. */
@@ -250,12 +261,19 @@ export class SecretRegistry {
    * rounds at most.
    */
   private async ensureScope(scope: string, version: number): Promise<void> {
+    // A drain of this instance's own writes in flight often brings the version: wait for it first (it
+    // does not count as a load below: it holds only the noted writes, not a snapshot).
+    const drain = this.scopeDrains.get(scope);
+    if (drain) await drain.catch(() => undefined);
     for (let round = 0; round < 2; round++) {
       const entry = this.scopes.get(scope);
       if (entry && entry.version >= version) return;
       let pending = this.scopeLoads.get(scope);
       if (!pending) {
-        pending = this.loadScope(scope).finally(() => this.scopeLoads.delete(scope));
+        pending = this.loadScope(scope).finally(() => {
+          this.scopeLoads.delete(scope);
+          this.drainNotes(scope);
+        });
         this.scopeLoads.set(scope, pending);
       }
       await pending;
@@ -264,35 +282,84 @@ export class SecretRegistry {
 
   /** One statement: a scope's stored secrets and its version, as of one snapshot. */
   private async loadScope(scope: string): Promise<void> {
-    const rows: { kind: 'c' | 'v'; v: string | number }[] = await this.dataSource.query(
-      "SELECT 'c' AS kind, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', version FROM secret_versions WHERE scope = ?",
+    const rows: { kind: 'c' | 'v'; k: string | null; v: string | number }[] = await this.dataSource.query(
+      "SELECT 'c' AS kind, `key` AS k, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', NULL, version FROM secret_versions WHERE scope = ?",
       [scope, scope],
     );
     let version = 0;
-    const secrets: string[] = [];
     const previous = this.scopes.get(scope);
-    const known = previous?.plain;
-    const plainOf = new Map<string, string>();
+    const known = previous?.byKey;
+    const byKey: ScopeEntry['byKey'] = new Map();
     for (const row of rows) {
       if (row.kind === 'v') {
         version = Number(row.v);
         continue;
       }
       const ciphertext = String(row.v);
-      let plain: string | null | undefined = known?.get(ciphertext);
-      if (plain === undefined) plain = this.decrypt(ciphertext, `scope ${scope}`);
-      if (plain !== null) {
-        secrets.push(plain);
-        plainOf.set(ciphertext, plain);
-      }
+      const key = String(row.k);
+      const seen = known?.get(key);
+      const plain = seen && seen.ciphertext === ciphertext ? seen.plain : this.decrypt(ciphertext, `scope ${scope}`);
+      if (plain !== null) byKey.set(key, { ciphertext, plain });
     }
     if (previous && previous.version > version) return;
     const layers = previous?.layers ?? new LayeredMatcher(this.changed);
-    await layers.update(secrets);
+    await layers.update(plainsOf(byKey));
     const current = this.scopes.get(scope);
     if (current && current !== previous && current.version > version) return;
-    this.scopes.set(scope, { version, secrets, plain: plainOf, layers });
+    this.scopes.set(scope, { version, byKey, layers });
     this.known = null;
+  }
+
+  /**
+   * A secret write of this instance, just committed: `version` is the scope's version it made. The
+   * writes that follow the cached version one after another (nothing else changed in between) are
+   * applied as they are (their secrets into the small layer), instead of reloading and decrypting
+   * the whole scope. A gap (another instance wrote, a note is still to come) leaves the rest to the
+   * next load, which every request that needs a newer version starts as before.
+   */
+  noteWrite(scope: string, version: number, key: string, value: { ciphertext: string; plain: string } | null): void {
+    const entry = this.scopes.get(scope);
+    if (!entry || version <= entry.version) return;
+    let notes = this.notes.get(scope);
+    if (!notes) this.notes.set(scope, (notes = new Map()));
+    if (notes.size >= MAX_PENDING_NOTES) notes.clear();
+    notes.set(version, { key, value });
+    this.drainNotes(scope);
+  }
+
+  /** Applies the noted writes that follow the cached version, all at once; one drain per scope at a time. */
+  private drainNotes(scope: string): void {
+    if (this.scopeLoads.has(scope) || this.scopeDrains.has(scope)) return;
+    const entry = this.scopes.get(scope);
+    const notes = this.notes.get(scope);
+    if (!entry || !notes) return;
+    for (const v of notes.keys()) if (v <= entry.version) notes.delete(v);
+    if (!notes.has(entry.version + 1)) return;
+    // No load or drain runs meanwhile (checked above), so the map is changed in place.
+    const byKey = entry.byKey;
+    const added: string[] = [];
+    const removed: string[] = [];
+    let version = entry.version;
+    for (let note = notes.get(version + 1); note; note = notes.get(version + 1)) {
+      notes.delete(++version);
+      const old = byKey.get(note.key);
+      if (old) removed.push(old.plain);
+      if (note.value) {
+        byKey.set(note.key, note.value);
+        added.push(note.value.plain);
+      } else byKey.delete(note.key);
+    }
+    const pending = (async () => {
+      await entry.layers.change(added, removed);
+      const now = this.scopes.get(scope);
+      if (now && now.version >= version) return;
+      this.scopes.set(scope, { version, byKey, layers: entry.layers });
+      this.known = null;
+    })().finally(() => {
+      this.scopeDrains.delete(scope);
+      this.drainNotes(scope);
+    });
+    this.scopeDrains.set(scope, pending);
   }
 
   /** Brings every scope with secrets up to date (each scope's own load, see ensureScope). */
