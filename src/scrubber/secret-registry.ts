@@ -36,9 +36,12 @@ const plainsOf = (byKey: ScopeEntry['byKey']): string[] => {
 };
 
 interface ExecutionEntry {
+  id: string;
   /** execution_secrets is append-only, so the row count is the set's version. */
   count: number;
   secrets: string[];
+  /** Code units of its secrets: what its matcher's size follows. */
+  chars: number;
   layers: LayeredMatcher;
 }
 
@@ -46,6 +49,8 @@ const EXECUTION_ROW = '#execution';
 const ALL_ROW = '#all';
 /** Execution secret sets kept in memory (each is re-checked by its count on every use). */
 const MAX_CACHED_EXECUTIONS = 1000;
+/** And at most this many code units of their secrets (8 executions at the 256 KiB cap, thousands of usual ones). */
+const EXECUTION_CACHE_CHARS = 2 * 1024 * 1024;
 /** Combined matchers kept, one per (org, execution) shape; each is rebuilt when a version moves. */
 const MAX_COMBINED = 256;
 /** Noted writes kept per scope while one before them is missing (a burst); beyond, the next load covers them. */
@@ -388,13 +393,36 @@ export class SecretRegistry {
         const layers = previous?.layers ?? new LayeredMatcher(this.changed);
         await layers.update(secrets);
         const now = this.executions.get(executionId);
-        if (!now || now.count <= rows.length) this.executions.set(executionId, { count: rows.length, secrets, layers });
+        if (!now || now.count <= rows.length) {
+          const chars = secrets.reduce((n, x) => n + x.length, 0);
+          this.executions.set(executionId, { id: executionId, count: rows.length, secrets, chars, layers });
+          this.trimExecutions(executionId);
+        }
         this.known = null;
       })().finally(() => this.loads.delete(loadKey));
       this.loads.set(loadKey, pending);
     }
     await pending;
-    return this.executions.get(executionId) ?? { count: 0, secrets: [], layers: new LayeredMatcher() };
+    return this.executions.get(executionId) ?? { id: executionId, count: 0, secrets: [], chars: 0, layers: new LayeredMatcher() };
+  }
+
+  /**
+   * Keeps the cached executions' secrets (and so their matchers, ~100 bytes a code unit) under
+   * EXECUTION_CACHE_CHARS, least recently used first out; an evicted one is reloaded when named again.
+   */
+  private trimExecutions(keep: string): void {
+    let total = 0;
+    for (const e of this.executions.values()) total += e.chars;
+    if (total <= EXECUTION_CACHE_CHARS) return;
+    const victims: ExecutionEntry[] = [];
+    for (const e of this.executions.values()) {
+      if (total <= EXECUTION_CACHE_CHARS) break;
+      if (e.id === keep) continue;
+      victims.push(e);
+      total -= e.chars;
+    }
+    for (const v of victims) this.executions.delete(v.id);
+    this.combined.deleteWhere((c) => victims.some((v) => c.layers.includes(v.layers)));
   }
 
   /** The dynamic secrets of an execution as they are now (for de-duplicating registrations). */
