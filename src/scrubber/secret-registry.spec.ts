@@ -183,8 +183,7 @@ describe('SecretRegistry', () => {
       db.gate = null;
       opened();
       const [a, b, c] = (await Promise.all([first, ...later])) as { scrub(t: string): string }[];
-      // Every request gets the secrets as of a snapshot at least as new as its own version (the
-      // first one's scrubber is the newest by the time it is built, as before coalescing).
+      // Every request gets the secrets as of a snapshot at least as new as its own version.
       expect(a.scrub('org-secret-2')).toBe('[REDACTED]');
       expect(b.scrub('org-secret-3')).toBe('[REDACTED]');
       expect(c.scrub('org-secret-3')).toBe('[REDACTED]');

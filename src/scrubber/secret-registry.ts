@@ -97,6 +97,11 @@ export class SecretRegistry {
   private readonly scopeDrains = new Map<string, Promise<void>>();
   /** SUM(version) over secret_versions when every scope was last loaded: it grows with any change. */
   private allSum: number | null = null;
+  /** Every scope's secrets in one matcher, for org-less requests, as of scopeEpoch = allLayersEpoch. */
+  private allLayers: LayeredMatcher | null = null;
+  private allLayersEpoch = -1;
+  /** Moves whenever a scope's cached secrets change. */
+  private scopeEpoch = 0;
   /** Every secret this instance knows, for log lines; null when it must be rebuilt. */
   private known: Scrubber | null = null;
   private readonly perRequest = new WeakMap<RequestContext, Map<string, Promise<Scrubber>>>();
@@ -181,6 +186,7 @@ export class SecretRegistry {
   /** Finishes every pending rebuild of a base matcher (removed secrets stop being redacted): for tests. */
   async settle(): Promise<void> {
     for (const entry of [...this.scopes.values(), ...this.executions.values()]) await entry.layers.flush();
+    await this.allLayers?.flush();
   }
 
   /** Loads every scope's secrets (at start-up, so log lines are scrubbed from the first one). */
@@ -207,7 +213,17 @@ export class SecretRegistry {
     } else {
       const sum = value(ALL_ROW);
       if (sum !== this.allSum) await this.refreshAll(sum);
-      scopes = [...this.scopes.keys()];
+      // One matcher of every scope's secrets (changed like a scope's, see LayeredMatcher), rather
+      // than one per scope: an admin's answers are scrubbed in one pass however many orgs there are.
+      scopes = [];
+      if (this.allLayersEpoch !== this.scopeEpoch) {
+        const epoch = this.scopeEpoch;
+        const all: string[] = [];
+        for (const entry of this.scopes.values()) for (const v of entry.byKey.values()) all.push(v.plain);
+        this.allLayers ??= new LayeredMatcher(this.changed);
+        await this.allLayers.update(all);
+        this.allLayersEpoch = epoch;
+      }
       versionKey = `*@${this.allSum}`;
     }
 
@@ -221,7 +237,7 @@ export class SecretRegistry {
     // The request's scrubber is its scopes' and execution's matchers used together: nothing is built
     // here (each scope's and execution's matcher is built once per change, in slices, see LayeredMatcher).
     const shape = `${orgId ?? '*'}|${executionId ?? ''}`;
-    const layers: LayeredMatcher[] = [];
+    const layers: LayeredMatcher[] = orgId === null && this.allLayers ? [this.allLayers] : [];
     for (const scope of scopes) {
       const entry = this.scopes.get(scope);
       if (entry) layers.push(entry.layers);
@@ -312,6 +328,7 @@ export class SecretRegistry {
     const current = this.scopes.get(scope);
     if (current && current !== previous && current.version > version) return;
     this.scopes.set(scope, { version, byKey, layers });
+    this.scopeEpoch++;
     this.known = null;
   }
 
@@ -359,6 +376,7 @@ export class SecretRegistry {
       const now = this.scopes.get(scope);
       if (now && now.version >= version) return;
       this.scopes.set(scope, { version, byKey, layers: entry.layers });
+      this.scopeEpoch++;
       this.known = null;
     })().finally(() => {
       this.scopeDrains.delete(scope);
