@@ -237,7 +237,8 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
     it('turns a secret into a plain value and back without leaving ciphertext behind', async () => {
       const key = uniq('flip');
       await put(a.org.id, key, { type: 'secret', value: 'flip-secret-value' }).expect(201);
-      await put(a.org.id, key, { type: 'string', value: 'now public' }).expect(200);
+      // Said explicitly (issue 12, 5b): without allowTypeChange the PUT is refused.
+      await put(a.org.id, key, { type: 'string', value: 'now public', allowTypeChange: true }).expect(200);
       const row = (await configRow(t, a.org.id, key))!;
       expect(row.ciphertext).toBeNull();
       expect(JSON.parse(row.value as string)).toBe('now public');

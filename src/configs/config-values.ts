@@ -1,7 +1,8 @@
 import { badRequest } from '../common/errors';
+import { MASK } from '../scrubber/secret-forms';
 import { ConfigType } from './config.entity';
 
-export const MASK = '••••••';
+export { MASK };
 export const MAX_VALUE_BYTES = 64 * 1024;
 export const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
@@ -16,6 +17,12 @@ export interface NormalizedValue {
   value: unknown;
   stored: string;
 }
+
+/** Only mask bullets (U+2022) and whitespace: the mask, a part of it, or several, sent back as a value. */
+const MASK_ONLY = /^\s*\u2022[\s\u2022]*$/;
+
+export const maskAsValue = () =>
+  badRequest('MASK_AS_VALUE', 'A secret’s value must be its real value, not the mask that listings show in its place: send the full new value');
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -41,6 +48,8 @@ export function normalizeValue(type: ConfigType, raw: unknown): NormalizedValue 
     case 'secret':
       if (typeof raw !== 'string') throw invalid(type, 'expected a string');
       if (raw.length === 0) throw badRequest('INVALID_VALUE', 'A secret must not be empty');
+      // The mask every listing shows, sent back (a form re-submitted unchanged): it would replace the real value.
+      if (MASK_ONLY.test(raw)) throw maskAsValue();
       // It is encrypted as UTF-8, where a lone surrogate would silently become U+FFFD.
       if (LONE_SURROGATE.test(raw)) throw invalid(type, 'not well-formed Unicode (a lone surrogate)');
       value = raw;

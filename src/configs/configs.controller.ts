@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Put, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
@@ -54,7 +55,8 @@ export class ConfigsController {
   @ApiParam(KEY_PARAM)
   @ApiCreatedResponse({ type: ConfigDto, description: 'Created' })
   @ApiOkResponse({ type: ConfigDto, description: 'Replaced' })
-  @ApiBadRequestResponse({ description: '`INVALID_VALUE`, `VALUE_TOO_LARGE`, `INVALID_KEY`, `INVALID_SCOPE`, `VALIDATION_FAILED`' })
+  @ApiBadRequestResponse({ description: '`INVALID_VALUE`, `MASK_AS_VALUE`, `VALUE_TOO_LARGE`, `INVALID_KEY`, `INVALID_SCOPE`, `VALIDATION_FAILED`' })
+  @ApiConflictResponse({ description: '`SECRET_TYPE_CHANGE`: the key holds a secret and the body gives another type without `"allowTypeChange": true`' })
   async put(
     @CurrentPrincipal() principal: Principal,
     @Param('scope') scope: string,

@@ -1,14 +1,15 @@
-import { HttpStatus, Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
-import { AppError, badRequest, notFound } from '../common/errors';
+import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
 import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
+import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
 
 /** A config as the API shows it: a secret's value is always masked. */
@@ -44,7 +45,11 @@ export interface PutInput {
   type: ConfigType;
   value: unknown;
   description?: string | null;
+  /** Replacing a secret with a value of another type must say so (else 409 SECRET_TYPE_CHANGE). */
+  allowTypeChange?: boolean;
 }
+
+export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', `This key holds a secret; ${how}`);
 
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 100;
@@ -118,6 +123,7 @@ export class ConfigsService {
     private readonly crypto: CryptoService,
     private readonly audit: AuditService,
     private readonly secretVersions: SecretVersions,
+    @Optional() private readonly registry?: SecretRegistry,
   ) {}
 
   private scopedQuery(scopes: string[], plan: ListPlan) {
@@ -178,7 +184,17 @@ export class ConfigsService {
     // Encrypt once, outside the transaction: the lock is held for the shortest time.
     // Bound to its scope and key: the token is accepted nowhere else (a copied row does not open).
     const ciphertext = secret ? this.crypto.encryptBound({ scope, key }, stored) : null;
-    return inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
+    const result = await inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
+    // Committed: this instance's scrubber takes the change as it is, without reloading the scope.
+    if (result.secretVersion !== undefined) this.registry?.noteWrite(scope, result.secretVersion, key, secret && ciphertext !== null ? { ciphertext, plain: stored } : null);
+    return { created: result.created, config: result.config };
+  }
+
+  /** The type of (scope, key) as stored now, or null when there is no such row (no lock: see putIn). */
+  async storedType(scope: string, key: string): Promise<ConfigType | null> {
+    assertValidKey(key);
+    const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.type']).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
+    return row?.type ?? null;
   }
 
   /** The write itself, in the caller's transaction (used by import too). */
@@ -187,17 +203,22 @@ export class ConfigsService {
     actor: Principal,
     scope: string,
     key: string,
-    input: { type: ConfigType; description?: string | null },
+    input: { type: ConfigType; description?: string | null; allowTypeChange?: boolean },
     stored: string | null,
     ciphertext: string | null,
     opts: { audit?: boolean; keepSecretWhenNull?: boolean } = {},
-  ): Promise<{ created: boolean; config: ConfigView }> {
+  ): Promise<{ created: boolean; config: ConfigView; secretVersion?: number }> {
     const now = new Date();
     const lookup = em.getRepository(ConfigEntity).createQueryBuilder('c').where('c.scope = :scope AND c.key = :key', { scope, key });
     // SQLite transactions are serialised already; MySQL locks the row (or the gap where it would go).
     if (this.dataSource.options.type !== 'better-sqlite3') lookup.setLock('pessimistic_write');
     const existing = await lookup.getOne();
     const secret = input.type === 'secret';
+    // Checked under the row lock, so no concurrent write can slip a secret in between.
+    const downgrade = existing?.type === 'secret' && !secret;
+    if (downgrade && input.allowTypeChange !== true) {
+      throw secretTypeChange('replacing it with a value of another type discards the secret and needs "allowTypeChange": true');
+    }
     const row: ConfigEntity = Object.assign(new ConfigEntity(), {
       scope,
       key,
@@ -220,11 +241,19 @@ export class ConfigsService {
     } else {
       await em.insert(ConfigEntity, row);
     }
-    if (secret || existing?.type === 'secret') await this.secretVersions.bump(em, scope);
+    const secretVersion = secret || existing?.type === 'secret' ? await this.secretVersions.bump(em, scope) : undefined;
     if (opts.audit !== false) {
-      await this.audit.record(em, { action: existing ? 'config.update' : 'config.create', outcome: 'success', scope, key, configType: row.type, actor });
+      await this.audit.record(em, {
+        action: existing ? 'config.update' : 'config.create',
+        outcome: 'success',
+        scope,
+        key,
+        configType: row.type,
+        reason: downgrade ? `type changed from secret to ${row.type}` : undefined,
+        actor,
+      });
     }
-    return { created: !existing, config: toView(row) };
+    return { created: !existing, config: toView(row), secretVersion };
   }
 
   async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
@@ -241,13 +270,15 @@ export class ConfigsService {
 
   async delete(actor: Principal, scope: string, key: string): Promise<void> {
     assertValidKey(key);
-    await inTransaction(this.dataSource, async (em) => {
+    const secretVersion = await inTransaction(this.dataSource, async (em) => {
       const row = await em.findOne(ConfigEntity, { where: { scope, key }, select: { scope: true, key: true, type: true } });
       if (!row) throw configNotFound();
       await em.delete(ConfigEntity, { scope, key });
-      if (row.type === 'secret') await this.secretVersions.bump(em, scope);
+      const version = row.type === 'secret' ? await this.secretVersions.bump(em, scope) : undefined;
       await this.audit.record(em, { action: 'config.delete', outcome: 'success', scope, key, configType: row.type, actor });
+      return version;
     });
+    if (secretVersion !== undefined) this.registry?.noteWrite(scope, secretVersion, key, null);
   }
 }
 

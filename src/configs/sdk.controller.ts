@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
   ApiConflictResponse,
   ApiHeader,
   ApiInternalServerErrorResponse,
@@ -62,8 +63,15 @@ export class SdkController {
   @Put(':key')
   @HttpCode(204)
   @Roles('service')
-  @ApiOperation({ summary: 'Set a config in the org’s scope; the type is inferred (`isSecret: true` → secret)' })
+  @ApiOperation({
+    summary: 'Set a config in the org’s scope; the type is inferred (`isSecret: true` → secret)',
+    description:
+      'Never downgrades a secret: a value written over an existing secret without `isSecret` stays a secret (it must be a string); `isSecret: false` over one is refused (409 `SECRET_TYPE_CHANGE`). ' +
+      'The mask "••••••" is refused as a secret’s value (400 `MASK_AS_VALUE`).',
+  })
   @ApiNoContentResponse()
+  @ApiBadRequestResponse({ description: '`INVALID_VALUE`, `MASK_AS_VALUE`, `VALUE_TOO_LARGE`, `INVALID_KEY`, `VALIDATION_FAILED`' })
+  @ApiConflictResponse({ description: '`SECRET_TYPE_CHANGE`: `isSecret: false` over an existing secret' })
   async write(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,

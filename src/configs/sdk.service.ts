@@ -13,7 +13,7 @@ import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { OrgsService } from '../scopes/orgs.service';
 import { ConfigEntity, ConfigType } from './config.entity';
 import { assertValidKey, inferType, MASK } from './config-values';
-import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed } from './configs.service';
+import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed, secretTypeChange } from './configs.service';
 
 export interface SdkValue {
   key: string;
@@ -162,9 +162,19 @@ export class SdkService {
     return out;
   }
 
+  /**
+   * A write through the SDK never makes a secret plain: without `isSecret`, a value written over an
+   * existing secret stays a secret (so it must be a string); `isSecret: false` over one is refused
+   * (409 SECRET_TYPE_CHANGE). The lock in putIn re-checks, so a secret created meanwhile is refused
+   * too, never downgraded.
+   */
   async write(principal: Principal, orgId: string, key: string, value: unknown, isSecret?: boolean): Promise<void> {
-    const type = inferType(value, isSecret);
-    await this.configs.put(principal, orgId, key, { type, value });
+    let type = inferType(value, isSecret);
+    if (type !== 'secret' && (await this.configs.storedType(orgId, key)) === 'secret') {
+      if (isSecret === false) throw secretTypeChange('an SDK write never makes it plain (an admin or org admin may, with PUT /api/scopes/{scope}/configs/{key} and "allowTypeChange": true)');
+      type = 'secret';
+    }
+    await this.configs.put(principal, orgId, key, { type, value, allowTypeChange: false });
   }
 
   async delete(principal: Principal, orgId: string, key: string): Promise<void> {

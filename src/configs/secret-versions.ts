@@ -10,7 +10,8 @@ import { DataSource, EntityManager } from 'typeorm';
 export class SecretVersions {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async bump(em: EntityManager, scope: string): Promise<void> {
+  /** Moves the scope's version on, in the caller's transaction; the new version (exact: the row is the transaction's now). */
+  async bump(em: EntityManager, scope: string): Promise<number> {
     const updated = await em.query(
       this.dataSource.options.type === 'better-sqlite3'
         ? 'INSERT INTO secret_versions (scope, version) VALUES (?, 1) ON CONFLICT(scope) DO UPDATE SET version = version + 1'
@@ -18,6 +19,8 @@ export class SecretVersions {
       [scope],
     );
     void updated;
+    const [row] = await em.query('SELECT version FROM secret_versions WHERE scope = ?', [scope]);
+    return Number(row?.version ?? 0);
   }
 
   /** Current versions of the given scopes (absent scopes are version 0). */

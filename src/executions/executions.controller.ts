@@ -85,7 +85,7 @@ export class ExecutionsController {
   @ApiParam(ID_PARAM)
   @ApiNoContentResponse()
   @ApiNotFoundResponse(NOT_FOUND)
-  @ApiPayloadTooLargeResponse({ description: '`TOO_MANY_EXECUTION_SECRETS`' })
+  @ApiPayloadTooLargeResponse({ description: '`TOO_MANY_EXECUTION_SECRETS` (over 1,000), `EXECUTION_SECRETS_TOO_LARGE` (over 256 KiB of UTF-8 in all); nothing is registered' })
   async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
     await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
   }

@@ -19,6 +19,7 @@ import {
   FinishExecutionDto,
   LogLineDto,
   MAX_LOG_BATCH_BYTES,
+  MAX_EXECUTION_SECRET_BYTES,
   MAX_LOG_LINES,
   MAX_SECRETS_PER_EXECUTION,
 } from './dto/execution.dto';
@@ -26,6 +27,17 @@ import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret } from 
 
 export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
 export const executionFinished = () => conflict('EXECUTION_FINISHED', 'The execution has finished already');
+export const executionSecretsTooLarge = () =>
+  new AppError(
+    HttpStatus.PAYLOAD_TOO_LARGE,
+    'EXECUTION_SECRETS_TOO_LARGE',
+    `An execution's dynamic secrets may take at most ${MAX_EXECUTION_SECRET_BYTES} bytes (UTF-8) in all; nothing was registered`,
+  );
+const bytesOf = (values: Iterable<string>) => {
+  let n = 0;
+  for (const v of values) n += Buffer.byteLength(v, 'utf8');
+  return n;
+};
 export const logBatchTooLarge = (message: string) => new AppError(HttpStatus.PAYLOAD_TOO_LARGE, 'LOG_BATCH_TOO_LARGE', message);
 
 /** Refuses a batch over the limits before anything is parsed further or stored. */
@@ -102,6 +114,7 @@ export class ExecutionsService {
   async registerSecrets(orgId: string, id: string, values: readonly string[]): Promise<void> {
     if (!UUID.test(id)) throw executionNotFound();
     const wanted = [...new Set(values.filter(isScrubbableSecret))];
+    if (bytesOf(wanted) > MAX_EXECUTION_SECRET_BYTES) throw executionSecretsTooLarge();
     // Fast path (an SDK read of a secret it registered already): no transaction, no lock.
     const execution = await this.findOwned(this.dataSource.manager, orgId, id, false);
     this.enter(execution);
@@ -116,12 +129,14 @@ export class ExecutionsService {
       if (current.size + fresh.length > MAX_SECRETS_PER_EXECUTION) {
         throw new AppError(HttpStatus.PAYLOAD_TOO_LARGE, 'TOO_MANY_EXECUTION_SECRETS', `An execution holds at most ${MAX_SECRETS_PER_EXECUTION} dynamic secrets`);
       }
+      if (bytesOf(current) + bytesOf(fresh) > MAX_EXECUTION_SECRET_BYTES) throw executionSecretsTooLarge();
       const createdAt = new Date();
       await em.insert(
         ExecutionSecret,
         fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(encodeExecutionSecret(v)), createdAt })),
       );
-      await this.rescrubStored(em, id, Scrubber.of(fresh));
+      // Built in slices: a large registration never holds the event loop (see SecretMatcher.build).
+      await this.rescrubStored(em, id, await Scrubber.build(fresh));
     });
     this.registry.forget();
   }

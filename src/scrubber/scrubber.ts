@@ -1,45 +1,96 @@
 import { StreamableFile } from '@nestjs/common';
 import { Transform, TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { secretForms } from './secret-forms';
-import { SecretMatcher } from './secret-matcher';
+import { redactionMarker, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
 
-/** A matcher together with what streaming needs to know about it. */
-export class Scrubber {
-  static readonly EMPTY = new Scrubber(new SecretMatcher([]), []);
-  private longestForm?: number;
+/** Merges region lists `[start, end, ...]` (each sorted, disjoint) into one: overlapping or touching regions join. */
+export function mergeRegions(lists: number[][]): number[] {
+  const pairs: [number, number][] = [];
+  for (const list of lists) for (let i = 0; i < list.length; i += 2) pairs.push([list[i], list[i + 1]]);
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: number[] = [];
+  for (const [start, end] of pairs) {
+    if (out.length > 0 && out[out.length - 1] >= start) {
+      if (end > out[out.length - 1]) out[out.length - 1] = end;
+    } else out.push(start, end);
+  }
+  return out;
+}
 
-  constructor(
-    readonly matcher: SecretMatcher,
-    private readonly secrets: readonly string[],
-  ) {}
+/**
+ * One or more matchers used as one: a text is scrubbed of the union of what each of them finds, so
+ * the result is exactly that of a single matcher of all their secrets (a match is a match of one
+ * pattern; overlapping regions are merged either way). The registry composes the scrubber of a
+ * request from the matchers of its scopes and execution, each built once, instead of rebuilding one
+ * matcher of everything whenever one of them changes.
+ */
+export class Scrubber implements TextScrubber {
+  static readonly EMPTY = new Scrubber([]);
+  readonly matchers: readonly SecretMatcher[];
+  readonly matchesNumbers: boolean;
 
+  constructor(matchers: readonly SecretMatcher[]) {
+    this.matchers = matchers.filter((m) => !m.isEmpty);
+    this.matchesNumbers = this.matchers.some((m) => m.matchesNumbers);
+  }
+
+  /** Built at once, on the calling thread (small sets, tests). */
   static of(secrets: Iterable<string>): Scrubber {
     const list = [...secrets];
     if (list.length === 0) return Scrubber.EMPTY;
-    return new Scrubber(new SecretMatcher(list), list);
+    return new Scrubber([new SecretMatcher(list)]);
+  }
+
+  /** Built in slices that give the event loop back (see SecretMatcher.build). */
+  static async build(secrets: Iterable<string>): Promise<Scrubber> {
+    const list = [...secrets];
+    if (list.length === 0) return Scrubber.EMPTY;
+    return new Scrubber([await SecretMatcher.build(list)]);
+  }
+
+  /** The scrubbers used as one (no build). */
+  static combine(parts: readonly Scrubber[]): Scrubber {
+    const matchers: SecretMatcher[] = [];
+    for (const p of parts) for (const m of p.matchers) if (!matchers.includes(m)) matchers.push(m);
+    if (matchers.length === 0) return Scrubber.EMPTY;
+    return new Scrubber(matchers);
   }
 
   get isEmpty(): boolean {
-    return this.matcher.isEmpty;
+    return this.matchers.length === 0;
   }
 
-  /** The length of the longest registered form (computed when a stream first needs it). */
+  /** The length of the longest registered form. */
   get window(): number {
-    if (this.longestForm === undefined) {
-      let max = 0;
-      for (const secret of this.secrets) for (const form of secretForms(secret)) if (form.length > max) max = form.length;
-      this.longestForm = max;
-    }
-    return this.longestForm;
+    let max = 0;
+    for (const m of this.matchers) if (m.longest > max) max = m.longest;
+    return max;
+  }
+
+  containsSecret(text: string): boolean {
+    for (const m of this.matchers) if (m.containsSecret(text)) return true;
+    return false;
   }
 
   scrub(text: string): string {
-    return this.matcher.scrub(text);
+    const ms = this.matchers;
+    if (ms.length === 0) return text;
+    if (ms.length === 1) return ms[0].scrub(text);
+    const lists: number[][] = [];
+    for (const m of ms) {
+      const r = m.regions(text);
+      if (r !== null) lists.push(r);
+    }
+    if (lists.length === 0) return text;
+    if (lists.length === 1) return splice(text, lists[0]);
+    return splice(text, mergeRegions(lists));
   }
 
   scrubDeep<T>(value: T): T {
-    return this.matcher.scrubDeep(value) as T;
+    const ms = this.matchers;
+    if (ms.length === 0) return value;
+    if (ms.length === 1) return ms[0].scrubDeep(value) as T;
+    return scrubJsonValue(value, this) as T;
   }
 
   /**
@@ -158,4 +209,15 @@ export class ScrubStream extends Transform {
     }
     return -1;
   }
+}
+
+/** `text` with each region `[start, end, ...]` replaced with `[REDACTED]`. */
+function splice(text: string, regions: readonly number[]): string {
+  let out = '';
+  let last = 0;
+  for (let i = 0; i < regions.length; i += 2) {
+    out += text.slice(last, regions[i]) + redactionMarker;
+    last = regions[i + 1];
+  }
+  return out + text.slice(last);
 }

@@ -1,5 +1,6 @@
 import * as fc from 'fast-check';
 import {
+  MASK,
   MIN_SECRET_LENGTH,
   base64Forms,
   base64Run,
@@ -10,6 +11,7 @@ import {
   secretForms,
   urlForms,
 } from './secret-forms';
+import { SecretMatcher } from './secret-matcher';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const b64url = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
@@ -257,5 +259,25 @@ describe('multi-line secrets', () => {
 
   it('registers a secret with surrounding whitespace trimmed too', () => {
     expect(secretForms('  token-value\n')).toContain('token-value');
+  });
+});
+
+describe('secretForms: the mask that listings show is never a form', () => {
+  it('registers no form that occurs inside the mask, from a secret or from one of its lines', () => {
+    expect(MASK).toBe('••••••');
+    for (const secret of [MASK, '••••', '•••••', ` ${MASK} `, `real-secret-value\n••••\n  ${MASK}`, `abcd\r\n•••••`]) {
+      for (const form of secretForms(secret)) expect(MASK.includes(form)).toBe(false);
+    }
+    expect(secretForms(MASK)).not.toContain(MASK);
+    // A longer secret that holds the mask is still registered, raw first.
+    expect(secretForms(`x${MASK}`)[0]).toBe(`x${MASK}`);
+    expect(secretForms(`real-secret-value\n${MASK}`)).toContain('real-secret-value');
+  });
+
+  it('so a matcher of such secrets leaves the mask alone and still redacts the rest', () => {
+    const matcher = new SecretMatcher([MASK, '••••', `real-secret-value\n••••\n${MASK}`]);
+    expect(matcher.scrub(`value: ${MASK}`)).toBe(`value: ${MASK}`);
+    expect(matcher.scrubDeep({ a: MASK, b: [MASK] })).toEqual({ a: MASK, b: [MASK] });
+    expect(matcher.scrub('got real-secret-value here')).toBe('got [REDACTED] here');
   });
 });

@@ -17,6 +17,14 @@
 
 export const MIN_SECRET_LENGTH = 4;
 
+/**
+ * What every listing shows in place of a secret. No form that occurs inside it is ever registered:
+ * a secret (or a line of one) made of bullets would otherwise turn every masked value into a
+ * redaction. The write paths refuse the mask as a secret's value (`MASK_AS_VALUE`); this also holds
+ * for anything stored before they did.
+ */
+export const MASK = '\u2022'.repeat(6);
+
 /** Number of Unicode code points in `s` (a lone surrogate counts as one). */
 export function charLength(s: string): number {
   let n = s.length;
@@ -291,6 +299,7 @@ export function secretForms(secret: string): string[] {
   }
   const forms: string[] = [];
   for (const f of out) {
+    if (MASK.includes(f)) continue;
     // A string of 2n code units has at least n code points.
     if (f.length >= 2 * MIN_SECRET_LENGTH || charLength(f) >= MIN_SECRET_LENGTH) forms.push(f);
   }

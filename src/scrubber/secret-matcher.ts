@@ -69,6 +69,408 @@ export interface SecretMatcherOptions {
   readonly denseBudget?: number;
 }
 
+/** What a build produces: the matcher's tables. */
+interface MatcherParts {
+  classOf: Int32Array;
+  alphabet: number;
+  denseStates: number;
+  dense: Int32Array;
+  rec: Int32Array;
+  edges: Int32Array;
+  shallowStates: number;
+  gramFilter: Int32Array;
+  gramShift: number;
+  gramKeyHi: Int32Array;
+  gramKeyLo: Int32Array;
+  gramState: Int32Array;
+  gramMask: number;
+  patterns: number;
+  secrets: number;
+  states: number;
+  numericPatterns: boolean;
+  longest: number;
+}
+
+/** Work (code units or states) between two points where a build may hand the event loop back. */
+const SLICE_WORK = 1 << 16;
+const SLICE_MASK = (1 << 16) - 1;
+/** An asynchronous build gives the event loop back at least this often (ms). */
+const SLICE_MS = 8;
+
+/**
+ * The construction of a matcher, as a generator that yields every ~65,000 units of work: run to its
+ * end at once (`new SecretMatcher`), or in slices between which other work runs (`SecretMatcher.build`).
+ */
+function* construct(secrets: Iterable<string>, options: SecretMatcherOptions): Generator<void, MatcherParts, void> {
+  const out = {} as MatcherParts;
+  let work = 0;
+  const denseBudget = options.denseBudget ?? DENSE_BUDGET;
+  // All forms of all secrets, sorted in UTF-16 code unit order, deduplicated.
+  let all: string[] = [];
+  let secretCount = 0;
+  for (const secret of secrets) {
+    if ((work += secret.length + 64) >= SLICE_WORK) {
+      work = 0;
+      yield;
+    }
+    const forms = secretForms(secret);
+    if (forms.length === 0) continue;
+    secretCount++;
+    for (const f of forms) all.push(f);
+  }
+  out.secrets = secretCount;
+  all = sortByCodeUnits(all);
+  const patterns: string[] = [];
+  for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) patterns.push(all[i]);
+  all = [];
+  out.patterns = patterns.length;
+  out.numericPatterns = patterns.some((p) => NUMERIC_TEXT.test(p));
+
+  // Character classes, assigned in code unit order so that sorted patterns have sorted classes.
+  const classOf = new Int32Array(0x10000);
+  for (const p of patterns) {
+    for (let i = 0; i < p.length; i++) classOf[p.charCodeAt(i)] = 1;
+    if ((work += p.length) >= SLICE_WORK) {
+      work = 0;
+      yield;
+    }
+  }
+  let alphabet = 1;
+  for (let code = 0; code < 0x10000; code++) if (classOf[code] !== 0) classOf[code] = alphabet++;
+  out.classOf = classOf;
+  out.alphabet = alphabet;
+
+  // Trie size from the common prefixes of consecutive sorted patterns.
+  let nodeCount = 1;
+  let maxLen = 0;
+  const lcp = new Int32Array(patterns.length);
+  for (let i = 0; i < patterns.length; i++) {
+    const p = patterns[i];
+    if ((work += p.length) >= SLICE_WORK) {
+      work = 0;
+      yield;
+    }
+    if (i > 0) {
+      const q = patterns[i - 1];
+      const m = Math.min(p.length, q.length);
+      let k = 0;
+      while (k < m && p.charCodeAt(k) === q.charCodeAt(k)) k++;
+      lcp[i] = k;
+    }
+    nodeCount += p.length - lcp[i];
+    if (p.length > maxLen) maxLen = p.length;
+  }
+  out.states = nodeCount;
+
+  // The trie in preorder (children in class order), built without lookups thanks to the sort.
+  const preParent = new Int32Array(nodeCount);
+  const preClass = new Int32Array(nodeCount);
+  const preDepth = new Int32Array(nodeCount);
+  const preOut = new Int32Array(nodeCount);
+  const childCount = new Int32Array(nodeCount);
+  const path = new Int32Array(maxLen + 1);
+  // Depth-4 nodes (the distinct 4-code-unit prefixes), and a pattern that starts with each.
+  const gramNodes: number[] = [];
+  const gramPatterns: number[] = [];
+  let next = 1;
+  for (let i = 0; i < patterns.length; i++) {
+    const p = patterns[i];
+    if ((work += p.length - lcp[i] + 1) >= SLICE_WORK) {
+      work = 0;
+      yield;
+    }
+    for (let d = lcp[i]; d < p.length; d++) {
+      const id = next++;
+      preParent[id] = path[d];
+      childCount[path[d]]++;
+      preClass[id] = classOf[p.charCodeAt(d)];
+      preDepth[id] = d + 1;
+      path[d + 1] = id;
+      if (d + 1 === GRAM) {
+        gramNodes.push(id);
+        gramPatterns.push(i);
+      }
+    }
+    preOut[path[p.length]] = p.length;
+  }
+
+  // Layout. The states of depth <= B come first, breadth-first (B >= 3, so the states the filter
+  // hands over to are compact); the first `denseStates` of them have a dense row, as many as the
+  // budget allows. The deeper states follow in preorder: one secret's chain is consecutive.
+  const perDepth = new Int32Array(maxLen + 2); // perDepth[d]: states of depth < d
+  for (let v = 0; v < nodeCount; v++) perDepth[preDepth[v] + 1]++;
+  for (let d = 1; d < perDepth.length; d++) perDepth[d] += perDepth[d - 1];
+  const budgetStates = Math.max(1, Math.floor(denseBudget / alphabet));
+  let bfsDepth = Math.min(GRAM - 1, maxLen);
+  while (bfsDepth < maxLen && perDepth[bfsDepth + 2] <= budgetStates) bfsDepth++;
+  const bfsStates = perDepth[bfsDepth + 1];
+  const denseStates = Math.min(bfsStates, budgetStates);
+  // Leaving the automaton is allowed at depth <= 3: see findRegions.
+  const shallowStates = perDepth[Math.min(GRAM - 1, maxLen) + 1];
+
+  const newId = new Int32Array(nodeCount);
+  const levelNext = perDepth.slice(0, bfsDepth + 1);
+  let deepNext = bfsStates;
+  for (let v = 0; v < nodeCount; v++) {
+    const d = preDepth[v];
+    newId[v] = d <= bfsDepth ? levelNext[d]++ : deepNext++;
+  }
+
+  const rec = new Int32Array(nodeCount * 4);
+  const parent = new Int32Array(nodeCount);
+  for (let v = 0; v < nodeCount; v++) {
+    if ((v & SLICE_MASK) === SLICE_MASK) yield;
+    const w = newId[v];
+    parent[w] = newId[preParent[v]];
+    rec[w * 4 + REC_CLASS] = preClass[v];
+    rec[w * 4 + REC_OUT] = preOut[v];
+  }
+  // Children of the states without a dense row: none (0), one that is the next state in preorder,
+  // s + 1 (1), or a list in `edges` at offset -kids - 1 (the count, then (class, state) pairs in
+  // class order).
+  let edgeLength = 0;
+  for (let v = 0; v < nodeCount; v++) {
+    if ((v & SLICE_MASK) === SLICE_MASK) yield;
+    const w = newId[v];
+    if (w < denseStates) continue;
+    const count = childCount[v];
+    if (count >= 2 || (count === 1 && w < bfsStates)) {
+      rec[w * 4 + REC_KIDS] = -(edgeLength + 1);
+      edgeLength += 1 + 2 * count;
+    } else {
+      rec[w * 4 + REC_KIDS] = count;
+    }
+  }
+  const edges = new Int32Array(edgeLength);
+  for (let v = 1; v < nodeCount; v++) {
+    if ((v & SLICE_MASK) === SLICE_MASK) yield;
+    const pw = newId[preParent[v]];
+    if (pw < denseStates) continue;
+    const kids = rec[pw * 4 + REC_KIDS];
+    if (kids >= 0) continue;
+    const off = -kids - 1;
+    const at = off + 1 + 2 * edges[off]++;
+    edges[at] = preClass[v];
+    edges[at + 1] = newId[v];
+  }
+
+  // Failure links, outputs and dense rows. First the breadth-first states, level by level (they
+  // are numbered in that order). Every state's row is its failure state's row plus its own edges.
+  const dense = new Int32Array(denseStates * alphabet);
+  for (let d = 1; d <= bfsDepth; d++) {
+    const from = perDepth[d];
+    const to = perDepth[d + 1];
+    // The edges into this level complete the rows of their dense parents.
+    for (let v = from; v < to; v++) {
+      const p = parent[v];
+      if (p < denseStates) dense[p * alphabet + rec[v * 4 + REC_CLASS]] = v;
+    }
+    for (let v = from; v < to; v++) {
+      if ((v & SLICE_MASK) === SLICE_MASK) yield;
+      const p = parent[v];
+      const f = p === 0 ? 0 : step(dense, rec, edges, denseStates, alphabet, rec[p * 4 + REC_FAIL], rec[v * 4 + REC_CLASS]);
+      rec[v * 4 + REC_FAIL] = f;
+      if (rec[v * 4 + REC_OUT] === 0) rec[v * 4 + REC_OUT] = rec[f * 4 + REC_OUT];
+      if (v < denseStates) dense.copyWithin(v * alphabet, f * alphabet, f * alphabet + alphabet);
+    }
+  }
+  // The edges from dense states into the deep states.
+  for (let v = bfsStates; v < nodeCount; v++) {
+    const p = parent[v];
+    if (p < denseStates) dense[p * alphabet + rec[v * 4 + REC_CLASS]] = v;
+  }
+  // Then the deep states in preorder, which keeps memory access sequential along each chain. A
+  // state needs the failure links of shallower states (its parent, the states its failure walk
+  // passes, its failure state): when one of them is not known yet (fail = -1), it is resolved
+  // first, depth-first, with an explicit stack. Every dependency is strictly shallower, so this ends.
+  for (let v = bfsStates; v < nodeCount; v++) rec[v * 4 + REC_FAIL] = -1;
+  const pending = new Int32Array(maxLen + 1);
+  for (let v = bfsStates; v < nodeCount; v++) {
+    if ((v & SLICE_MASK) === SLICE_MASK) yield;
+    if (rec[v * 4 + REC_FAIL] >= 0) continue;
+    let top = 0;
+    pending[top++] = v;
+    while (top > 0) {
+      const u = pending[top - 1];
+      const p = parent[u];
+      let x = rec[p * 4 + REC_FAIL];
+      if (x < 0) {
+        pending[top++] = p;
+        continue;
+      }
+      const c = rec[u * 4 + REC_CLASS];
+      let f = -1;
+      for (;;) {
+        if (x < denseStates) {
+          f = dense[x * alphabet + c];
+          break;
+        }
+        const kids = rec[x * 4 + REC_KIDS];
+        if (kids === 1) {
+          if (rec[(x + 1) * 4 + REC_CLASS] === c) {
+            f = x + 1;
+            break;
+          }
+        } else if (kids < 0) {
+          const off = -kids - 1;
+          const last = off + 2 * edges[off];
+          for (let e = off + 1; e < last; e += 2) {
+            const ec = edges[e];
+            if (ec >= c) {
+              if (ec === c) f = edges[e + 1];
+              break;
+            }
+          }
+          if (f >= 0) break;
+        }
+        const next = rec[x * 4 + REC_FAIL];
+        if (next < 0) break; // x's own failure link first
+        x = next;
+      }
+      if (f < 0) {
+        pending[top++] = x;
+        continue;
+      }
+      if (rec[f * 4 + REC_FAIL] < 0) {
+        pending[top++] = f; // its output must be final before u inherits it
+        continue;
+      }
+      rec[u * 4 + REC_FAIL] = f;
+      if (rec[u * 4 + REC_OUT] === 0) rec[u * 4 + REC_OUT] = rec[f * 4 + REC_OUT];
+      top--;
+    }
+  }
+
+  // The 4-gram prefilter, a Bloom filter of the 4-code-unit prefixes of the patterns (every
+  // pattern has at least 4 code units): two bits per prefix, both in one 32-bit word chosen by the
+  // high bits of the hash, the bit positions from its low 10 bits. About 32 bits per pattern,
+  // between 2^13 and 2^22 bits (512 KiB).
+  let gramBits = 13;
+  while (gramBits < 22 && 1 << gramBits < patterns.length * 32) gramBits++;
+  const gramFilter = new Int32Array((1 << gramBits) >>> 5);
+  const gramShift = 32 - (gramBits - 5); // h >>> gramShift: the word index
+  // And the exact map from each 4-code-unit prefix to its depth-4 state (open addressing).
+  let tableSize = 8;
+  while (tableSize < gramNodes.length * 2) tableSize *= 2;
+  const gramKeyHi = new Int32Array(tableSize);
+  const gramKeyLo = new Int32Array(tableSize);
+  const gramState = new Int32Array(tableSize); // 0: empty slot (the root is never a depth-4 state)
+  const gramMask = tableSize - 1;
+  for (let k = 0; k < gramNodes.length; k++) {
+    if ((k & SLICE_MASK) === SLICE_MASK) yield;
+    const p = patterns[gramPatterns[k]];
+    const c0 = p.charCodeAt(0);
+    const c1 = p.charCodeAt(1);
+    const c2 = p.charCodeAt(2);
+    const c3 = p.charCodeAt(3);
+    const g = (gramByte(c0) << 24) | (gramByte(c1) << 16) | (gramByte(c2) << 8) | gramByte(c3);
+    const h = Math.imul(g, GRAM_HASH);
+    gramFilter[h >>> gramShift] |= (1 << (h & 31)) | (1 << ((h >>> 5) & 31));
+    const hi = (c0 << 16) | c1;
+    const lo = (c2 << 16) | c3;
+    let slot = gramSlot(hi, lo) & gramMask;
+    while (gramState[slot] !== 0) slot = (slot + 1) & gramMask;
+    gramKeyHi[slot] = hi;
+    gramKeyLo[slot] = lo;
+    gramState[slot] = newId[gramNodes[k]];
+  }
+
+  out.denseStates = denseStates;
+  out.dense = dense;
+  out.rec = rec;
+  out.edges = edges;
+  out.shallowStates = shallowStates;
+  out.gramFilter = gramFilter;
+  out.gramShift = gramShift;
+  out.gramKeyHi = gramKeyHi;
+  out.gramKeyLo = gramKeyLo;
+  out.gramState = gramState;
+  out.gramMask = gramMask;
+  out.longest = maxLen;
+  return out;
+}
+
+/** The automaton's transition from state s on class c (c !== 0), during construction. */
+function step(dense: Int32Array, rec: Int32Array, edges: Int32Array, denseStates: number, alphabet: number, s: number, c: number): number {
+  for (;;) {
+    if (s < denseStates) return dense[s * alphabet + c];
+    const kids = rec[s * 4 + REC_KIDS];
+    if (kids === 1) {
+      if (rec[(s + 1) * 4 + REC_CLASS] === c) return s + 1;
+    } else if (kids < 0) {
+      const off = -kids - 1;
+      const last = off + 2 * edges[off];
+      for (let e = off + 1; e < last; e += 2) {
+        const ec = edges[e];
+        if (ec === c) return edges[e + 1];
+        if (ec > c) break;
+      }
+    }
+    s = rec[s * 4 + REC_FAIL];
+  }
+}
+
+/** What scrubJsonValue needs of a matcher (or of several together). */
+export interface TextScrubber {
+  scrub(text: string): string;
+  containsSecret(text: string): boolean;
+  readonly matchesNumbers: boolean;
+}
+
+/**
+ * A scrubbed copy of a JSON-like value: strings (object keys too) are scrubbed; a number (or
+ * bigint) whose decimal text contains a secret becomes the string `[REDACTED]`; booleans, null and
+ * undefined are unchanged. An object with `toJSON` is scrubbed as what JSON.stringify would write for
+ * it. Never mutates its argument; throws on a cycle.
+ */
+export function scrubJsonValue(value: unknown, m: TextScrubber): unknown {
+  return walk(value, m, new Set<object>(), '');
+}
+
+function walk(value: unknown, m: TextScrubber, ancestors: Set<object>, key: string): unknown {
+  switch (typeof value) {
+    case 'string':
+      return m.scrub(value);
+    case 'number':
+    case 'bigint':
+      return m.matchesNumbers && m.containsSecret(String(value)) ? redactionMarker : value;
+    case 'object':
+      break;
+    default:
+      return value;
+  }
+  if (value === null) return null;
+  const maybeToJson = (value as { toJSON?: unknown }).toJSON;
+  if (typeof maybeToJson === 'function') {
+    const json: unknown = maybeToJson.call(value, key);
+    if (json !== value) return walk(json, m, ancestors, key);
+  }
+  if (ancestors.has(value)) throw new TypeError('scrubDeep: cannot scrub a value with a cycle');
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      const out: unknown[] = new Array(value.length);
+      for (let i = 0; i < value.length; i++) out[i] = walk(value[i], m, ancestors, String(i));
+      return out;
+    }
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
+      const scrubbedKey = m.scrub(k);
+      const scrubbedValue = walk(v, m, ancestors, k);
+      if (scrubbedKey === '__proto__') {
+        // An own property, as JSON.parse makes it, not the prototype setter.
+        Object.defineProperty(out, scrubbedKey, { value: scrubbedValue, enumerable: true, writable: true, configurable: true });
+      } else {
+        out[scrubbedKey] = scrubbedValue;
+      }
+    }
+    return out;
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
 /**
  * Finds every registered form of every secret in one pass over a text and replaces each merged
  * region of matches with `[REDACTED]`.
@@ -103,284 +505,53 @@ export class SecretMatcher {
   /** Some pattern could occur in the decimal text of a number (all its characters can). */
   private readonly numericPatterns: boolean;
 
+  /** The length of the longest registered form (what a stream must hold back). */
+  readonly longest: number;
+
   constructor(secrets: Iterable<string>, options: SecretMatcherOptions = {}) {
-    const denseBudget = options.denseBudget ?? DENSE_BUDGET;
-    // All forms of all secrets, sorted in UTF-16 code unit order, deduplicated.
-    let all: string[] = [];
-    let secretCount = 0;
-    for (const secret of secrets) {
-      const forms = secretForms(secret);
-      if (forms.length === 0) continue;
-      secretCount++;
-      for (const f of forms) all.push(f);
-    }
-    this.secrets = secretCount;
-    all = sortByCodeUnits(all);
-    const patterns: string[] = [];
-    for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) patterns.push(all[i]);
-    all = [];
-    this.patterns = patterns.length;
-    this.numericPatterns = patterns.some((p) => NUMERIC_TEXT.test(p));
-
-    // Character classes, assigned in code unit order so that sorted patterns have sorted classes.
-    const classOf = new Int32Array(0x10000);
-    for (const p of patterns) for (let i = 0; i < p.length; i++) classOf[p.charCodeAt(i)] = 1;
-    let alphabet = 1;
-    for (let code = 0; code < 0x10000; code++) if (classOf[code] !== 0) classOf[code] = alphabet++;
-    this.classOf = classOf;
-    this.alphabet = alphabet;
-
-    // Trie size from the common prefixes of consecutive sorted patterns.
-    let nodeCount = 1;
-    let maxLen = 0;
-    const lcp = new Int32Array(patterns.length);
-    for (let i = 0; i < patterns.length; i++) {
-      const p = patterns[i];
-      if (i > 0) {
-        const q = patterns[i - 1];
-        const m = Math.min(p.length, q.length);
-        let k = 0;
-        while (k < m && p.charCodeAt(k) === q.charCodeAt(k)) k++;
-        lcp[i] = k;
-      }
-      nodeCount += p.length - lcp[i];
-      if (p.length > maxLen) maxLen = p.length;
-    }
-    this.states = nodeCount;
-
-    // The trie in preorder (children in class order), built without lookups thanks to the sort.
-    const preParent = new Int32Array(nodeCount);
-    const preClass = new Int32Array(nodeCount);
-    const preDepth = new Int32Array(nodeCount);
-    const preOut = new Int32Array(nodeCount);
-    const childCount = new Int32Array(nodeCount);
-    const path = new Int32Array(maxLen + 1);
-    // Depth-4 nodes (the distinct 4-code-unit prefixes), and a pattern that starts with each.
-    const gramNodes: number[] = [];
-    const gramPatterns: number[] = [];
-    let next = 1;
-    for (let i = 0; i < patterns.length; i++) {
-      const p = patterns[i];
-      for (let d = lcp[i]; d < p.length; d++) {
-        const id = next++;
-        preParent[id] = path[d];
-        childCount[path[d]]++;
-        preClass[id] = classOf[p.charCodeAt(d)];
-        preDepth[id] = d + 1;
-        path[d + 1] = id;
-        if (d + 1 === GRAM) {
-          gramNodes.push(id);
-          gramPatterns.push(i);
-        }
-      }
-      preOut[path[p.length]] = p.length;
-    }
-
-    // Layout. The states of depth <= B come first, breadth-first (B >= 3, so the states the filter
-    // hands over to are compact); the first `denseStates` of them have a dense row, as many as the
-    // budget allows. The deeper states follow in preorder: one secret's chain is consecutive.
-    const perDepth = new Int32Array(maxLen + 2); // perDepth[d]: states of depth < d
-    for (let v = 0; v < nodeCount; v++) perDepth[preDepth[v] + 1]++;
-    for (let d = 1; d < perDepth.length; d++) perDepth[d] += perDepth[d - 1];
-    const budgetStates = Math.max(1, Math.floor(denseBudget / alphabet));
-    let bfsDepth = Math.min(GRAM - 1, maxLen);
-    while (bfsDepth < maxLen && perDepth[bfsDepth + 2] <= budgetStates) bfsDepth++;
-    const bfsStates = perDepth[bfsDepth + 1];
-    const denseStates = Math.min(bfsStates, budgetStates);
-    // Leaving the automaton is allowed at depth <= 3: see findRegions.
-    const shallowStates = perDepth[Math.min(GRAM - 1, maxLen) + 1];
-
-    const newId = new Int32Array(nodeCount);
-    const levelNext = perDepth.slice(0, bfsDepth + 1);
-    let deepNext = bfsStates;
-    for (let v = 0; v < nodeCount; v++) {
-      const d = preDepth[v];
-      newId[v] = d <= bfsDepth ? levelNext[d]++ : deepNext++;
-    }
-
-    const rec = new Int32Array(nodeCount * 4);
-    const parent = new Int32Array(nodeCount);
-    for (let v = 0; v < nodeCount; v++) {
-      const w = newId[v];
-      parent[w] = newId[preParent[v]];
-      rec[w * 4 + REC_CLASS] = preClass[v];
-      rec[w * 4 + REC_OUT] = preOut[v];
-    }
-    // Children of the states without a dense row: none (0), one that is the next state in preorder,
-    // s + 1 (1), or a list in `edges` at offset -kids - 1 (the count, then (class, state) pairs in
-    // class order).
-    let edgeLength = 0;
-    for (let v = 0; v < nodeCount; v++) {
-      const w = newId[v];
-      if (w < denseStates) continue;
-      const count = childCount[v];
-      if (count >= 2 || (count === 1 && w < bfsStates)) {
-        rec[w * 4 + REC_KIDS] = -(edgeLength + 1);
-        edgeLength += 1 + 2 * count;
-      } else {
-        rec[w * 4 + REC_KIDS] = count;
-      }
-    }
-    const edges = new Int32Array(edgeLength);
-    for (let v = 1; v < nodeCount; v++) {
-      const pw = newId[preParent[v]];
-      if (pw < denseStates) continue;
-      const kids = rec[pw * 4 + REC_KIDS];
-      if (kids >= 0) continue;
-      const off = -kids - 1;
-      const at = off + 1 + 2 * edges[off]++;
-      edges[at] = preClass[v];
-      edges[at + 1] = newId[v];
-    }
-
-    // Failure links, outputs and dense rows. First the breadth-first states, level by level (they
-    // are numbered in that order). Every state's row is its failure state's row plus its own edges.
-    const dense = new Int32Array(denseStates * alphabet);
-    for (let d = 1; d <= bfsDepth; d++) {
-      const from = perDepth[d];
-      const to = perDepth[d + 1];
-      // The edges into this level complete the rows of their dense parents.
-      for (let v = from; v < to; v++) {
-        const p = parent[v];
-        if (p < denseStates) dense[p * alphabet + rec[v * 4 + REC_CLASS]] = v;
-      }
-      for (let v = from; v < to; v++) {
-        const p = parent[v];
-        const f = p === 0 ? 0 : SecretMatcher.step(dense, rec, edges, denseStates, alphabet, rec[p * 4 + REC_FAIL], rec[v * 4 + REC_CLASS]);
-        rec[v * 4 + REC_FAIL] = f;
-        if (rec[v * 4 + REC_OUT] === 0) rec[v * 4 + REC_OUT] = rec[f * 4 + REC_OUT];
-        if (v < denseStates) dense.copyWithin(v * alphabet, f * alphabet, f * alphabet + alphabet);
-      }
-    }
-    // The edges from dense states into the deep states.
-    for (let v = bfsStates; v < nodeCount; v++) {
-      const p = parent[v];
-      if (p < denseStates) dense[p * alphabet + rec[v * 4 + REC_CLASS]] = v;
-    }
-    // Then the deep states in preorder, which keeps memory access sequential along each chain. A
-    // state needs the failure links of shallower states (its parent, the states its failure walk
-    // passes, its failure state): when one of them is not known yet (fail = -1), it is resolved
-    // first, depth-first, with an explicit stack. Every dependency is strictly shallower, so this ends.
-    for (let v = bfsStates; v < nodeCount; v++) rec[v * 4 + REC_FAIL] = -1;
-    const pending = new Int32Array(maxLen + 1);
-    for (let v = bfsStates; v < nodeCount; v++) {
-      if (rec[v * 4 + REC_FAIL] >= 0) continue;
-      let top = 0;
-      pending[top++] = v;
-      while (top > 0) {
-        const u = pending[top - 1];
-        const p = parent[u];
-        let x = rec[p * 4 + REC_FAIL];
-        if (x < 0) {
-          pending[top++] = p;
-          continue;
-        }
-        const c = rec[u * 4 + REC_CLASS];
-        let f = -1;
-        for (;;) {
-          if (x < denseStates) {
-            f = dense[x * alphabet + c];
-            break;
-          }
-          const kids = rec[x * 4 + REC_KIDS];
-          if (kids === 1) {
-            if (rec[(x + 1) * 4 + REC_CLASS] === c) {
-              f = x + 1;
-              break;
-            }
-          } else if (kids < 0) {
-            const off = -kids - 1;
-            const last = off + 2 * edges[off];
-            for (let e = off + 1; e < last; e += 2) {
-              const ec = edges[e];
-              if (ec >= c) {
-                if (ec === c) f = edges[e + 1];
-                break;
-              }
-            }
-            if (f >= 0) break;
-          }
-          const next = rec[x * 4 + REC_FAIL];
-          if (next < 0) break; // x's own failure link first
-          x = next;
-        }
-        if (f < 0) {
-          pending[top++] = x;
-          continue;
-        }
-        if (rec[f * 4 + REC_FAIL] < 0) {
-          pending[top++] = f; // its output must be final before u inherits it
-          continue;
-        }
-        rec[u * 4 + REC_FAIL] = f;
-        if (rec[u * 4 + REC_OUT] === 0) rec[u * 4 + REC_OUT] = rec[f * 4 + REC_OUT];
-        top--;
-      }
-    }
-
-    // The 4-gram prefilter, a Bloom filter of the 4-code-unit prefixes of the patterns (every
-    // pattern has at least 4 code units): two bits per prefix, both in one 32-bit word chosen by the
-    // high bits of the hash, the bit positions from its low 10 bits. About 32 bits per pattern,
-    // between 2^13 and 2^22 bits (512 KiB).
-    let gramBits = 13;
-    while (gramBits < 22 && 1 << gramBits < patterns.length * 32) gramBits++;
-    const gramFilter = new Int32Array((1 << gramBits) >>> 5);
-    const gramShift = 32 - (gramBits - 5); // h >>> gramShift: the word index
-    // And the exact map from each 4-code-unit prefix to its depth-4 state (open addressing).
-    let tableSize = 8;
-    while (tableSize < gramNodes.length * 2) tableSize *= 2;
-    const gramKeyHi = new Int32Array(tableSize);
-    const gramKeyLo = new Int32Array(tableSize);
-    const gramState = new Int32Array(tableSize); // 0: empty slot (the root is never a depth-4 state)
-    const gramMask = tableSize - 1;
-    for (let k = 0; k < gramNodes.length; k++) {
-      const p = patterns[gramPatterns[k]];
-      const c0 = p.charCodeAt(0);
-      const c1 = p.charCodeAt(1);
-      const c2 = p.charCodeAt(2);
-      const c3 = p.charCodeAt(3);
-      const g = (gramByte(c0) << 24) | (gramByte(c1) << 16) | (gramByte(c2) << 8) | gramByte(c3);
-      const h = Math.imul(g, GRAM_HASH);
-      gramFilter[h >>> gramShift] |= (1 << (h & 31)) | (1 << ((h >>> 5) & 31));
-      const hi = (c0 << 16) | c1;
-      const lo = (c2 << 16) | c3;
-      let slot = gramSlot(hi, lo) & gramMask;
-      while (gramState[slot] !== 0) slot = (slot + 1) & gramMask;
-      gramKeyHi[slot] = hi;
-      gramKeyLo[slot] = lo;
-      gramState[slot] = newId[gramNodes[k]];
-    }
-
-    this.denseStates = denseStates;
-    this.dense = dense;
-    this.rec = rec;
-    this.edges = edges;
-    this.shallowStates = shallowStates;
-    this.gramFilter = gramFilter;
-    this.gramShift = gramShift;
-    this.gramKeyHi = gramKeyHi;
-    this.gramKeyLo = gramKeyLo;
-    this.gramState = gramState;
-    this.gramMask = gramMask;
+    const parts = (options as { parts?: MatcherParts }).parts ?? SecretMatcher.runToEnd(construct(secrets, options));
+    this.classOf = parts.classOf;
+    this.alphabet = parts.alphabet;
+    this.denseStates = parts.denseStates;
+    this.dense = parts.dense;
+    this.rec = parts.rec;
+    this.edges = parts.edges;
+    this.shallowStates = parts.shallowStates;
+    this.gramFilter = parts.gramFilter;
+    this.gramShift = parts.gramShift;
+    this.gramKeyHi = parts.gramKeyHi;
+    this.gramKeyLo = parts.gramKeyLo;
+    this.gramState = parts.gramState;
+    this.gramMask = parts.gramMask;
+    this.patterns = parts.patterns;
+    this.secrets = parts.secrets;
+    this.states = parts.states;
+    this.numericPatterns = parts.numericPatterns;
+    this.longest = parts.longest;
   }
 
-  /** The automaton's transition from state s on class c (c !== 0), during construction. */
-  private static step(dense: Int32Array, rec: Int32Array, edges: Int32Array, denseStates: number, alphabet: number, s: number, c: number): number {
+  private static runToEnd(gen: Generator<void, MatcherParts, void>): MatcherParts {
     for (;;) {
-      if (s < denseStates) return dense[s * alphabet + c];
-      const kids = rec[s * 4 + REC_KIDS];
-      if (kids === 1) {
-        if (rec[(s + 1) * 4 + REC_CLASS] === c) return s + 1;
-      } else if (kids < 0) {
-        const off = -kids - 1;
-        const last = off + 2 * edges[off];
-        for (let e = off + 1; e < last; e += 2) {
-          const ec = edges[e];
-          if (ec === c) return edges[e + 1];
-          if (ec > c) break;
-        }
+      const r = gen.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * The same matcher, built without holding the event loop: the build hands it back every
+   * 8 ms or so (setImmediate), so other requests and /health are served meanwhile.
+   */
+  static async build(secrets: Iterable<string>, options: SecretMatcherOptions = {}): Promise<SecretMatcher> {
+    const gen = construct(secrets, options);
+    let sliceStart = performance.now();
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return new SecretMatcher([], { ...options, parts: r.value } as SecretMatcherOptions);
+      const now = performance.now();
+      if (now - sliceStart >= SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
       }
-      s = rec[s * 4 + REC_FAIL];
     }
   }
 
@@ -431,51 +602,18 @@ export class SecretMatcher {
    */
   scrubDeep(value: unknown): unknown {
     if (this.isEmpty) return value;
-    return this.walk(value, new Set<object>(), '');
+    return scrubJsonValue(value, this);
   }
 
-  private walk(value: unknown, ancestors: Set<object>, key: string): unknown {
-    switch (typeof value) {
-      case 'string':
-        return this.scrub(value);
-      case 'number':
-      case 'bigint':
-        return this.numericPatterns && this.containsSecret(String(value)) ? redactionMarker : value;
-      case 'object':
-        break;
-      default:
-        return value;
-    }
-    if (value === null) return null;
-    const maybeToJson = (value as { toJSON?: unknown }).toJSON;
-    if (typeof maybeToJson === 'function') {
-      const json: unknown = maybeToJson.call(value, key);
-      if (json !== value) return this.walk(json, ancestors, key);
-    }
-    if (ancestors.has(value)) throw new TypeError('scrubDeep: cannot scrub a value with a cycle');
-    ancestors.add(value);
-    try {
-      if (Array.isArray(value)) {
-        const out: unknown[] = new Array(value.length);
-        for (let i = 0; i < value.length; i++) out[i] = this.walk(value[i], ancestors, String(i));
-        return out;
-      }
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(value)) {
-        const v = (value as Record<string, unknown>)[k];
-        const scrubbedKey = this.scrub(k);
-        const scrubbedValue = this.walk(v, ancestors, k);
-        if (scrubbedKey === '__proto__') {
-          // An own property, as JSON.parse makes it, not the prototype setter.
-          Object.defineProperty(out, scrubbedKey, { value: scrubbedValue, enumerable: true, writable: true, configurable: true });
-        } else {
-          out[scrubbedKey] = scrubbedValue;
-        }
-      }
-      return out;
-    } finally {
-      ancestors.delete(value);
-    }
+  /** Some pattern could occur in the decimal text of a number. */
+  get matchesNumbers(): boolean {
+    return this.numericPatterns;
+  }
+
+  /** The merged regions covered by matches (see findRegions), or null when there is none. */
+  regions(text: string): number[] | null {
+    if (text.length < GRAM || this.isEmpty) return null;
+    return this.findRegions(text, false);
   }
 
   /**

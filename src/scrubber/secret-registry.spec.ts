@@ -59,10 +59,10 @@ class FakeDb {
         out.push({ k: '#execution', v: owned ? this.executionSecrets.filter((s) => s.executionId === id).length : 0 });
       } else if (part.startsWith('SELECT scope, version FROM secret_versions')) {
         for (const [scope, version] of this.versions) out.push({ scope, version });
-      } else if (part.startsWith("SELECT 'c' AS kind, ciphertext AS v FROM configs")) {
+      } else if (part.startsWith("SELECT 'c' AS kind, `key` AS k, ciphertext AS v FROM configs")) {
         const scope = params[p++] as string;
-        for (const c of this.configs) if (c.scope === scope) out.push({ kind: 'c', v: c.ciphertext });
-      } else if (part.startsWith("SELECT 'v', version FROM secret_versions WHERE scope = ?")) {
+        for (const c of this.configs) if (c.scope === scope) out.push({ kind: 'c', k: `key-of-${c.ciphertext}`, v: c.ciphertext });
+      } else if (part.startsWith("SELECT 'v', NULL, version FROM secret_versions WHERE scope = ?")) {
         const scope = params[p++] as string;
         if (this.versions.has(scope)) out.push({ kind: 'v', v: this.versions.get(scope) });
       } else if (part.startsWith('SELECT ciphertext FROM execution_secrets')) {
@@ -120,7 +120,31 @@ describe('SecretRegistry', () => {
     const s = await registry.forTarget({ orgId: ORG }, undefined);
     expect(db.queries).toHaveLength(2);
     expect(db.queries[1]).toMatch(/FROM configs/);
-    expect(s.scrub('org-secret-1 org-secret-2 global-secret-1')).toBe('org-secret-1 [REDACTED] [REDACTED]');
+    // The replaced value may stay redacted until the org's base matcher is rebuilt (LayeredMatcher).
+    expect(s.scrub('org-secret-1 org-secret-2 global-secret-1')).toBe('[REDACTED] [REDACTED] [REDACTED]');
+    await registry.settle();
+    const rebuilt = await registry.forTarget({ orgId: ORG }, undefined);
+    expect(rebuilt.scrub('org-secret-1 org-secret-2 global-secret-1')).toBe('org-secret-1 [REDACTED] [REDACTED]');
+  });
+
+  it('takes a write of this instance as it is (no reload of the scope) when nothing else changed in between', async () => {
+    await registry.forTarget({ orgId: ORG }, undefined);
+    const v = db.versions.get(ORG)!;
+    db.configs.push({ scope: ORG, ciphertext: 'enc:org-secret-2' });
+    db.versions.set(ORG, v + 1);
+    registry.noteWrite(ORG, v + 1, 'k2', { ciphertext: 'enc:org-secret-2', plain: 'org-secret-2' });
+    db.queries = [];
+    const s = await registry.forTarget({ orgId: ORG }, undefined);
+    expect(db.queries.filter((q) => q.includes('FROM configs'))).toHaveLength(0);
+    expect(s.scrub('org-secret-1 org-secret-2')).toBe('[REDACTED] [REDACTED]');
+    // A gap (another instance wrote v + 2): the note of v + 3 is ignored and the scope is reloaded.
+    db.setSecret(ORG, ['org-secret-3']);
+    db.versions.set(ORG, v + 3);
+    registry.noteWrite(ORG, v + 3, 'k3', { ciphertext: 'enc:org-secret-3', plain: 'org-secret-3' });
+    db.queries = [];
+    const s2 = await registry.forTarget({ orgId: ORG }, undefined);
+    expect(db.queries.filter((q) => q.includes('FROM configs'))).toHaveLength(1);
+    expect(s2.scrub('org-secret-3')).toBe('[REDACTED]');
   });
 
   describe('under a burst of secret writes', () => {
@@ -159,9 +183,8 @@ describe('SecretRegistry', () => {
       db.gate = null;
       opened();
       const [a, b, c] = (await Promise.all([first, ...later])) as { scrub(t: string): string }[];
-      // Every request gets the secrets as of a snapshot at least as new as its own version (the
-      // first one's scrubber is the newest by the time it is built, as before coalescing).
-      expect(a.scrub('org-secret-3')).toBe('[REDACTED]');
+      // Every request gets the secrets as of a snapshot at least as new as its own version.
+      expect(a.scrub('org-secret-2')).toBe('[REDACTED]');
       expect(b.scrub('org-secret-3')).toBe('[REDACTED]');
       expect(c.scrub('org-secret-3')).toBe('[REDACTED]');
       expect(orgLoads()).toBe(2);
@@ -197,7 +220,10 @@ describe('SecretRegistry', () => {
     expect(db.queries).toHaveLength(1);
     db.setSecret(OTHER, ['other-secret-2']);
     const next = await registry.forTarget({ orgId: null }, undefined);
-    expect(next.scrub('other-secret-1 other-secret-2')).toBe('other-secret-1 [REDACTED]');
+    expect(next.scrub('other-secret-2')).toBe('[REDACTED]');
+    await registry.settle();
+    const rebuilt = await registry.forTarget({ orgId: null }, undefined);
+    expect(rebuilt.scrub('other-secret-1 other-secret-2')).toBe('other-secret-1 [REDACTED]');
   });
 
   it('skips a stored secret no key decrypts, and still scrubs the others', async () => {

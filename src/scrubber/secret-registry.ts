@@ -8,6 +8,7 @@ import { CryptoService } from '../crypto/crypto.service';
 import { decodeExecutionSecret } from '../executions/execution.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { UUID } from '../scopes/orgs.service';
+import { LayeredMatcher } from './layered-matcher';
 import { Scrubber } from './scrubber';
 
 /** Whose secrets a text is scrubbed with. */
@@ -23,21 +24,37 @@ export interface ScrubTarget {
 
 interface ScopeEntry {
   version: number;
-  secrets: string[];
+  /** The scope's secrets by key, with the ciphertext each was decrypted from: a reload decrypts only what changed. */
+  byKey: Map<string, { ciphertext: string; plain: string }>;
+  layers: LayeredMatcher;
 }
 
+const plainsOf = (byKey: ScopeEntry['byKey']): string[] => {
+  const out: string[] = [];
+  for (const v of byKey.values()) out.push(v.plain);
+  return out;
+};
+
 interface ExecutionEntry {
+  id: string;
   /** execution_secrets is append-only, so the row count is the set's version. */
   count: number;
   secrets: string[];
+  /** Code units of its secrets: what its matcher's size follows. */
+  chars: number;
+  layers: LayeredMatcher;
 }
 
 const EXECUTION_ROW = '#execution';
 const ALL_ROW = '#all';
 /** Execution secret sets kept in memory (each is re-checked by its count on every use). */
 const MAX_CACHED_EXECUTIONS = 1000;
+/** And at most this many code units of their secrets (8 executions at the 256 KiB cap, thousands of usual ones). */
+const EXECUTION_CACHE_CHARS = 2 * 1024 * 1024;
 /** Combined matchers kept, one per (org, execution) shape; each is rebuilt when a version moves. */
 const MAX_COMBINED = 256;
+/** Noted writes kept per scope while one before them is missing (a burst); beyond, the next load covers them. */
+const MAX_PENDING_NOTES = 1024;
 
 export const EXECUTION_HEADER = 'x-bifrost-execution';
 
@@ -69,13 +86,22 @@ export class SecretRegistry {
   private readonly logger = new Logger('Scrubber');
   private readonly scopes = new Map<string, ScopeEntry>();
   private readonly executions = new LruMap<string, ExecutionEntry>(MAX_CACHED_EXECUTIONS);
-  private readonly combined = new LruMap<string, { key: string; scrubber: Scrubber }>(MAX_COMBINED);
+  private readonly combined = new LruMap<string, { key: string; layers: LayeredMatcher[]; scrubber: Scrubber }>(MAX_COMBINED);
   /** Execution secret loads in flight, shared by identical requests. */
   private readonly loads = new Map<string, Promise<void>>();
   /** The one load in flight per scope (see ensureScope). */
   private readonly scopeLoads = new Map<string, Promise<void>>();
+  /** This instance's committed secret writes not applied yet, by scope and version (see noteWrite). */
+  private readonly notes = new Map<string, Map<number, { key: string; value: { ciphertext: string; plain: string } | null }>>();
+  /** The one application of noted writes in flight per scope. */
+  private readonly scopeDrains = new Map<string, Promise<void>>();
   /** SUM(version) over secret_versions when every scope was last loaded: it grows with any change. */
   private allSum: number | null = null;
+  /** Every scope's secrets in one matcher, for org-less requests, as of scopeEpoch = allLayersEpoch. */
+  private allLayers: LayeredMatcher | null = null;
+  private allLayersEpoch = -1;
+  /** Moves whenever a scope's cached secrets change. */
+  private scopeEpoch = 0;
   /** Every secret this instance knows, for log lines; null when it must be rebuilt. */
   private known: Scrubber | null = null;
   private readonly perRequest = new WeakMap<RequestContext, Map<string, Promise<Scrubber>>>();
@@ -137,13 +163,17 @@ export class SecretRegistry {
    */
   allKnown(): Scrubber {
     if (!this.known) {
-      const all = new Set<string>();
-      for (const entry of this.scopes.values()) for (const s of entry.secrets) all.add(s);
-      for (const entry of this.executions.values()) for (const s of entry.secrets) all.add(s);
-      this.known = Scrubber.of(all);
+      const parts: Scrubber[] = [];
+      for (const entry of this.scopes.values()) parts.push(entry.layers.scrubber);
+      for (const entry of this.executions.values()) parts.push(entry.layers.scrubber);
+      this.known = Scrubber.combine(parts);
     }
     return this.known;
   }
+
+  private readonly changed = (): void => {
+    this.known = null;
+  };
 
   /** A log line with every known secret (and those of the current request) replaced. */
   readonly scrubLogLine = (line: string): string => {
@@ -152,6 +182,12 @@ export class SecretRegistry {
     for (const scrubber of (ctx && this.resolved.get(ctx)) || []) out = scrubber.scrub(out);
     return out;
   };
+
+  /** Finishes every pending rebuild of a base matcher (removed secrets stop being redacted): for tests. */
+  async settle(): Promise<void> {
+    for (const entry of [...this.scopes.values(), ...this.executions.values()]) await entry.layers.flush();
+    await this.allLayers?.flush();
+  }
 
   /** Loads every scope's secrets (at start-up, so log lines are scrubbed from the first one). */
   async warm(): Promise<void> {
@@ -177,7 +213,17 @@ export class SecretRegistry {
     } else {
       const sum = value(ALL_ROW);
       if (sum !== this.allSum) await this.refreshAll(sum);
-      scopes = [...this.scopes.keys()];
+      // One matcher of every scope's secrets (changed like a scope's, see LayeredMatcher), rather
+      // than one per scope: an admin's answers are scrubbed in one pass however many orgs there are.
+      scopes = [];
+      if (this.allLayersEpoch !== this.scopeEpoch) {
+        const epoch = this.scopeEpoch;
+        const all: string[] = [];
+        for (const entry of this.scopes.values()) for (const v of entry.byKey.values()) all.push(v.plain);
+        this.allLayers ??= new LayeredMatcher(this.changed);
+        await this.allLayers.update(all);
+        this.allLayersEpoch = epoch;
+      }
       versionKey = `*@${this.allSum}`;
     }
 
@@ -188,15 +234,20 @@ export class SecretRegistry {
       if (count > 0) execution = await this.ensureExecution(executionId, count);
     }
 
+    // The request's scrubber is its scopes' and execution's matchers used together: nothing is built
+    // here (each scope's and execution's matcher is built once per change, in slices, see LayeredMatcher).
     const shape = `${orgId ?? '*'}|${executionId ?? ''}`;
-    const key = `${versionKey}|${execution ? execution.count : 0}`;
+    const layers: LayeredMatcher[] = orgId === null && this.allLayers ? [this.allLayers] : [];
+    for (const scope of scopes) {
+      const entry = this.scopes.get(scope);
+      if (entry) layers.push(entry.layers);
+    }
+    if (execution) layers.push(execution.layers);
+    const key = `${versionKey}|${execution ? execution.count : 0}|${layers.map((l) => l.generation).join(',')}`;
     const cached = this.combined.get(shape);
-    if (cached && cached.key === key) return cached.scrubber;
-    const secrets = new Set<string>();
-    for (const scope of scopes) for (const s of this.scopes.get(scope)?.secrets ?? []) secrets.add(s);
-    for (const s of execution?.secrets ?? []) secrets.add(s);
-    const scrubber = Scrubber.of(secrets);
-    this.combined.set(shape, { key, scrubber });
+    if (cached && cached.key === key && cached.layers.length === layers.length && cached.layers.every((l, i) => l === layers[i])) return cached.scrubber;
+    const scrubber = Scrubber.combine(layers.map((l) => l.scrubber));
+    this.combined.set(shape, { key, layers, scrubber });
     return scrubber;
   }
 
@@ -231,12 +282,19 @@ export class SecretRegistry {
    * rounds at most.
    */
   private async ensureScope(scope: string, version: number): Promise<void> {
+    // A drain of this instance's own writes in flight often brings the version: wait for it first (it
+    // does not count as a load below: it holds only the noted writes, not a snapshot).
+    const drain = this.scopeDrains.get(scope);
+    if (drain) await drain.catch(() => undefined);
     for (let round = 0; round < 2; round++) {
       const entry = this.scopes.get(scope);
       if (entry && entry.version >= version) return;
       let pending = this.scopeLoads.get(scope);
       if (!pending) {
-        pending = this.loadScope(scope).finally(() => this.scopeLoads.delete(scope));
+        pending = this.loadScope(scope).finally(() => {
+          this.scopeLoads.delete(scope);
+          this.drainNotes(scope);
+        });
         this.scopeLoads.set(scope, pending);
       }
       await pending;
@@ -245,24 +303,86 @@ export class SecretRegistry {
 
   /** One statement: a scope's stored secrets and its version, as of one snapshot. */
   private async loadScope(scope: string): Promise<void> {
-    const rows: { kind: 'c' | 'v'; v: string | number }[] = await this.dataSource.query(
-      "SELECT 'c' AS kind, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', version FROM secret_versions WHERE scope = ?",
+    const rows: { kind: 'c' | 'v'; k: string | null; v: string | number }[] = await this.dataSource.query(
+      "SELECT 'c' AS kind, `key` AS k, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', NULL, version FROM secret_versions WHERE scope = ?",
       [scope, scope],
     );
     let version = 0;
-    const secrets: string[] = [];
+    const previous = this.scopes.get(scope);
+    const known = previous?.byKey;
+    const byKey: ScopeEntry['byKey'] = new Map();
     for (const row of rows) {
       if (row.kind === 'v') {
         version = Number(row.v);
         continue;
       }
-      const plain = this.decrypt(String(row.v), `scope ${scope}`);
-      if (plain !== null) secrets.push(plain);
+      const ciphertext = String(row.v);
+      const key = String(row.k);
+      const seen = known?.get(key);
+      const plain = seen && seen.ciphertext === ciphertext ? seen.plain : this.decrypt(ciphertext, `scope ${scope}`);
+      if (plain !== null) byKey.set(key, { ciphertext, plain });
     }
+    if (previous && previous.version > version) return;
+    const layers = previous?.layers ?? new LayeredMatcher(this.changed);
+    await layers.update(plainsOf(byKey));
     const current = this.scopes.get(scope);
-    if (current && current.version > version) return;
-    this.scopes.set(scope, { version, secrets });
+    if (current && current !== previous && current.version > version) return;
+    this.scopes.set(scope, { version, byKey, layers });
+    this.scopeEpoch++;
     this.known = null;
+  }
+
+  /**
+   * A secret write of this instance, just committed: `version` is the scope's version it made. The
+   * writes that follow the cached version one after another (nothing else changed in between) are
+   * applied as they are (their secrets into the small layer), instead of reloading and decrypting
+   * the whole scope. A gap (another instance wrote, a note is still to come) leaves the rest to the
+   * next load, which every request that needs a newer version starts as before.
+   */
+  noteWrite(scope: string, version: number, key: string, value: { ciphertext: string; plain: string } | null): void {
+    const entry = this.scopes.get(scope);
+    if (!entry || version <= entry.version) return;
+    let notes = this.notes.get(scope);
+    if (!notes) this.notes.set(scope, (notes = new Map()));
+    if (notes.size >= MAX_PENDING_NOTES) notes.clear();
+    notes.set(version, { key, value });
+    this.drainNotes(scope);
+  }
+
+  /** Applies the noted writes that follow the cached version, all at once; one drain per scope at a time. */
+  private drainNotes(scope: string): void {
+    if (this.scopeLoads.has(scope) || this.scopeDrains.has(scope)) return;
+    const entry = this.scopes.get(scope);
+    const notes = this.notes.get(scope);
+    if (!entry || !notes) return;
+    for (const v of notes.keys()) if (v <= entry.version) notes.delete(v);
+    if (!notes.has(entry.version + 1)) return;
+    // No load or drain runs meanwhile (checked above), so the map is changed in place.
+    const byKey = entry.byKey;
+    const added: string[] = [];
+    const removed: string[] = [];
+    let version = entry.version;
+    for (let note = notes.get(version + 1); note; note = notes.get(version + 1)) {
+      notes.delete(++version);
+      const old = byKey.get(note.key);
+      if (old) removed.push(old.plain);
+      if (note.value) {
+        byKey.set(note.key, note.value);
+        added.push(note.value.plain);
+      } else byKey.delete(note.key);
+    }
+    const pending = (async () => {
+      await entry.layers.change(added, removed);
+      const now = this.scopes.get(scope);
+      if (now && now.version >= version) return;
+      this.scopes.set(scope, { version, byKey, layers: entry.layers });
+      this.scopeEpoch++;
+      this.known = null;
+    })().finally(() => {
+      this.scopeDrains.delete(scope);
+      this.drainNotes(scope);
+    });
+    this.scopeDrains.set(scope, pending);
   }
 
   /** Brings every scope with secrets up to date (each scope's own load, see ensureScope). */
@@ -280,19 +400,47 @@ export class SecretRegistry {
     if (!pending) {
       pending = (async () => {
         const rows: { ciphertext: string }[] = await this.dataSource.query('SELECT ciphertext FROM execution_secrets WHERE execution_id = ? ORDER BY id', [executionId]);
-        const secrets: string[] = [];
-        for (const row of rows) {
+        // Append-only: the rows a previous load read are the first ones, already decrypted.
+        const previous = this.executions.get(executionId);
+        const secrets: string[] = previous ? [...previous.secrets] : [];
+        for (const row of rows.slice(previous?.count ?? 0)) {
           const text = this.decrypt(row.ciphertext, `execution ${executionId}`);
           const plain = text === null ? null : decodeExecutionSecret(text);
           if (plain !== null) secrets.push(plain);
         }
-        this.executions.set(executionId, { count: rows.length, secrets });
+        const layers = previous?.layers ?? new LayeredMatcher(this.changed);
+        await layers.update(secrets);
+        const now = this.executions.get(executionId);
+        if (!now || now.count <= rows.length) {
+          const chars = secrets.reduce((n, x) => n + x.length, 0);
+          this.executions.set(executionId, { id: executionId, count: rows.length, secrets, chars, layers });
+          this.trimExecutions(executionId);
+        }
         this.known = null;
       })().finally(() => this.loads.delete(loadKey));
       this.loads.set(loadKey, pending);
     }
     await pending;
-    return this.executions.get(executionId) ?? { count: 0, secrets: [] };
+    return this.executions.get(executionId) ?? { id: executionId, count: 0, secrets: [], chars: 0, layers: new LayeredMatcher() };
+  }
+
+  /**
+   * Keeps the cached executions' secrets (and so their matchers, ~100 bytes a code unit) under
+   * EXECUTION_CACHE_CHARS, least recently used first out; an evicted one is reloaded when named again.
+   */
+  private trimExecutions(keep: string): void {
+    let total = 0;
+    for (const e of this.executions.values()) total += e.chars;
+    if (total <= EXECUTION_CACHE_CHARS) return;
+    const victims: ExecutionEntry[] = [];
+    for (const e of this.executions.values()) {
+      if (total <= EXECUTION_CACHE_CHARS) break;
+      if (e.id === keep) continue;
+      victims.push(e);
+      total -= e.chars;
+    }
+    for (const v of victims) this.executions.delete(v.id);
+    this.combined.deleteWhere((c) => victims.some((v) => c.layers.includes(v.layers)));
   }
 
   /** The dynamic secrets of an execution as they are now (for de-duplicating registrations). */

@@ -468,6 +468,7 @@ async function main(): Promise<void> {
   if (!process.env.BENCH_SKIP_SUITES) {
     suites.push(runSuite('bench:scrubber', 'test/bench/scrubber.bench.ts'));
     suites.push(runSuite('bench:export', 'test/bench/export.bench.ts'));
+    suites.push(runSuite('bench:matcher', 'test/bench/matcher-stall.bench.ts'));
   }
 
   const by = (name: string) => measured.find((m) => m.name === name);

@@ -11,7 +11,8 @@ export class PutConfigDto {
   @ApiProperty({
     description:
       'The typed value: a string; an integer (a string of digits is accepted); true/false ("true"/"false" accepted); any JSON value; ' +
-      'or, for a secret, the full new non-empty string. At most 64 KiB serialized. It is never echoed back: a secret reads as "••••••".',
+      'or, for a secret, the full new non-empty string. At most 64 KiB serialized. It is never echoed back: a secret reads as "••••••". ' +
+      'The mask itself (only "•" and whitespace) is refused as a secret\'s value: 400 `MASK_AS_VALUE`.',
     example: 'sk_live_51H...',
     oneOf: [{ type: 'string' }, { type: 'integer' }, { type: 'boolean' }, { type: 'object' }, { type: 'array', items: {} }],
   })
@@ -24,6 +25,16 @@ export class PutConfigDto {
   @IsString()
   @MaxLength(1000)
   description?: string | null;
+
+  @ApiPropertyOptional({
+    type: Boolean,
+    default: false,
+    description:
+      'Must be true to replace a secret with a value of another type (the secret is discarded); without it such a PUT is refused with 409 `SECRET_TYPE_CHANGE` and nothing changes. Not needed for any other write.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  allowTypeChange?: boolean;
 }
 
 export class PatchConfigDto {

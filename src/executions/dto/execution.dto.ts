@@ -10,6 +10,15 @@ export const MAX_LOG_BATCH_BYTES = 1024 * 1024;
 export const MAX_SECRETS_PER_REQUEST = 100;
 export const MAX_SECRETS_PER_EXECUTION = 1000;
 export const MAX_SECRET_LENGTH = 64 * 1024;
+/**
+ * The total size of one execution's dynamic secrets, in UTF-8 bytes (413 EXECUTION_SECRETS_TOO_LARGE
+ * beyond). A matcher's size, the time to build it and the memory it takes grow with the size of the
+ * forms it holds, about 16 code units per byte of secret (base64 runs, URL and JSON escapes): 256 KiB
+ * make ~1.3 million automaton states, built in ~0.15-0.3 s of CPU (sliced, off the event loop's
+ * critical path), where 60 × 64 KiB made 15 s and 1.5 GB. 256 KiB hold a hundred JWTs of 2 KiB or
+ * OAuth tokens by the thousand, and four secrets of the largest size a value may have.
+ */
+export const MAX_EXECUTION_SECRET_BYTES = 256 * 1024;
 
 const JSON_VALUE = { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'object' }, { type: 'array', items: {} }] };
 
@@ -46,7 +55,9 @@ export class RegisterSecretsDto {
   @ApiProperty({
     type: [String],
     example: ['ya29.a0AfH6SMB...'],
-    description: `Dynamic secrets (OAuth tokens and the like), at most ${MAX_SECRETS_PER_REQUEST} per request. Values of fewer than 4 characters are not scrubbed, by rule.`,
+    description:
+      `Dynamic secrets (OAuth tokens and the like), at most ${MAX_SECRETS_PER_REQUEST} per request, each at most ${MAX_SECRET_LENGTH} characters; ` +
+      `an execution holds at most ${MAX_SECRETS_PER_EXECUTION} of them and ${MAX_EXECUTION_SECRET_BYTES} UTF-8 bytes in all (413 \`EXECUTION_SECRETS_TOO_LARGE\` beyond; nothing is stored). Values of fewer than 4 characters are not scrubbed, by rule.`,
   })
   @IsArray()
   @ArrayMaxSize(MAX_SECRETS_PER_REQUEST)
