@@ -211,8 +211,14 @@ export class ExportService {
     let count = 0;
     let finished = false;
     try {
+      // In-memory SQLite: the snapshot holds the one connection's write lock, and on SQLite a read
+      // outside that transaction waits for the lock (sqlite-gate.ts), so the scrubber is read first;
+      // writes wait meanwhile anyway. Everywhere else it is read after the snapshot was taken.
+      const path = (this.dataSource.options as { database?: string }).database ?? ':memory:';
+      const locked = this.dataSource.options.type === 'better-sqlite3' && (path === ':memory:' || path === '' || String(path).startsWith('file::memory:'));
+      const early = portable && locked ? await this.scrubberFor(scope) : null;
       snapshot = await this.snapshot();
-      const scrubber = portable ? await this.scrubberFor(scope) : null;
+      const scrubber = portable ? (early ?? (await this.scrubberFor(scope))) : null;
       const orgNames = await this.orgNames(snapshot, scope);
       yield bundleOpening(portable, new Date());
       let after: { scope: string; key: string } | null = null;
