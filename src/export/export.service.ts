@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { isMemorySqlite } from '../common/sqlite-gate';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -148,8 +149,8 @@ export class ExportService {
         },
       };
     }
-    const path = options.database ?? ':memory:';
-    if (path === ':memory:' || path === '' || path.startsWith('file::memory:')) return this.lockedSnapshot();
+    if (this.locksForSnapshot()) return this.lockedSnapshot();
+    const path = options.database!;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const Database = require('better-sqlite3') as SqliteOpen;
     const db = new Database(path, { readonly: true, fileMustExist: true });
@@ -175,6 +176,11 @@ export class ExportService {
         db.close();
       },
     };
+  }
+
+  /** In-memory SQLite: no second connection to read a snapshot from, so the export holds the lock. */
+  private locksForSnapshot(): boolean {
+    return this.dataSource.options.type === 'better-sqlite3' && isMemorySqlite((this.dataSource.options as { database?: string }).database);
   }
 
   /** The in-memory SQLite fallback: a transaction held (under the service's lock) until close(). */
@@ -214,9 +220,7 @@ export class ExportService {
       // In-memory SQLite: the snapshot holds the one connection's write lock, and on SQLite a read
       // outside that transaction waits for the lock (sqlite-gate.ts), so the scrubber is read first;
       // writes wait meanwhile anyway. Everywhere else it is read after the snapshot was taken.
-      const path = (this.dataSource.options as { database?: string }).database ?? ':memory:';
-      const locked = this.dataSource.options.type === 'better-sqlite3' && (path === ':memory:' || path === '' || String(path).startsWith('file::memory:'));
-      const early = portable && locked ? await this.scrubberFor(scope) : null;
+      const early = portable && this.locksForSnapshot() ? await this.scrubberFor(scope) : null;
       snapshot = await this.snapshot();
       const scrubber = portable ? (early ?? (await this.scrubberFor(scope))) : null;
       const orgNames = await this.orgNames(snapshot, scope);
