@@ -12,8 +12,12 @@ type Reply = { status: number; headers: Record<string, string | string[] | undef
 
 const HEAD = '{"format":"bifrost-config-bundle","version":1,"configs":[';
 const rowsOf = (tag: string) => [1, 2].map((i) => JSON.stringify({ scope: 'global', key: `${tag}_${i}`, type: 'string', value: 'v' })).join(',') + ']}';
-/** Over the 8 MiB kept in memory: an upload held open past this is being spooled to disk. */
-const PAD = ' '.repeat(9 * 1024 * 1024);
+/**
+ * Over the 8 MiB kept in memory, so an upload held open past this is being spooled to disk; and over
+ * what loopback socket buffers can hold (a few MiB each way), so once its write has been flushed the
+ * server is reading the body: its handler has run and its slot is taken.
+ */
+const PAD = ' '.repeat(24 * 1024 * 1024);
 
 describe('concurrent imports (issue 12, item 8)', () => {
   let t: TestApp;
@@ -52,7 +56,9 @@ describe('concurrent imports (issue 12, item 8)', () => {
     });
     req.on('error', fail);
     open.push(req);
-    req.write(HEAD + PAD);
+    // Wait until the server holds this upload's slot (or has refused it), so that the next request,
+    // a probe included, cannot overtake it: the order of arrival is the order of the calls here.
+    await Promise.race([new Promise((r) => req.write(HEAD + PAD, r)), done.catch(() => undefined)]);
     return {
       finish: () => {
         req.end(rest);
