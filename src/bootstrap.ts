@@ -4,6 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
+import { GlobalAuthGuard } from './auth/auth.guard';
+import { registerEarlyAuthentication } from './auth/early-authentication';
 import { replyToFrameworkError } from './common/all-exceptions.filter';
 import { registerRouteTable } from './common/allowed-methods';
 import { replyToClientError } from './common/client-error';
@@ -61,6 +63,7 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
   fastify.server.headersTimeout = Math.min(env.requestTimeoutMs, 15_000);
   registerRouteTable(fastify);
   registerRequestContext(fastify);
+  registerEarlyAuthentication(fastify, app.get(GlobalAuthGuard));
   registerJsonBody(fastify);
   fastify.addHook('onSend', async (req, reply, payload) => {
     if (draining.has(fastify)) reply.header('Connection', 'close');

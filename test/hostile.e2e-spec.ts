@@ -779,6 +779,78 @@ describe(`slow clients (${DB})`, () => {
   });
 });
 
+describe(`a body without valid credentials is never read (issue 13, item 4) (${DB})`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // Far longer than these tests wait: an answer cannot be the request timeout's 408.
+    t = await startApp({ listen: true, env: { REQUEST_TIMEOUT_MS: '600000' } });
+  });
+  afterAll(async () => t?.close());
+
+  /** Sends a request's headers, announcing a body it never sends, and reads what comes back until the server closes. */
+  function headersOnly(method: string, path: string, headers: Record<string, string>): Promise<{ status: number; head: string; body: string }> {
+    const url = new URL(t.baseUrl);
+    return new Promise((resolve, reject) => {
+      const socket = netConnect(Number(url.port), url.hostname, () => {
+        const head = [`${method} ${path} HTTP/1.1`, `Host: ${url.host}`, 'Content-Type: application/json', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+        socket.write(head.join('\r\n') + '\r\n\r\n');
+      });
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const [head, body = ''] = text.split('\r\n\r\n', 2);
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), head: head.toLowerCase(), body });
+      });
+    });
+  }
+
+  it('no token, a malformed one or an unknown one: 401 at once and the connection closed, the announced body never sent', async () => {
+    const org = await seedOrg(t, 'early');
+    const path = `/api/scopes/${org.org.id}/configs/early_key`;
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'MISSING_TOKEN'],
+      [{ Authorization: 'Basic abc' }, 'MALFORMED_TOKEN'],
+      [bearer(`bft_${'x'.repeat(40)}`), 'INVALID_TOKEN'],
+    ];
+    for (const [headers, code] of cases) {
+      const answer = await headersOnly('PUT', path, { ...headers, 'Content-Length': '1000000' });
+      expect(answer.status).toBe(401);
+      expect(JSON.parse(answer.body.replace(/^[0-9a-f]+\r\n/, '').replace(/\r\n0\r\n$/, '')).code).toBe(code);
+      expect(answer.head).toContain('connection: close');
+      expect(answer.head).toContain('www-authenticate: bearer');
+    }
+    // Each is audited as any denial, naming the route and the org it aimed at.
+    const reasons = async () =>
+      (await rawRows<{ reason: string }>(t, "SELECT reason FROM audit_entries WHERE action = 'auth.denied' AND reason LIKE '401 %'")).map((r) => r.reason);
+    for (let i = 0; i < 200 && (await reasons()).length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await reasons()).sort()).toEqual(
+      ['INVALID_TOKEN', 'MALFORMED_TOKEN', 'MISSING_TOKEN'].map((code) => `401 ${code} PUT /api/scopes/:scope/configs/:key target=${org.org.id}`),
+    );
+    // A chunked import (up to 512 MiB) likewise.
+    const upload = await headersOnly('POST', '/api/import', { 'Transfer-Encoding': 'chunked' });
+    expect(upload.status).toBe(401);
+    // A valid token's body is read and applied as before.
+    await t.http().put(path).set(bearer(t.adminToken)).send({ type: 'string', value: 'v' }).expect(201);
+    const chunked = await rawHttpChunked(t.baseUrl, path, bearer(t.adminToken), '{"type":"string","value":"w"}');
+    expect(chunked).toBe(200);
+  }, 60_000);
+
+  /** A PUT whose body is sent chunked, in two parts. */
+  function rawHttpChunked(baseUrl: string, path: string, headers: Record<string, string>, body: string): Promise<number> {
+    const url = new URL(baseUrl);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method: 'PUT', path, headers: { ...headers, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 5));
+      req.end(body.slice(5));
+    });
+  }
+});
+
 describe(`HTTPS_ONLY=true (${DB})`, () => {
   let t: TestApp;
   beforeAll(async () => {

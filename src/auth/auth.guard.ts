@@ -53,6 +53,19 @@ export class GlobalAuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const req = context.switchToHttp().getRequest<RequestWithContext>();
+    // A request with a body was identified before its body was read (registerEarlyAuthentication).
+    const principal = req.user ?? (await this.identify(req, this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler()) === true));
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
+    if (!roles || !roles.includes(principal.role)) throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');
+    return true;
+  }
+
+  /**
+   * Who the request's token belongs to (set on the request and its context), or the 401 or 429 to
+   * answer. With `checkedByHandler` (routes marked @TokenCheckedByHandler) a recently seen token is
+   * trusted from memory and its row checked by the handler's own statement.
+   */
+  async identify(req: RequestWithContext, checkedByHandler = false): Promise<Principal> {
     // request.ip: the socket's address, or the client's as the TRUST_PROXY proxies report it.
     const client = req.ip || 'unknown';
     // A blocked address is still served when it brings a valid token; anything else is a 429.
@@ -71,9 +84,7 @@ export class GlobalAuthGuard implements CanActivate {
     }
     // While blocked, the token's row is read here rather than trusted from memory, so a revoked
     // token gets its 429 like any other bad one.
-    if (!blocked && this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler())) {
-      (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
-    }
+    if (!blocked && checkedByHandler) (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
     const principal = await this.authenticate(req);
     if (!principal) {
       this.throttle.recordFailure(client);
@@ -85,9 +96,7 @@ export class GlobalAuthGuard implements CanActivate {
       req.context.principal = principal;
       req.context.orgId = principal.orgId;
     }
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
-    if (!roles || !roles.includes(principal.role)) throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');
-    return true;
+    return principal;
   }
 
   /**
