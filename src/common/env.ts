@@ -45,6 +45,8 @@ export interface AppEnv {
   httpsOnly: boolean;
   /** The longest a client may take to send a whole request, headers and body (REQUEST_TIMEOUT_MS). */
   requestTimeoutMs: number;
+  /** An export whose client reads nothing for this long is cut off and its snapshot released (EXPORT_IDLE_MS). */
+  exportIdleMs: number;
 }
 
 export class EnvError extends Error {
@@ -170,6 +172,10 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
   if (!/^\d{1,7}$/.test(requestTimeoutRaw) || Number(requestTimeoutRaw) < 500 || Number(requestTimeoutRaw) > 3_600_000) {
     throw new EnvError('REQUEST_TIMEOUT_MS', 'must be an integer from 500 to 3600000 (milliseconds)');
   }
+  const exportIdleRaw = source.EXPORT_IDLE_MS?.trim() || '30000';
+  if (!/^\d{1,7}$/.test(exportIdleRaw) || Number(exportIdleRaw) < 500 || Number(exportIdleRaw) > 3_600_000) {
+    throw new EnvError('EXPORT_IDLE_MS', 'must be an integer from 500 to 3600000 (milliseconds)');
+  }
 
   return {
     port: Number(portRaw),
@@ -184,6 +190,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     corsOrigins,
     httpsOnly,
     requestTimeoutMs: Number(requestTimeoutRaw),
+    exportIdleMs: Number(exportIdleRaw),
   };
 }
 

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -15,10 +15,12 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Readable } from 'node:stream';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResultDto, WrappedBundleDto } from './dto/export.dto';
+import { APP_ENV } from '../common/app-env.provider';
+import type { AppEnv } from '../common/env';
+import { ExportSlots, exportStream } from './export-stream';
 import { ExportService } from './export.service';
 import { ImportSlots, spoolBody } from './import-body';
 import { ImportService, OnConflict } from './import.service';
@@ -31,6 +33,8 @@ export class ExportController {
     private readonly exports: ExportService,
     private readonly imports: ImportService,
     private readonly slots: ImportSlots,
+    private readonly exportSlots: ExportSlots,
+    @Inject(APP_ENV) private readonly env: AppEnv,
   ) {}
 
   @Get('export')
@@ -50,12 +54,28 @@ export class ExportController {
   @ApiOkResponse({ type: BundleDto })
   @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `VALIDATION_FAILED`' })
   @ApiForbiddenResponse({ description: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)' })
+  @ApiTooManyRequestsResponse({ description: '`TOO_MANY_EXPORTS`: this token already has 2 exports in flight (Retry-After)' })
+  @ApiServiceUnavailableResponse({ description: '`EXPORTS_BUSY`: 4 exports are in flight on this instance (Retry-After)' })
   async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     const portable = query.portable !== 'false';
+    // A slot first (ExportSlots): on MySQL an export holds a pool connection while its client reads.
+    let release: () => void;
+    try {
+      release = this.exportSlots.acquire(principal.id);
+    } catch (err) {
+      reply.header('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? 5));
+      throw err;
+    }
     // Streamed, so the global interceptor never sees it: a portable bundle is scrubbed value by
     // value inside ExportService (as for the CLI). Scope checked and export audited before any
     // header is sent: an error here gets the usual error body.
-    const chunks = await this.exports.open(principal, { portable, scope: query.scope });
+    let chunks: AsyncGenerator<string, { configs: number }>;
+    try {
+      chunks = await this.exports.open(principal, { portable, scope: query.scope });
+    } catch (err) {
+      release();
+      throw err;
+    }
     const day = new Date().toISOString().slice(0, 10);
     // A failure after the first byte can only cut the connection; the bundle is then not valid JSON,
     // so it cannot be mistaken for a whole one.
@@ -64,7 +84,7 @@ export class ExportController {
       .header('Content-Type', 'application/json; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="bifrost-config-${portable ? 'portable' : 'backup'}-${day}.json"`)
       .header('Cache-Control', 'no-store')
-      .send(Readable.from(chunks, { objectMode: false }));
+      .send(exportStream(chunks, this.env.exportIdleMs, release));
   }
 
   @Post('import')

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigsModule } from '../configs/configs.module';
 import { KeyRotationModule } from '../crypto/key-rotation.module';
 import { ExportController } from './export.controller';
+import { ExportSlots } from './export-stream';
 import { ExportService } from './export.service';
 import { ImportSlots } from './import-body';
 import { ImportService } from './import.service';
@@ -10,7 +11,7 @@ import { ImportService } from './import.service';
 @Module({
   imports: [ConfigsModule, KeyRotationModule],
   controllers: [ExportController],
-  providers: [ExportService, ImportService, { provide: ImportSlots, useFactory: () => new ImportSlots() }],
+  providers: [ExportService, ImportService, { provide: ImportSlots, useFactory: () => new ImportSlots() }, { provide: ExportSlots, useFactory: () => new ExportSlots() }],
   exports: [ExportService, ImportService, KeyRotationModule],
 })
 export class ExportModule {}

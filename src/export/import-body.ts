@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { HttpStatus } from '@nestjs/common';
 import { AppError, badRequest } from '../common/errors';
+import { Slots } from '../common/slots';
 import type { BundleSource } from './import.service';
 
 /** Largest import body accepted: about 1.5 million configs of typical size. */
@@ -31,48 +32,13 @@ export const IMPORT_RETRY_AFTER = 5;
  * given back once the import is done (its spool file removed), so at most MAX_IMPORTS bodies (each
  * up to MAX_IMPORT_BYTES of temp disk, IN_MEMORY_BYTES of memory) exist at once, and one principal
  * holds at most MAX_IMPORTS_PER_PRINCIPAL of them: 429 TOO_MANY_IMPORTS for that principal, 503
- * IMPORTS_BUSY for everyone once all are taken, both with a Retry-After. Per process, like the disk
- * and memory it protects (each instance has its own).
+ * IMPORTS_BUSY for everyone once all are taken, both with a Retry-After.
  */
-export class ImportSlots {
-  private total = 0;
-  private readonly held = new Map<string, number>();
-
-  constructor(
-    readonly perPrincipal = MAX_IMPORTS_PER_PRINCIPAL,
-    readonly max = MAX_IMPORTS,
-  ) {}
-
-  get inFlight(): number {
-    return this.total;
-  }
-
-  of(principalId: string): number {
-    return this.held.get(principalId) ?? 0;
-  }
-
-  /** Takes a slot for `principalId` or throws; returns its release (which frees it once, however often called). */
-  acquire(principalId: string): () => void {
-    const mine = this.of(principalId);
-    if (mine >= this.perPrincipal) {
-      throw refused(HttpStatus.TOO_MANY_REQUESTS, 'TOO_MANY_IMPORTS', `At most ${this.perPrincipal} imports of one token may run at once; retry when one is done`);
-    }
-    if (this.total >= this.max) throw refused(HttpStatus.SERVICE_UNAVAILABLE, 'IMPORTS_BUSY', 'The service is busy with other imports; retry shortly');
-    this.total++;
-    this.held.set(principalId, mine + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.total--;
-      const left = this.of(principalId) - 1;
-      if (left > 0) this.held.set(principalId, left);
-      else this.held.delete(principalId);
-    };
+export class ImportSlots extends Slots {
+  constructor(perPrincipal = MAX_IMPORTS_PER_PRINCIPAL, max = MAX_IMPORTS) {
+    super(perPrincipal, max, { tooMany: 'TOO_MANY_IMPORTS', busy: 'IMPORTS_BUSY', noun: 'imports', retryAfter: IMPORT_RETRY_AFTER });
   }
 }
-
-const refused = (status: HttpStatus, code: string, message: string) => Object.assign(new AppError(status, code, message), { retryAfter: IMPORT_RETRY_AFTER });
 
 export interface SpooledBody {
   source: BundleSource;

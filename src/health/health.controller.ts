@@ -7,7 +7,29 @@ import { Public } from '../auth/auth.decorators';
 
 class HealthDto {
   @ApiProperty({ enum: ['ok', 'error'] }) status: 'ok' | 'error';
-  @ApiProperty({ enum: ['up', 'down'] }) database: 'up' | 'down';
+  @ApiProperty({
+    enum: ['up', 'busy', 'down'],
+    description: '`busy`: the database answers, but no connection of the service’s pool was free within 2 s (overload); `down`: the database does not answer',
+  })
+  database: 'up' | 'busy' | 'down';
+}
+
+/** How long the health check waits for the database, each way. */
+const PROBE_MS = 2000;
+
+/** What mysql2 offers for one connection outside the pool. */
+interface MysqlModule {
+  createConnection(options: { uri: string; connectTimeout: number }): {
+    query(sql: string, cb: (err: unknown) => void): void;
+    on(event: 'error', listener: (err: unknown) => void): void;
+    destroy(): void;
+  };
+}
+
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 @ApiTags('Health')
@@ -17,19 +39,44 @@ export class HealthController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Liveness and readiness: is the database reachable?' })
+  @ApiOperation({ summary: 'Liveness and readiness: is the database reachable, and can the service get a connection to it?' })
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto })
   async check(@Res({ passthrough: true }) res: FastifyReply): Promise<HealthDto> {
+    const database = await this.probe();
+    if (database !== 'up') res.status(503);
+    return { status: database === 'up' ? 'ok' : 'error', database };
+  }
+
+  /**
+   * `SELECT 1` through the service's own pool. When that fails or takes over PROBE_MS on MySQL, one
+   * connection of its own, outside the pool, asks again: an answer means the database is up and
+   * the pool is full (`busy`), none that it is `down`.
+   */
+  private async probe(): Promise<HealthDto['database']> {
     try {
-      await Promise.race([
-        this.dataSource.query('SELECT 1'),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
-      ]);
-      return { status: 'ok', database: 'up' };
+      await within(this.dataSource.query('SELECT 1'), PROBE_MS);
+      return 'up';
     } catch {
-      res.status(503);
-      return { status: 'error', database: 'down' };
+      const options = this.dataSource.options as { type: string; url?: string };
+      if (options.type !== 'mysql' || !options.url) return 'down';
+      return (await this.answersOutsidePool(options.url)) ? 'busy' : 'down';
+    }
+  }
+
+  private async answersOutsidePool(uri: string): Promise<boolean> {
+    const mysql = (this.dataSource.driver as unknown as { mysql: MysqlModule }).mysql;
+    let conn: ReturnType<MysqlModule['createConnection']> | undefined;
+    try {
+      conn = mysql.createConnection({ uri, connectTimeout: PROBE_MS });
+      conn.on('error', () => undefined);
+      const c = conn;
+      await within(new Promise<void>((resolve, reject) => c.query('SELECT 1', (err) => (err ? reject(err) : resolve()))), PROBE_MS);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      conn?.destroy();
     }
   }
 }
