@@ -170,5 +170,39 @@ describe(`values that would weaken a secret are refused (${onMysql ? 'MariaDB' :
       await put(a.org.id, key, { type: 'json', value: [1], allowTypeChange: true }, a.orgAdmin).expect(200);
       for (const [, shown] of await listedSecrets(a.org.id)) expect(shown).toBe(MASK);
     });
+    it('an import with onConflict=overwrite that turns a secret into another type needs allowTypeChange=true (SECRET_TYPE_CHANGE problem without, dry run too)', async () => {
+      const key = uniq('import_flip');
+      const value = realValue();
+      await put(a.org.id, key, { type: 'secret', value }).expect(201);
+      const other = uniq('import_other');
+      const bundle = JSON.stringify({
+        format: 'bifrost-config-bundle',
+        version: 1,
+        configs: [
+          { scope: { org: 'weak-a' }, key: other, type: 'string', value: 'written only with the rest' },
+          { scope: { org: 'weak-a' }, key, type: 'string', value: 'now public' },
+        ],
+      });
+      const importAs = (query: string, token = t.adminToken) =>
+        api().post(`/api/import?onConflict=overwrite${query}`).set(bearer(token)).set('Content-Type', 'application/json').send(bundle);
+      for (const [query, token] of [['', t.adminToken], ['&dryRun=true', t.adminToken], ['&allowTypeChange=false', a.orgAdmin]] as const) {
+        const res = await importAs(query, token).expect(400);
+        expect(res.body.code).toBe('INVALID_BUNDLE');
+        expect(res.body.details).toEqual([expect.objectContaining({ row: 1, key, code: 'SECRET_TYPE_CHANGE' })]);
+        expect(res.text).not.toContain('now public');
+      }
+      // Nothing of the refused imports was written: the secret is intact and the other row absent.
+      expect(await sdkRead(key)).toMatchObject({ type: 'secret', value });
+      expect(await configRow(t, a.org.id, other)).toBeFalsy();
+      // skip leaves the secret as it is, with no flag needed.
+      expect((await importAs('').expect(400)).body.details[0].code).toBe('SECRET_TYPE_CHANGE');
+      await api().post('/api/import?onConflict=skip').set(bearer(t.adminToken)).set('Content-Type', 'application/json').send(bundle).expect(200);
+      expect(await sdkRead(key)).toMatchObject({ type: 'secret', value });
+      // Said explicitly: allowed, and audited as a type change.
+      expect((await importAs('&allowTypeChange=true', a.orgAdmin).expect(200)).body).toMatchObject({ updated: 2, errors: [] });
+      expect((await configRow(t, a.org.id, key))!).toMatchObject({ type: 'string', ciphertext: null });
+      const audit = (await api().get(`/api/audit?key=${key}&action=config.update`).set(bearer(t.adminToken)).expect(200)).body.items as Json[];
+      expect(audit.map((e) => e.reason)).toContain('import, type changed from secret to string');
+    });
   });
 });

@@ -133,6 +133,7 @@ export class ExportController {
           dryRun: query.dryRun === 'true',
           onConflict: (query.onConflict ?? 'skip') as OnConflict,
           createOrgs: query.createOrgs === 'true',
+          allowTypeChange: query.allowTypeChange === 'true',
         });
       } finally {
         await body.dispose();

@@ -29,6 +29,11 @@ export interface ImportOptions {
   dryRun: boolean;
   onConflict: OnConflict;
   createOrgs: boolean;
+  /**
+   * With onConflict=overwrite, a row of another type over an existing secret discards the secret:
+   * only with this set (else the row is a SECRET_TYPE_CHANGE problem), as for a REST PUT.
+   */
+  allowTypeChange?: boolean;
   /** Takes the place of the body's sourceSecretKey (the CLI reads it from the environment). */
   sourceSecretKey?: string;
 }
@@ -196,15 +201,19 @@ export class ImportService {
       const result: ImportResult = { created: 0, updated: 0, skipped: 0, secretsNeedingValue: [], errors: [] };
       const writeOrgs = new OrgLookup(em ?? this.dataSource.manager, em ? actor : null, orgs.plans);
       const touchedSecretScopes = new Set<string>();
+      // Rows that would replace a secret with another type (only known against what exists).
+      const downgrades = new ProblemList();
       let written = 0;
       await this.forEachBatch(source, header, async (batch) => {
         const again = new ProblemList();
         const resolved = await this.resolveBatch(header, batch, opener, writeOrgs, opts, actor, again);
         if (again.total > 0) throw invalidBundle(again); // the document or the orgs changed between passes
-        await this.applyBatch(em, actor, resolved, opts, result, touchedSecretScopes);
+        await this.applyBatch(em, actor, resolved, opts, result, touchedSecretScopes, downgrades);
         written += batch.length;
         onProgress?.({ phase: 'write', rows: written });
       });
+      // All or nothing: the transaction is rolled back, and a dry run is refused the same way.
+      if (downgrades.total > 0) throw invalidBundle(downgrades);
       const summary: AuditInput = {
         action: 'config.import',
         outcome: 'success',
@@ -340,7 +349,15 @@ export class ImportService {
   }
 
   /** Decides each row of a batch against what exists, and writes it unless this is a dry run. */
-  private async applyBatch(em: EntityManager | null, actor: Principal, rows: Resolved[], opts: ImportOptions, result: ImportResult, touchedSecretScopes: Set<string>): Promise<void> {
+  private async applyBatch(
+    em: EntityManager | null,
+    actor: Principal,
+    rows: Resolved[],
+    opts: ImportOptions,
+    result: ImportResult,
+    touchedSecretScopes: Set<string>,
+    problems: ProblemList,
+  ): Promise<void> {
     const existing = await this.existing(em, rows);
     const now = new Date();
     const writes: ConfigEntity[] = [];
@@ -355,6 +372,15 @@ export class ImportService {
         continue;
       }
       const secret = p.type === 'secret';
+      if (old?.type === 'secret' && !secret && opts.allowTypeChange !== true) {
+        problems.push({
+          row: r.row,
+          key: p.key,
+          code: 'SECRET_TYPE_CHANGE',
+          message: 'This key holds a secret here; a row of another type would discard it (import with allowTypeChange=true to mean it)',
+        });
+        continue;
+      }
       let ciphertext: string | null = null;
       if (secret && r.secretPlain !== null) ciphertext = em ? (r.secretKeep ?? this.crypto.encryptBound({ scope: r.scopeId, key: p.key }, r.secretPlain)) : 'dry-run';
       // A null secret never overwrites a value.
@@ -378,9 +404,11 @@ export class ImportService {
         }),
       );
       if (secret || old?.type === 'secret') touchedSecretScopes.add(r.scopeId);
-      entries.push({ action: old ? 'config.update' : 'config.create', outcome: 'success', scope: r.scopeId, key: p.key, configType: p.type, reason: 'import', actor });
+      const reason = old?.type === 'secret' && !secret ? `import, type changed from secret to ${p.type}` : 'import';
+      entries.push({ action: old ? 'config.update' : 'config.create', outcome: 'success', scope: r.scopeId, key: p.key, configType: p.type, reason, actor });
     }
-    if (!em || writes.length === 0) return;
+    // Once a row is refused nothing more is written: the import is refused at its end.
+    if (!em || writes.length === 0 || problems.total > 0) return;
     // In slices of STATEMENT_ROWS rows (few distinct statements; and TypeORM's parameter handling,
     // which the audit insert goes through, grows with the square of a statement's parameters).
     for (const slice of statementSlices(writes)) await this.upsert(em, slice);

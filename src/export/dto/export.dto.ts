@@ -31,6 +31,16 @@ export class ImportQueryDto {
   @IsOptional()
   @IsIn(BOOL, { message: 'createOrgs must be true or false' })
   createOrgs?: string;
+
+  @ApiPropertyOptional({
+    enum: BOOL,
+    default: 'false',
+    description:
+      'With onConflict=overwrite, a row of another type over an existing secret discards the secret: only with this set; otherwise each such row is a `SECRET_TYPE_CHANGE` problem and nothing is imported',
+  })
+  @IsOptional()
+  @IsIn(BOOL, { message: 'allowTypeChange must be true or false' })
+  allowTypeChange?: string;
 }
 
 export class BundleOrgScopeDto {
