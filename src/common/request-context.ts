@@ -18,7 +18,12 @@ export interface RequestContext {
    * The secret versions of (global, orgId) as read in the same statement as the request's data, so
    * the scrubber need not ask again (see SecretRegistry). Dropped when the request changes secrets.
    */
-  secretVersions?: { orgId: string; versions: { scope: string; version: number }[] };
+  secretVersions?: {
+    orgId: string;
+    versions: { scope: string; version: number }[];
+    /** The named execution's registered secret count, read in that statement too (0: not of this org). */
+    execution?: { id: string; count: number };
+  };
   /**
    * Set when the guard trusted a recently authenticated token's principal without reading its row,
    * on a route whose handler reads the row in its own statement (@TokenCheckedByHandler). Until

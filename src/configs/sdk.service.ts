@@ -10,7 +10,7 @@ import { currentContext } from '../common/request-context';
 import { SecretBindingMismatchError } from '../crypto/binding';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { OrgsService } from '../scopes/orgs.service';
+import { OrgsService, UUID } from '../scopes/orgs.service';
 import { ConfigEntity, ConfigType } from './config.entity';
 import { assertValidKey, inferType, MASK } from './config-values';
 import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed, secretTypeChange } from './configs.service';
@@ -25,10 +25,11 @@ export interface SdkValue {
 /**
  * A row of the SDK read, by `kind`: `c` a configs row (has_value is 0/1 on both databases), `v` a
  * secret_versions row (`version`), `t` the presented token's row (`scope` its id, `type` its role,
- * `value` its org, `has_value` 1 when not revoked).
+ * `value` its org, `has_value` 1 when not revoked), `x` the named execution (`scope` its org,
+ * `version` the count of its registered secrets).
  */
 interface SdkRow {
-  kind: 'c' | 'v' | 't';
+  kind: 'c' | 'v' | 't' | 'x';
   scope: string;
   type: string | null;
   value: string | null;
@@ -45,11 +46,33 @@ interface SdkRow {
 const SDK_READ_SQL =
   "SELECT 'c' AS kind, scope, type, value, ciphertext, has_value, NULL AS version FROM configs WHERE `key` = ? AND scope IN (?, ?)" +
   " UNION ALL SELECT 'v', scope, NULL, NULL, NULL, NULL, version FROM secret_versions WHERE scope IN (?, ?)";
-/** The same, also reading the presented token's row when the guard left its check to this read (@TokenCheckedByHandler). */
-const SDK_READ_WITH_TOKEN_SQL = SDK_READ_SQL + ` UNION ALL SELECT 't', id, role, org_id, NULL, CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END, NULL ${TOKEN_CHECK_FROM}`;
+/** Also the presented token's row, when the guard left its check to this read (@TokenCheckedByHandler). */
+const TOKEN_PART = ` UNION ALL SELECT 't', id, role, org_id, NULL, CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END, NULL ${TOKEN_CHECK_FROM}`;
+/**
+ * Also the execution the read names (X-Bifrost-Execution, the read every workflow makes): its org
+ * and how many secrets it has registered, which the registration and the response's scrubber would
+ * otherwise each ask for again.
+ */
+const EXECUTION_PART =
+  " UNION ALL SELECT 'x', e.org_id, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM execution_secrets s WHERE s.execution_id = e.id) FROM executions e WHERE e.id = ?";
+/** The four statements, by [token part, execution part]: each prepared once. */
+const SDK_READS = [
+  [SDK_READ_SQL, SDK_READ_SQL + EXECUTION_PART],
+  [SDK_READ_SQL + TOKEN_PART, SDK_READ_SQL + TOKEN_PART + EXECUTION_PART],
+];
 
-/** Hook for the executions module: registers a secret read during an execution with its scrubber. */
-export type ExecutionSecretSink = (orgId: string, executionId: string, secret: string) => Promise<void>;
+/** What the read found of the execution it names, for the registration's fast path. */
+export interface SeenExecution {
+  id: string;
+  /** Its registered secrets as of the read. */
+  count: number;
+}
+
+/**
+ * Hook for the executions module: registers a secret read during an execution with its scrubber.
+ * `seen`: the execution was found in `orgId` by the read's own statement.
+ */
+export type ExecutionSecretSink = (orgId: string, executionId: string, secret: string, seen?: SeenExecution) => Promise<void>;
 
 /**
  * The workflow engine's view: the org's row shadows the global one, values come decrypted and
@@ -95,19 +118,25 @@ export class SdkService {
     assertValidKey(key);
     const ctx = currentContext();
     const check = ctx?.tokenCheck?.state === 'pending' ? ctx.tokenCheck : undefined;
-    const params = [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE];
-    const all = check ? await rawQuery<SdkRow>(this.dataSource, SDK_READ_WITH_TOKEN_SQL, [...params, check.hash]) : await rawQuery<SdkRow>(this.dataSource, SDK_READ_SQL, params);
+    const named = executionId && UUID.test(executionId) ? executionId : null;
+    const params: unknown[] = [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE];
+    if (check) params.push(check.hash);
+    if (named) params.push(named);
+    const all = await rawQuery<SdkRow>(this.dataSource, SDK_READS[check ? 1 : 0][named ? 1 : 0], params);
     const rows: SdkRow[] = [];
     const versions: { scope: string; version: number }[] = [];
     let token: TokenCheckRow | undefined;
+    let seen: SeenExecution | undefined;
     for (const r of all) {
       if (r.kind === 'c') rows.push(r);
       else if (r.kind === 'v') versions.push({ scope: r.scope, version: Number(r.version) });
-      else token = { id: r.scope, role: r.type ?? '', org_id: r.value, active: r.has_value ?? 0 };
+      else if (r.kind === 't') token = { id: r.scope, role: r.type ?? '', org_id: r.value, active: r.has_value ?? 0 };
+      else if (named && r.scope === orgId) seen = { id: named, count: Number(r.version) };
     }
     // A revoked token gets its 401 before anything of the read is used or audited as a read.
     if (check) this.tokens.confirmFromRow(ctx, token);
-    if (ctx) ctx.secretVersions = { orgId, versions };
+    // An execution of another org (or none) has no secrets for this request: count 0, as the registry reads it.
+    if (ctx) ctx.secretVersions = { orgId, versions, ...(named ? { execution: { id: named, count: seen?.count ?? 0 } } : {}) };
     const found = rows.find((r) => r.scope === orgId) ?? rows[0];
     const row = found && { scope: found.scope, type: found.type as ConfigType, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };
     const base = { action: 'config.read' as const, scope: row?.scope ?? orgId, key, configType: row?.type ?? null, executionId: executionId ?? null };
@@ -130,7 +159,7 @@ export class SdkService {
         // Registering with the execution's scrubber can fail (no such execution in this org): the read
         // fails then, and a failed read is audited like any other.
         try {
-          await this.executionSink(orgId, executionId, value as string);
+          await this.executionSink(orgId, executionId, value as string, seen);
         } catch (err) {
           await this.audit.recordRead({ ...base, outcome: 'failure', reason: err instanceof AppError ? err.code : 'EXECUTION_REGISTRATION_FAILED' });
           throw err;

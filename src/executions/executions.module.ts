@@ -18,6 +18,6 @@ export class ExecutionsModule implements OnModuleInit {
 
   /** An SDK read of a secret that names an execution registers the secret with that execution. */
   onModuleInit(): void {
-    this.sdk.setExecutionSecretSink((orgId, executionId, secret) => this.executions.registerSecrets(orgId, executionId, [secret]));
+    this.sdk.setExecutionSecretSink((orgId, executionId, secret, seen) => this.executions.registerSecrets(orgId, executionId, [secret], seen));
   }
 }

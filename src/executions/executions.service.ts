@@ -7,6 +7,7 @@ import { inTransaction, timeParam } from '../common/database';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
+import type { SeenExecution } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import { isScrubbableSecret } from '../scrubber/secret-forms';
 import { Scrubber } from '../scrubber/scrubber';
@@ -111,14 +112,18 @@ export class ExecutionsService {
    * and applied at once to what the execution stored before. Values already registered, and values
    * under 4 characters (never scrubbed, by rule), are skipped.
    */
-  async registerSecrets(orgId: string, id: string, values: readonly string[]): Promise<void> {
+  /**
+   * `seen`: the caller's own statement found the execution in `orgId` and counted its secrets (the
+   * SDK read), so the fast path asks the database nothing more.
+   */
+  async registerSecrets(orgId: string, id: string, values: readonly string[], seen?: SeenExecution): Promise<void> {
     if (!UUID.test(id)) throw executionNotFound();
     const wanted = [...new Set(values.filter(isScrubbableSecret))];
     if (bytesOf(wanted) > MAX_EXECUTION_SECRET_BYTES) throw executionSecretsTooLarge();
     // Fast path (an SDK read of a secret it registered already): no transaction, no lock.
-    const execution = await this.findOwned(this.dataSource.manager, orgId, id, false);
-    this.enter(execution);
-    const known = new Set(await this.registry.executionSecrets(id));
+    if (seen && seen.id === id) this.enter({ id, orgId });
+    else this.enter(await this.findOwned(this.dataSource.manager, orgId, id, false));
+    const known = new Set(await this.registry.executionSecrets(id, seen?.id === id ? seen.count : undefined));
     if (wanted.every((v) => known.has(v))) return;
 
     await inTransaction(this.dataSource, async (em) => {
@@ -216,7 +221,7 @@ export class ExecutionsService {
   }
 
   /** The request now acts for the execution's org, and responses are scrubbed with its secrets. */
-  private enter(execution: Execution): void {
+  private enter(execution: Pick<Execution, 'id' | 'orgId'>): void {
     const ctx = currentContext();
     if (!ctx) return;
     if (!ctx.orgId) ctx.orgId = execution.orgId;

@@ -198,10 +198,10 @@ export class SecretRegistry {
     const { orgId, executionId } = target;
     const primed = ctx?.secretVersions;
     // The versions the request's own statement read (the SDK read's) are as fresh as its data: no second round trip.
-    const rows =
-      orgId && !executionId && primed?.orgId === orgId
-        ? primed.versions.map((r) => ({ k: r.scope, v: r.version }))
-        : await this.readVersions(orgId, executionId ?? null);
+    const usable = orgId !== null && primed?.orgId === orgId && (executionId ? primed.execution?.id === executionId : true);
+    const rows = usable
+      ? [...primed!.versions.map((r) => ({ k: r.scope, v: r.version })), ...(executionId ? [{ k: EXECUTION_ROW, v: primed!.execution!.count }] : [])]
+      : await this.readVersions(orgId, executionId ?? null);
     const value = (k: string) => Number(rows.find((r) => r.k === k)?.v ?? 0);
 
     let scopes: string[];
@@ -443,10 +443,15 @@ export class SecretRegistry {
     this.combined.deleteWhere((c) => victims.some((v) => c.layers.includes(v.layers)));
   }
 
-  /** The dynamic secrets of an execution as they are now (for de-duplicating registrations). */
-  async executionSecrets(executionId: string): Promise<string[]> {
-    const [row] = await this.dataSource.query('SELECT COUNT(*) AS n FROM execution_secrets WHERE execution_id = ?', [executionId]);
-    const count = Number(row?.n ?? 0);
+  /**
+   * The dynamic secrets of an execution as they are now (for de-duplicating registrations); with
+   * `count`, as of a statement that has just counted them (no round trip when they are cached).
+   */
+  async executionSecrets(executionId: string, count?: number): Promise<string[]> {
+    if (count === undefined) {
+      const [row] = await this.dataSource.query('SELECT COUNT(*) AS n FROM execution_secrets WHERE execution_id = ?', [executionId]);
+      count = Number(row?.n ?? 0);
+    }
     return count === 0 ? [] : (await this.ensureExecution(executionId, count)).secrets;
   }
 

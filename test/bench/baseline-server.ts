@@ -7,7 +7,7 @@
  * - hello:   GET /hello → {"hello":"world"}; no database (the HTTP stack's ceiling on this machine).
  * - naive:   GET /api/sdk/configs/:key as a careful developer would write it in an afternoon:
  *            SHA-256 of the bearer token, token row by its unique hash, one SELECT of the org's and
- *            the global row, Fernet decrypt (the service's own Keyring), one audit INSERT per request
+ *            the global row, Fernet decrypt (the service's own Keyring) and the scope/key binding check, one audit INSERT per request
  *            awaited before answering.
  * - batched: the same, but audit entries of concurrent requests are group-committed: one multi-row
  *            INSERT while the previous one is in flight (at most 2 in flight), each request answered
@@ -18,6 +18,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import mysql from 'mysql2/promise';
+import { decodeBound, valueFor } from '../../src/crypto/binding';
 import { Keyring } from '../../src/crypto/keyring';
 
 const [mode, portArg, url, secretKey] = process.argv.slice(2);
@@ -101,7 +102,7 @@ async function sdkRead(req: IncomingMessage, res: ServerResponse, rawKey: string
     status = 404;
     body = JSON.stringify({ statusCode: 404, code: 'CONFIG_NOT_FOUND' });
   } else {
-    const value = row.type === 'secret' ? keyring!.decrypt(row.ciphertext as string).toString('utf8') : row.value === null ? null : JSON.parse(row.value as string);
+    const value = row.type === 'secret' ? valueFor(decodeBound(keyring!.decrypt(row.ciphertext as string).toString('utf8')), { scope: row.scope as string, key }) : row.value === null ? null : JSON.parse(row.value as string);
     body = JSON.stringify({ key, type: row.type, value, source: row.scope === orgId ? 'org' : 'global' });
   }
   const ua = req.headers['user-agent'];

@@ -215,6 +215,8 @@ interface Seed {
   orgAdmin: string;
   writeOrgId: string;
   writeOrgAdmin: string;
+  /** A running execution of the org whose secret is registered already (the read a workflow makes). */
+  executionId: string;
 }
 
 async function seed(): Promise<Seed> {
@@ -235,7 +237,12 @@ async function seed(): Promise<Seed> {
   for (let i = 0; i < 5; i++) await call('PUT', `/api/scopes/global/configs/global_${i}`, ADMIN_TOKEN, { type: 'string', value: `global ${i}` });
   const writeOrg = await call('POST', '/api/orgs', ADMIN_TOKEN, { name: 'bench-writes' });
   const writeOrgAdmin = await token('org_admin', 'bench-writer', writeOrg.id as string);
-  return { orgId, service, orgAdmin, writeOrgId: writeOrg.id as string, writeOrgAdmin };
+  const execution = await call('POST', '/api/executions', service, { workflow: 'bench' });
+  const executionId = execution.id as string;
+  // Its first read registers the secret with the execution; the measured reads find it registered.
+  const first = await fetch(`${base()}/api/sdk/configs/stripe_api_key`, { headers: { Authorization: `Bearer ${service}`, 'X-Bifrost-Execution': executionId } });
+  if (first.status !== 200) throw new Error(`the read in an execution answered ${first.status}`);
+  return { orgId, service, orgAdmin, writeOrgId: writeOrg.id as string, writeOrgAdmin, executionId };
 }
 
 // ---- load ---------------------------------------------------------------------------------
@@ -319,6 +326,76 @@ async function checkRead(url: string, token: string): Promise<void> {
   const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
   const body = (await res.json()) as Record<string, unknown>;
   if (res.status !== 200 || body.value !== SECRET_VALUE || body.type !== 'secret') throw new Error(`${url} answered ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+}
+
+/** The configs a workflow run reads: three secrets and two plain ones of the seeded org (cfg_i is a secret when i % 5 == 4). */
+const RUN_READS = ['cfg_004', 'cfg_009', 'cfg_014', 'cfg_000', 'cfg_001'];
+/** Workflow runs going on at once in the workflow scenario. */
+const RUN_CONCURRENCY = Number(process.env.BENCH_RUN_CONCURRENCY ?? 16);
+
+/**
+ * The "workflow run" scenario: what the engine does for one run, as the client does it. Start an
+ * execution, read three secrets and two plain configs naming it, post one log batch, finish.
+ * RUN_CONCURRENCY runs at a time for DURATION s (after WARMUP s); runs/s and server CPU per run.
+ */
+async function workflowRuns(name: string, token: string, pid?: number): Promise<Measured | null> {
+  if (ONLY && !ONLY.has(name)) return null;
+  const headers = { Authorization: `Bearer ${token}` };
+  const json = { ...headers, 'Content-Type': 'application/json' };
+  let failed = 0;
+  const expect = async (res: Response, status: number) => {
+    if (res.status !== status) failed++;
+    return res.status === 204 ? null : ((await res.json()) as Record<string, unknown>);
+  };
+  const oneRun = async (): Promise<number> => {
+    const started = performance.now();
+    const created = await expect(await fetch(`${base()}/api/executions`, { method: 'POST', headers: json, body: JSON.stringify({ workflow: 'charge_card' }) }), 201);
+    const id = String(created?.id);
+    const inRun = { ...headers, 'X-Bifrost-Execution': id };
+    for (const key of RUN_READS) await expect(await fetch(`${base()}/api/sdk/configs/${key}`, { headers: inRun }), 200);
+    await expect(await fetch(`${base()}/api/executions/${id}/logs`, { method: 'POST', headers: json, body: JSON.stringify({ lines: [{ level: 'info', message: 'charged customer 42' }, { level: 'info', message: 'receipt sent' }] }) }), 204);
+    await expect(await fetch(`${base()}/api/executions/${id}/finish`, { method: 'POST', headers: json, body: JSON.stringify({ status: 'success', result: { charged: true } }) }), 200);
+    return performance.now() - started;
+  };
+  const drive = async (seconds: number) => {
+    const until = Date.now() + seconds * 1000;
+    const times: number[] = [];
+    await Promise.all(
+      Array.from({ length: RUN_CONCURRENCY }, async () => {
+        while (Date.now() < until) times.push(await oneRun());
+      }),
+    );
+    return times;
+  };
+  log(`${name}: warm-up ${WARMUP} s, then ${DURATION} s with ${RUN_CONCURRENCY} runs at a time`);
+  await drive(WARMUP);
+  failed = 0;
+  await sleep(500);
+  const dbPid = mariadbPid();
+  const cpuBefore = [cpuMs(pid), cpuMs(dbPid)];
+  const startedAt = performance.now();
+  const times = (await drive(DURATION)).sort((a, b) => a - b);
+  const seconds = (performance.now() - startedAt) / 1000;
+  const cpuAfter = [cpuMs(pid), cpuMs(dbPid)];
+  const perRun = (i: number) => (cpuBefore[i] !== null && cpuAfter[i] !== null && times.length > 0 ? Math.round(((cpuAfter[i]! - cpuBefore[i]!) / times.length) * 1000) / 1000 : undefined);
+  const at = (q: number) => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))] * 10) / 10;
+  const m: Measured = {
+    name,
+    server: 'service',
+    what: `a workflow run (start an execution, read 3 secrets and 2 plain configs in it, post 1 log batch, finish): ${RUN_CONCURRENCY} at a time; "req/s" is runs/s, CPU and latency per run`,
+    requestsPerSec: Math.round((times.length / seconds) * 10) / 10,
+    p50ms: at(0.5),
+    p99ms: at(0.99),
+    requests: times.length,
+    non2xx: failed,
+    errors: 0,
+    timeouts: 0,
+    serverCpuMsPerRequest: perRun(0),
+    dbCpuMsPerRequest: perRun(1),
+  };
+  log(`${name}: ${m.requestsPerSec} runs/s, p50 ${m.p50ms} ms, p99 ${m.p99ms} ms, server CPU ${m.serverCpuMsPerRequest} ms/run, MariaDB CPU ${m.dbCpuMsPerRequest} ms/run${failed ? `, ${failed} unexpected answers` : ''}`);
+  await sleep(1000);
+  return m;
 }
 
 // ---- the other suites -------------------------------------------------------------------------
@@ -430,6 +507,15 @@ async function main(): Promise<void> {
 
     await checkRead(base() + sdkPath, s.service);
     keep(await load('service_sdk_read', 'service', 'GET /api/sdk/configs/{key}: audited secret read, audit batching on', readOpts(PORTS.service), service.pid));
+    // The read a workflow makes: the same, naming the running execution its secret is registered with.
+    const inExecution = readOpts(PORTS.service);
+    keep(
+      await load('service_sdk_read_in_execution', 'service', 'the same read with X-Bifrost-Execution naming a running execution (its secret registered already), as the client sends it inside a run', {
+        ...inExecution,
+        headers: { ...(inExecution.headers as Record<string, string>), 'x-bifrost-execution': s.executionId },
+      }, service.pid),
+    );
+    keep(await workflowRuns('service_workflow_run', s.service, service.pid));
     keep(
       await load('service_list_100', 'service', 'GET /api/scopes/{org}/configs?limit=100: 100 configs, secrets masked (org_admin)', {
         url: `${base()}/api/scopes/${s.orgId}/configs?limit=100`,
@@ -474,6 +560,8 @@ async function main(): Promise<void> {
   const by = (name: string) => measured.find((m) => m.name === name);
   const ratios = {
     'service_sdk_read / baseline_sdk_read_naive': ratio(by('service_sdk_read'), by('baseline_sdk_read_naive')),
+    'service_sdk_read_in_execution / service_sdk_read': ratio(by('service_sdk_read_in_execution'), by('service_sdk_read')),
+    'service_sdk_read_in_execution / baseline_sdk_read_naive': ratio(by('service_sdk_read_in_execution'), by('baseline_sdk_read_naive')),
     'service_sdk_read / baseline_sdk_read_batched': ratio(by('service_sdk_read'), by('baseline_sdk_read_batched')),
     'service_sdk_read_unbatched / baseline_sdk_read_naive': ratio(by('service_sdk_read_unbatched'), by('baseline_sdk_read_naive')),
     'service_sdk_read / baseline_hello': ratio(by('service_sdk_read'), by('baseline_hello')),
