@@ -14,6 +14,7 @@ import { CLI_PRINCIPAL, ROLES, Role } from '../auth/roles';
 import { AppError } from '../common/errors';
 import { AppEnv, EnvError, loadEnv } from '../common/env';
 import { runWithContext } from '../common/request-context';
+import { sweepTempDirs } from '../common/temp-dir';
 import { KeyMismatchError } from '../crypto/startup-key-check';
 import type { ImportProblem } from '../export/bundle';
 import { CliContext, migrate, openCli } from './cli-context';
@@ -237,6 +238,8 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       io.stderr.write(ran.length ? `applied ${ran.length} migration(s): ${ran.join(', ')}\n` : 'the schema is up to date\n');
       return 0;
     }
+    // Temp folders left by killed processes of this service on this machine (never a live one's).
+    await sweepTempDirs();
     const opened = await openCli(env, { checkKeys: cmd.name !== 'tokens-create' });
     ctx = opened;
     // Every audit entry of this run names the actor `cli` and carries one request id.
