@@ -260,13 +260,13 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
   let ctx: CliContext | null = null;
   try {
     const env: AppEnv = loadEnv(io.env);
+    // Temp folders left by killed processes of this service on this machine (never a live one's).
+    await sweepTempDirs();
     if (cmd.name === 'migrate') {
       const ran = await migrate(env);
       io.stderr.write(ran.length ? `applied ${ran.length} migration(s): ${ran.join(', ')}\n` : 'the schema is up to date\n');
       return 0;
     }
-    // Temp folders left by killed processes of this service on this machine (never a live one's).
-    await sweepTempDirs();
     // rotate-key makes its own census (it is what repairs an incomplete rotation).
     const opened = await openCli(env, { checkKeys: cmd.name !== 'tokens-create' && cmd.name !== 'rotate-key' });
     ctx = opened;
