@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { CryptoService } from './crypto.service';
@@ -157,12 +157,12 @@ export async function verifyStoredKeys(dataSource: DataSource, crypto: CryptoSer
 }
 
 /**
- * At start-up (after migrations), refuses to start a service that could not read (nor scrub) some
+ * At start-up (after migrations, before the scrubber loads the secrets), refuses to start a service that could not read (nor scrub) some
  * stored secrets, with one line naming the way out, rather than failing on those reads later; an
  * incomplete rotation whose old key is still configured is only warned about.
  */
 @Injectable()
-export class StartupKeyCheck implements OnApplicationBootstrap {
+export class StartupKeyCheck implements OnModuleInit {
   private readonly logger = new Logger('KeyCheck');
 
   constructor(
@@ -170,7 +170,8 @@ export class StartupKeyCheck implements OnApplicationBootstrap {
     private readonly crypto: CryptoService,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** On init, before any bootstrap hook (the scrubber loads every scope's secrets in its own). */
+  async onModuleInit(): Promise<void> {
     try {
       const census = await verifyStoredKeys(this.dataSource, this.crypto);
       if (census.previous > 0) {

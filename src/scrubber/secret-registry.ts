@@ -348,10 +348,11 @@ export class SecretRegistry {
       const ciphertext = String(row.v);
       const key = String(row.k);
       const seen = known?.get(key);
-      const plain = seen && seen.ciphertext === ciphertext ? seen.plain : this.decrypt(ciphertext, `scope ${scope}`);
+      const plain = seen && seen.ciphertext === ciphertext ? seen.plain : this.decrypt(ciphertext);
       if (plain !== null) byKey.set(key, { ciphertext, plain });
       else unreadable.add(key);
     }
+    if (unreadable.size > 0) this.warnUnreadable(`scope ${scope}`, unreadable.size);
     if (previous && previous.version > version) return;
     const layers = previous?.layers ?? new LayeredMatcher(this.changed);
     await layers.update(plainsOf(byKey));
@@ -446,11 +447,12 @@ export class SecretRegistry {
         const secrets: string[] = previous ? [...previous.secrets] : [];
         let unreadable = previous?.unreadable ?? 0;
         for (const row of rows.slice(previous?.count ?? 0)) {
-          const text = this.decrypt(row.ciphertext, `execution ${executionId}`);
+          const text = this.decrypt(row.ciphertext);
           if (text === null) unreadable++;
           const plain = text === null ? null : decodeExecutionSecret(text);
           if (plain !== null) secrets.push(plain);
         }
+        if (unreadable > (previous?.unreadable ?? 0)) this.warnUnreadable(`execution ${executionId}`, unreadable);
         const layers = previous?.layers ?? new LayeredMatcher(this.changed);
         await layers.update(secrets);
         const now = this.executions.get(executionId);
@@ -499,12 +501,16 @@ export class SecretRegistry {
    * withheld (secretsUnreadable) until the row is replaced or the key is configured again. The
    * warning names where it is, never what.
    */
-  private decrypt(ciphertext: string, where: string): string | null {
+  private decrypt(ciphertext: string): string | null {
     try {
       return this.crypto.decryptString(ciphertext);
     } catch {
-      this.logger.warn(`A stored secret of ${where} cannot be decrypted with the configured keys; answers that would be scrubbed of it are withheld (503 SECRETS_UNREADABLE)`);
       return null;
     }
+  }
+
+  /** One line per load that found unreadable secrets: where and how many, never what. */
+  private warnUnreadable(where: string, count: number): void {
+    this.logger.warn(`${count} stored secret(s) of ${where} cannot be decrypted with the configured keys; answers that would be scrubbed of them are withheld (503 SECRETS_UNREADABLE)`);
   }
 }
