@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { inTransaction } from '../common/database';
 import { CryptoService } from './crypto.service';
 
 /** The configured keys open none of the stored secrets: the service must not start. */
@@ -78,11 +79,13 @@ export async function keyCensus(dataSource: DataSource, crypto: CryptoService): 
         ' ORDER BY scope, `key` LIMIT ' + LABEL_BATCH,
       after ? [after.scope, after.scope, after.key] : [],
     );
-    for (const r of rows) {
-      const id = openedBy(crypto, r.ciphertext);
-      if (id === null) continue;
-      await dataSource.query('UPDATE configs SET key_id = ? WHERE scope = ? AND `key` = ? AND ciphertext = ? AND key_id IS NULL', [id, r.scope, r.key, r.ciphertext]);
-      census.labelled++;
+    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l) => l.id !== null);
+    if (labels.length > 0) {
+      // One transaction a batch (not a commit per row).
+      await inTransaction(dataSource, async (em) => {
+        for (const { r, id } of labels) await em.query('UPDATE configs SET key_id = ? WHERE scope = ? AND `key` = ? AND ciphertext = ? AND key_id IS NULL', [id, r.scope, r.key, r.ciphertext]);
+      });
+      census.labelled += labels.length;
     }
     if (rows.length < LABEL_BATCH) break;
     after = { scope: rows[rows.length - 1].scope, key: rows[rows.length - 1].key };
@@ -93,11 +96,12 @@ export async function keyCensus(dataSource: DataSource, crypto: CryptoService): 
       `SELECT id, ciphertext FROM execution_secrets WHERE key_id IS NULL AND id > ? ORDER BY id LIMIT ${LABEL_BATCH}`,
       [afterId],
     );
-    for (const r of rows) {
-      const id = openedBy(crypto, r.ciphertext);
-      if (id === null) continue;
-      await dataSource.query('UPDATE execution_secrets SET key_id = ? WHERE id = ? AND ciphertext = ? AND key_id IS NULL', [id, r.id, r.ciphertext]);
-      census.labelled++;
+    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l) => l.id !== null);
+    if (labels.length > 0) {
+      await inTransaction(dataSource, async (em) => {
+        for (const { r, id } of labels) await em.query('UPDATE execution_secrets SET key_id = ? WHERE id = ? AND ciphertext = ? AND key_id IS NULL', [id, r.id, r.ciphertext]);
+      });
+      census.labelled += labels.length;
     }
     if (rows.length < LABEL_BATCH) break;
     afterId = Number(rows[rows.length - 1].id);
