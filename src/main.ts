@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { EnvError, loadEnv } from './common/env';
 import { JsonLogger } from './common/logger';
+import { sweepTempDirs } from './common/temp-dir';
 import { createApp, shutdown } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
   if (env.secretKeyGenerated) {
     logger.warn(`BIFROST_SECRET_KEY is not set: using a development key kept in ${env.database.sqlitePath ? 'the data folder' : './data/'}. Set BIFROST_SECRET_KEY before storing anything real.`, 'Bootstrap');
   }
+  // Temp folders (import spools, duplicate checks) of processes of this service killed on this machine.
+  const swept = await sweepTempDirs();
+  if (swept.removed.length > 0) logger.log(`removed ${swept.removed.length} temp folder(s) left by stopped bifrost-config processes`, 'Bootstrap');
   const app = await createApp(env, logger);
   await app.listen(env.port, '0.0.0.0');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

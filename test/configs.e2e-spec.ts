@@ -357,8 +357,16 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
       expect(broken.body.message).toContain('BIFROST_SECRET_KEY');
       expect(broken.text).not.toContain(foreign);
       expect(broken.text).not.toContain(foreignPlain);
-      // Never a silent null: the masked views still say a value exists.
-      expect((await get(a.org.id, 'sdk_foreign').expect(200)).body).toMatchObject({ value: MASK, hasValue: true });
+      // Once the scope is reloaded (a writer bumps its version with every secret change), a secret
+      // that cannot be opened cannot be scrubbed either: the org's answers are withheld, never a silent
+      // null and never unscrubbed (issue 13 item 10) ...
+      await t.dataSource.query('UPDATE secret_versions SET version = version + 1 WHERE scope = ?', [a.org.id]);
+      const withheld = await get(a.org.id, 'sdk_foreign').expect(503);
+      expect(withheld.body).toMatchObject({ code: 'SECRETS_UNREADABLE' });
+      expect(withheld.text).not.toContain(foreignPlain);
+      // ... until the row is deleted (or replaced): then the org is served again.
+      await api().delete(path(a.org.id, 'sdk_foreign')).set(bearer(t.adminToken)).expect(204);
+      expect((await sdkGet('sdk_secret', a.service).expect(200)).body.value).toBe('sdk-plain-secret-1');
     });
 
     it('infers the type on PUT and writes in the org’s scope only', async () => {

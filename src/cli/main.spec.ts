@@ -20,8 +20,9 @@ describe('parseCommand', () => {
     expect(parseCommand(['export', '--backup'])).toMatchObject({ portable: false });
     expect(parseCommand(['import', 'b.json', '--dry-run', '--on-conflict', 'overwrite', '--create-orgs'])).toEqual({ name: 'import', file: 'b.json', dryRun: true, onConflict: 'overwrite', createOrgs: true });
     expect(parseCommand(['import', 'b.json'])).toEqual({ name: 'import', file: 'b.json', dryRun: false, onConflict: 'skip', createOrgs: false });
-    expect(parseCommand(['rotate-key'])).toEqual({ name: 'rotate-key', batchSize: undefined });
-    expect(parseCommand(['rotate-key', '--batch-size', '50'])).toEqual({ name: 'rotate-key', batchSize: 50 });
+    expect(parseCommand(['rotate-key'])).toEqual({ name: 'rotate-key', batchSize: undefined, status: false });
+    expect(parseCommand(['rotate-key', '--batch-size', '50'])).toEqual({ name: 'rotate-key', batchSize: 50, status: false });
+    expect(parseCommand(['rotate-key', '--status'])).toEqual({ name: 'rotate-key', batchSize: undefined, status: true });
     expect(parseCommand(['tokens', 'create', '--role', 'org_admin', '--org', 'acme', '--name', 'ops'])).toEqual({ name: 'tokens-create', role: 'org_admin', org: 'acme', tokenName: 'ops' });
     expect(parseCommand(['migrate'])).toEqual({ name: 'migrate' });
     for (const help of [[], ['help'], ['--help'], ['-h']]) expect(parseCommand(help)).toEqual({ name: 'help' });

@@ -14,7 +14,8 @@ import { CLI_PRINCIPAL, ROLES, Role } from '../auth/roles';
 import { AppError } from '../common/errors';
 import { AppEnv, EnvError, loadEnv } from '../common/env';
 import { runWithContext } from '../common/request-context';
-import { KeyMismatchError } from '../crypto/startup-key-check';
+import { sweepTempDirs } from '../common/temp-dir';
+import { KeyCensus, KeyMismatchError, StoredSecretPlace, StrandedSecretsError } from '../crypto/startup-key-check';
 import type { ImportProblem } from '../export/bundle';
 import { CliContext, migrate, openCli } from './cli-context';
 
@@ -27,9 +28,11 @@ Commands:
       Import a bundle or a Bifrost configs export, all or nothing. A bundle from another deployment is
       either wrapped in the file as {"bundle": ..., "sourceSecretKey": "..."} or its key is given in
       BIFROST_SOURCE_SECRET_KEY.
-  rotate-key [--batch-size N]
+  rotate-key [--batch-size N] [--status]
       Re-encrypt every secret under BIFROST_SECRET_KEY (old keys in BIFROST_SECRET_KEY_PREVIOUS);
-      safe while the service runs, resumable.
+      safe while the service runs, resumable: a run that was stopped is resumed by running it again.
+      --status only counts the secrets by the key they are under and lists those no configured key
+      opens (exit code 1 while a rotation is incomplete).
   tokens create --role admin|org_admin|member|service [--org NAME] --name NAME
       Create an API token; it is printed once.
   migrate
@@ -48,7 +51,7 @@ export class UsageError extends Error {
 export type Command =
   | { name: 'export'; portable: boolean; scope?: string; output?: string }
   | { name: 'import'; file: string; dryRun: boolean; onConflict: 'skip' | 'overwrite'; createOrgs: boolean }
-  | { name: 'rotate-key'; batchSize?: number }
+  | { name: 'rotate-key'; batchSize?: number; status: boolean }
   | { name: 'tokens-create'; role: Role; org?: string; tokenName: string }
   | { name: 'migrate' }
   | { name: 'help' };
@@ -86,10 +89,10 @@ export function parseCommand(argv: string[]): Command {
       return { name: 'import', file: positionals[0], dryRun: !!values['dry-run'], onConflict, createOrgs: !!values['create-orgs'] };
     }
     case 'rotate-key': {
-      const { values } = parse({ 'batch-size': { type: 'string' } });
+      const { values } = parse({ 'batch-size': { type: 'string' }, status: { type: 'boolean' } });
       const raw = values['batch-size'] as string | undefined;
       if (raw !== undefined && !/^[1-9]\d{0,4}$/.test(raw)) throw new UsageError('--batch-size must be an integer from 1 to 99999');
-      return { name: 'rotate-key', batchSize: raw === undefined ? undefined : Number(raw) };
+      return { name: 'rotate-key', batchSize: raw === undefined ? undefined : Number(raw), status: !!values.status };
     }
     case 'tokens': {
       const [sub, ...more] = rest;
@@ -168,7 +171,32 @@ async function runImport(ctx: CliContext, cmd: Extract<Command, { name: 'import'
   );
 }
 
+/** Where stranded secrets are, never what. */
+const places = (list: StoredSecretPlace[]) => list.map((f) => (f.table === 'configs' ? `${f.scope}/${f.key}` : `execution secret ${f.id}`)).join(', ');
+
+/** One line: the stored secrets by the key they are under. */
+function describeCensus(c: KeyCensus): string {
+  const behind = c.previous + c.unknown;
+  if (behind === 0) return `all ${c.total} stored secrets are under the current key`;
+  let line = `${behind} of ${c.total} stored secrets are not under the current key: ${c.previous} under a key of BIFROST_SECRET_KEY_PREVIOUS, ${c.unknown} under no configured key`;
+  if (c.unknown > 0) line += ` (${places(c.stranded)}${c.stranded.length < c.unknown ? ', ...' : ''})`;
+  return line;
+}
+
+/** Exit code 1 for `rotate-key --status` while a rotation is incomplete. */
+class IncompleteRotation extends Error {}
+
 async function runRotate(ctx: CliContext, cmd: Extract<Command, { name: 'rotate-key' }>, io: Io): Promise<void> {
+  const before = await ctx.rotation.status();
+  // The wrong BIFROST_SECRET_KEY altogether: nothing would be re-encrypted.
+  if (before.unknown > 0 && before.current + before.previous === 0) throw new KeyMismatchError(before.total);
+  if (cmd.status) {
+    io.stdout.write(JSON.stringify({ total: before.total, current: before.current, previous: before.previous, unknown: before.unknown, unknownKeyIds: before.unknownKeyIds, stranded: before.stranded }) + '\n');
+    io.stderr.write(describeCensus(before) + '\n');
+    if (before.previous + before.unknown > 0) throw new IncompleteRotation(before.unknown > 0 ? 'incomplete: some secrets are under no configured key' : 'incomplete: run `bifrost rotate-key`');
+    return;
+  }
+  io.stderr.write(describeCensus(before) + (before.current > 0 && before.previous > 0 ? '; an earlier rotation did not finish: resuming it' : '') + '\n');
   let lastBatches = 0;
   const report = await ctx.rotation.rotate({
     batchSize: cmd.batchSize,
@@ -184,7 +212,7 @@ async function runRotate(ctx: CliContext, cmd: Extract<Command, { name: 'rotate-
   io.stdout.write(JSON.stringify(counts) + '\n');
   io.stderr.write(`re-encrypted ${report.reencrypted}, already current ${report.alreadyCurrent}, failed ${report.failed}\n`);
   if (report.failed > 0) {
-    const where = failures.map((f) => (f.table === 'configs' ? `${f.scope}/${f.key}` : `execution secret ${f.id}`)).join(', ');
+    const where = places(failures);
     throw new Error(`${report.failed} secret(s) cannot be decrypted with BIFROST_SECRET_KEY or BIFROST_SECRET_KEY_PREVIOUS and were left as they are: ${where}`);
   }
 }
@@ -210,7 +238,7 @@ export function describeFailure(err: unknown): string {
     }
     return line;
   }
-  if (err instanceof EnvError || err instanceof KeyMismatchError || err instanceof UsageError) return err.message;
+  if (err instanceof EnvError || err instanceof KeyMismatchError || err instanceof StrandedSecretsError || err instanceof UsageError || err instanceof IncompleteRotation) return err.message;
   const message = err instanceof Error ? err.message : String(err);
   return message || 'unexpected error';
 }
@@ -232,12 +260,15 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
   let ctx: CliContext | null = null;
   try {
     const env: AppEnv = loadEnv(io.env);
+    // Temp folders left by killed processes of this service on this machine (never a live one's).
+    await sweepTempDirs();
     if (cmd.name === 'migrate') {
       const ran = await migrate(env);
       io.stderr.write(ran.length ? `applied ${ran.length} migration(s): ${ran.join(', ')}\n` : 'the schema is up to date\n');
       return 0;
     }
-    const opened = await openCli(env, { checkKeys: cmd.name !== 'tokens-create' });
+    // rotate-key makes its own census (it is what repairs an incomplete rotation).
+    const opened = await openCli(env, { checkKeys: cmd.name !== 'tokens-create' && cmd.name !== 'rotate-key' });
     ctx = opened;
     // Every audit entry of this run names the actor `cli` and carries one request id.
     await runWithContext({ requestId: `cli-${randomUUID()}`, ip: null, userAgent: `bifrost-cli ${label}`.slice(0, 255), method: 'CLI', path: label, principal: CLI_PRINCIPAL }, async () => {

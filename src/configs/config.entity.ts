@@ -26,6 +26,10 @@ export class ConfigEntity {
   @Column({ type: 'text', nullable: true })
   ciphertext: string | null;
 
+  /** The id of the key `ciphertext` is under (Fernet.keyId); NULL when not known (rows from before it was kept). */
+  @Column({ name: 'key_id', type: 'varchar', length: 16, nullable: true })
+  keyId: string | null;
+
   @Column({ name: 'has_value', type: 'boolean' })
   hasValue: boolean;
 

@@ -225,6 +225,8 @@ export class ConfigsService {
       type: input.type,
       value: secret ? null : stored,
       ciphertext: secret ? ciphertext : null,
+      // Every token given here was just encrypted under the current key (see put).
+      keyId: secret && ciphertext !== null ? this.crypto.currentKeyId : null,
       hasValue: secret ? ciphertext !== null : true,
       description: input.description === undefined ? (existing?.description ?? null) : input.description,
       updatedBy: actor.name,
@@ -234,10 +236,11 @@ export class ConfigsService {
     if (existing && secret && existing.type === 'secret' && ciphertext === null && opts.keepSecretWhenNull) {
       // An import's null secret never overwrites a value.
       row.ciphertext = existing.ciphertext;
+      row.keyId = existing.keyId;
       row.hasValue = existing.hasValue;
     }
     if (existing) {
-      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now });
+      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, keyId: row.keyId, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now });
     } else {
       await em.insert(ConfigEntity, row);
     }

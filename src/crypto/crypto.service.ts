@@ -74,6 +74,21 @@ export class CryptoService {
     return this.open(token).value;
   }
 
+  /** The id of the current key: what every token this service writes is under (the rows' key_id). */
+  get currentKeyId(): string {
+    return this.#keyring.keyIds[0];
+  }
+
+  /** The ids of every configured key, current first. */
+  get keyIds(): readonly string[] {
+    return this.#keyring.keyIds;
+  }
+
+  /** The id of the configured key that opens `token`; InvalidTokenError when none does. */
+  keyIdOf(token: string): string {
+    return this.#keyring.keyIds[this.#keyring.decryptWithIndex(token).keyIndex];
+  }
+
   isCurrent(token: string): boolean {
     return this.#keyring.isCurrent(token);
   }

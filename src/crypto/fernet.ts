@@ -73,6 +73,14 @@ export class Fernet {
     this.#encryptionKey = raw.subarray(16);
   }
 
+  /**
+   * The key's id: 16 hex digits of an HMAC-SHA256 keyed with the signing key, over a fixed label.
+   * It names the key (which key a stored token was written with) and reveals nothing of it.
+   */
+  get keyId(): string {
+    return createHmac('sha256', this.#signingKey).update('bifrost-config key id v1').digest('hex').slice(0, 16);
+  }
+
   /** A fresh random key in the usual Fernet key form. */
   static generateKey(): string {
     return encodeBase64Url(randomBytes(KEY_LENGTH));

@@ -6,7 +6,7 @@ import { decodeBound } from './binding';
 import { CryptoService } from './crypto.service';
 import { KeyRotationService } from './key-rotation.service';
 import { Keyring } from './keyring';
-import { KeyMismatchError, verifyStoredKeys } from './startup-key-check';
+import { KeyMismatchError, StrandedSecretsError, verifyStoredKeys } from './startup-key-check';
 
 const OLD = 'rotation-spec-old-key-0123456789abcdefgh';
 const NEW = 'rotation-spec-new-key-0123456789abcdefgh';
@@ -111,17 +111,49 @@ describe('verifyStoredKeys', () => {
   let ds: DataSource;
   beforeEach(async () => (ds = await database()));
   afterEach(async () => ds.destroy());
+  const keyIds = async () => (await ds.query('SELECT key_id AS k FROM configs ORDER BY `key`')).map((r: { k: string | null }) => r.k);
 
-  it('passes on an empty database and when a previous key opens the secrets', async () => {
-    expect(await verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }))).toEqual({ sampled: 0, decrypted: 0 });
+  it('passes on an empty database and when a previous key opens the secrets, recording once which key each is under', async () => {
+    const newOnly = new CryptoService({ secretKey: NEW, previousSecretKeys: [] });
+    const both = new CryptoService({ secretKey: NEW, previousSecretKeys: [OLD] });
+    expect(await verifyStoredKeys(ds, newOnly)).toMatchObject({ total: 0, current: 0, previous: 0, unknown: 0 });
     await insertSecrets(ds, new CryptoService({ secretKey: OLD, previousSecretKeys: [] }), 3);
-    expect(await verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [OLD] }))).toEqual({ sampled: 3, decrypted: 3 });
+    expect(await keyIds()).toEqual([null, null, null]);
+    expect(await verifyStoredKeys(ds, both)).toMatchObject({ total: 3, current: 0, previous: 3, unknown: 0, labelled: 3 });
+    expect(await keyIds()).toEqual([both.keyIds[1], both.keyIds[1], both.keyIds[1]]);
+    // The next start reads the key ids, it opens nothing again.
+    expect(await verifyStoredKeys(ds, both)).toMatchObject({ total: 3, previous: 3, labelled: 0 });
   });
 
   it('throws a KeyMismatchError naming BIFROST_SECRET_KEY when no key opens any of them', async () => {
     await insertSecrets(ds, new CryptoService({ secretKey: OLD, previousSecretKeys: [] }), 8);
     const check = verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }));
     await expect(check).rejects.toThrow(KeyMismatchError);
-    await expect(verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }))).rejects.toThrow(/BIFROST_SECRET_KEY .*none of 5 sampled/);
+    await expect(verifyStoredKeys(ds, new CryptoService({ secretKey: NEW, previousSecretKeys: [] }))).rejects.toThrow(/BIFROST_SECRET_KEY .*none of 8 opens/);
+  });
+
+  it('refuses, in one line naming the count and the missing key, secrets stranded by an unfinished rotation whose old key was dropped', async () => {
+    const old = new CryptoService({ secretKey: OLD, previousSecretKeys: [] });
+    const both = new CryptoService({ secretKey: NEW, previousSecretKeys: [OLD] });
+    await insertSecrets(ds, old, 25);
+    await verifyStoredKeys(ds, old); // a start under the old key: every row says so
+    // The rotation was stopped after 2 batches of 10 (as if killed): 5 rows are still under OLD.
+    expect(await new KeyRotationService(ds, both, new AuditService(ds)).rotate({ batchSize: 10, maxBatches: 2 })).toMatchObject({ reencrypted: 20, complete: false });
+    expect(await verifyStoredKeys(ds, both)).toMatchObject({ total: 25, current: 20, previous: 5, unknown: 0, labelled: 0 });
+    const newOnly = new CryptoService({ secretKey: NEW, previousSecretKeys: [] });
+    const refused = verifyStoredKeys(ds, newOnly);
+    await expect(refused).rejects.toThrow(StrandedSecretsError);
+    const err = (await refused.catch((e: Error) => e)) as StrandedSecretsError;
+    expect(err.message).not.toContain('\n');
+    expect(err.message).toContain(`5 of 25 stored secrets are encrypted with a key that is not configured (key id ${old.currentKeyId})`);
+    expect(err.message).toContain('BIFROST_SECRET_KEY_PREVIOUS');
+    expect(err.census.stranded).toHaveLength(5);
+    // Rows never labelled (from before key ids) that no key opens are stranded too.
+    await ds.query('UPDATE configs SET key_id = NULL');
+    await expect(verifyStoredKeys(ds, newOnly)).rejects.toThrow(/5 of 25 stored secrets .*not configured:/);
+    // The rotation finished with the old key back: nothing is stranded, every row under NEW.
+    expect(await new KeyRotationService(ds, both, new AuditService(ds)).rotate({ batchSize: 10 })).toMatchObject({ reencrypted: 5, alreadyCurrent: 20, failed: 0 });
+    expect(await verifyStoredKeys(ds, newOnly)).toMatchObject({ total: 25, current: 25, unknown: 0 });
+    expect(new Set(await keyIds())).toEqual(new Set([newOnly.currentKeyId]));
   });
 });

@@ -5,7 +5,9 @@ import { AuditService } from '../audit/audit.service';
 import { CLI_PRINCIPAL, Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
 import { ConfigEntity } from '../configs/config.entity';
+import { ExecutionSecret } from '../executions/execution.entity';
 import { CryptoService } from './crypto.service';
+import { keyCensus, KeyCensus } from './startup-key-check';
 
 export interface RotationFailure {
   table: 'configs' | 'execution_secrets';
@@ -44,6 +46,8 @@ interface Candidate<Id> {
   id: Id;
   old: string;
   next: string;
+  /** The token was in its final form already; only its key id is recorded. */
+  relabel: boolean;
 }
 
 /**
@@ -80,7 +84,7 @@ export class KeyRotationService {
         report.complete = false;
         break;
       }
-      const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.scope', 'c.key', 'c.ciphertext']).where('c.ciphertext IS NOT NULL');
+      const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.scope', 'c.key', 'c.ciphertext', 'c.keyId']).where('c.ciphertext IS NOT NULL');
       if (after) qb.andWhere('(c.scope > :scope OR (c.scope = :scope AND c.key > :key))', after);
       const rows = await qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(batchSize).getMany();
       if (rows.length === 0) {
@@ -92,12 +96,12 @@ export class KeyRotationService {
       // row) opens nowhere and is left as it is, reported as failed.
       const candidates = this.sort(
         report,
-        rows.map((r) => ({ id: { scope: r.scope, key: r.key }, old: r.ciphertext! })),
+        rows.map((r) => ({ id: { scope: r.scope, key: r.key }, old: r.ciphertext!, keyId: r.keyId })),
         (id) => ({ table: 'configs', scope: id.scope, key: id.key }),
         (row) => this.crypto.rebind(row.old, row.id),
       );
       await this.commit(report, actor, 'configs', candidates, (em, c) =>
-        em.createQueryBuilder().update(ConfigEntity).set({ ciphertext: c.next }).where({ scope: c.id.scope, key: c.id.key, ciphertext: c.old }).execute(),
+        em.createQueryBuilder().update(ConfigEntity).set({ ciphertext: c.next, keyId: this.crypto.currentKeyId }).where({ scope: c.id.scope, key: c.id.key, ciphertext: c.old }).execute(),
       );
       opts.onProgress?.(report);
       if (rows.length < batchSize) {
@@ -113,17 +117,20 @@ export class KeyRotationService {
         report.complete = false;
         break;
       }
-      const rows: { id: number | string; ciphertext: string }[] = await this.dataSource.query('SELECT id, ciphertext FROM execution_secrets WHERE id > ? ORDER BY id ASC LIMIT ?', [afterId, batchSize]);
+      const rows: { id: number | string; ciphertext: string; key_id: string | null }[] = await this.dataSource.query(
+        'SELECT id, ciphertext, key_id FROM execution_secrets WHERE id > ? ORDER BY id ASC LIMIT ?',
+        [afterId, batchSize],
+      );
       if (rows.length === 0) break;
       afterId = Number(rows[rows.length - 1].id);
       const candidates = this.sort(
         report,
-        rows.map((r) => ({ id: String(r.id), old: r.ciphertext })),
+        rows.map((r) => ({ id: String(r.id), old: r.ciphertext, keyId: r.key_id })),
         (id) => ({ table: 'execution_secrets', id }),
         (row) => (this.crypto.isCurrent(row.old) ? row.old : this.crypto.reencrypt(row.old)),
       );
       await this.commit(report, actor, 'execution_secrets', candidates, (em, c) =>
-        em.createQueryBuilder().update('execution_secrets').set({ ciphertext: c.next }).where('id = :id AND ciphertext = :old', { id: c.id, old: c.old }).execute(),
+        em.createQueryBuilder().update(ExecutionSecret).set({ ciphertext: c.next, keyId: this.crypto.currentKeyId }).where('id = :id AND ciphertext = :old', { id: c.id, old: c.old }).execute(),
       );
       opts.onProgress?.(report);
       more = rows.length === batchSize;
@@ -142,13 +149,19 @@ export class KeyRotationService {
    * Splits a batch into current tokens (counted), undecryptable ones (counted) and ones to rewrite.
    * `rewrite` gives a row's token in its final form: the same string when there is nothing to do.
    */
-  private sort<Id>(report: RotationReport, rows: { id: Id; old: string }[], describe: (id: Id) => RotationFailure, rewrite: (row: { id: Id; old: string }) => string): Candidate<Id>[] {
+  private sort<Id>(
+    report: RotationReport,
+    rows: { id: Id; old: string; keyId: string | null }[],
+    describe: (id: Id) => RotationFailure,
+    rewrite: (row: { id: Id; old: string }) => string,
+  ): Candidate<Id>[] {
     const out: Candidate<Id>[] = [];
     for (const row of rows) {
       try {
         const next = rewrite(row);
-        if (next === row.old) report.alreadyCurrent++;
-        else out.push({ ...row, next });
+        // A final token whose row does not say so yet (written before key ids were kept) gets its key id.
+        if (next === row.old && row.keyId === this.crypto.currentKeyId) report.alreadyCurrent++;
+        else out.push({ id: row.id, old: row.old, next, relabel: next === row.old });
       } catch {
         report.failed++;
         if (report.failures.length < 100) report.failures.push(describe(row.id));
@@ -167,19 +180,27 @@ export class KeyRotationService {
     report.batches++;
     if (candidates.length === 0) return;
     // Counted after the commit, so a retried transaction is not counted twice.
-    const { done, lost } = await inTransaction(this.dataSource, async (em) => {
+    const { done, relabelled, lost } = await inTransaction(this.dataSource, async (em) => {
       let done = 0;
+      let relabelled = 0;
       let lost = 0;
       for (const c of candidates) {
         const result = await update(em, c);
-        if ((result.affected ?? 0) > 0) done++;
-        else lost++;
+        if ((result.affected ?? 0) === 0) lost++;
+        else if (c.relabel) relabelled++;
+        else done++;
       }
       await this.audit.record(em, { action: 'key.rotate', outcome: 'success', reason: `${table} batch: reencrypted=${done}`, actor });
-      return { done, lost };
+      return { done, relabelled, lost };
     });
     report.reencrypted += done;
+    report.alreadyCurrent += relabelled;
     report.changedConcurrently += lost;
+  }
+
+  /** The stored secrets counted by the key they are under (see keyCensus): what a rotation has left to do. */
+  status(): Promise<KeyCensus> {
+    return keyCensus(this.dataSource, this.crypto);
   }
 
   private async hasTable(name: string): Promise<boolean> {

@@ -37,6 +37,13 @@ export class Keyring {
     return new Keyring([current, ...previous].map((key) => new Fernet(key)));
   }
 
+  /** The ids of the keys (Fernet.keyId), current first, then the previous keys in order. */
+  get keyIds(): readonly string[] {
+    return (this.#ids ??= this.#fernets.map((f) => f.keyId));
+  }
+
+  #ids: string[] | undefined;
+
   /** Number of keys, current included. */
   get size(): number {
     return this.#fernets.length;

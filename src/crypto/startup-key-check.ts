@@ -1,61 +1,172 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { inTransaction } from '../common/database';
 import { CryptoService } from './crypto.service';
 
 /** The configured keys open none of the stored secrets: the service must not start. */
 export class KeyMismatchError extends Error {
-  constructor(sampled: number) {
+  constructor(stored: number) {
     super(
-      `BIFROST_SECRET_KEY does not decrypt the stored secrets (none of ${sampled} sampled opens with it or with BIFROST_SECRET_KEY_PREVIOUS). ` +
+      `BIFROST_SECRET_KEY does not decrypt the stored secrets (none of ${stored} opens with it or with BIFROST_SECRET_KEY_PREVIOUS). ` +
         'Start with the key they were encrypted with, or keep that key in BIFROST_SECRET_KEY_PREVIOUS and run `bifrost rotate-key`.',
     );
     this.name = 'KeyMismatchError';
   }
 }
 
-export interface KeyCheckResult {
-  sampled: number;
-  decrypted: number;
+/**
+ * Some stored secrets are under a key that is not configured any more (a key rotation that did not
+ * finish before its old key was dropped): the service must not start, since it could neither read
+ * those secrets nor scrub them from its answers.
+ */
+export class StrandedSecretsError extends Error {
+  constructor(readonly census: KeyCensus) {
+    const ids = census.unknownKeyIds.length > 0 ? ` (key id ${census.unknownKeyIds.join(', ')})` : '';
+    super(
+      `${census.unknown} of ${census.total} stored secrets are encrypted with a key that is not configured${ids}: a key rotation was not finished before its old key was removed. ` +
+        'Put that key back in BIFROST_SECRET_KEY_PREVIOUS and run `bifrost rotate-key` (`bifrost rotate-key --status` lists them).',
+    );
+    this.name = 'StrandedSecretsError';
+  }
 }
 
-/** How many of the most recently written secrets are tried. */
-const SAMPLE = 5;
+/** Where a stored secret is, never what. */
+export interface StoredSecretPlace {
+  table: 'configs' | 'execution_secrets';
+  scope?: string;
+  key?: string;
+  id?: string;
+}
+
+/** The stored secrets (configs and execution secrets) counted by the key they are under. */
+export interface KeyCensus {
+  total: number;
+  /** Under BIFROST_SECRET_KEY. */
+  current: number;
+  /** Under one of BIFROST_SECRET_KEY_PREVIOUS: readable, but a rotation is incomplete. */
+  previous: number;
+  /** Under no configured key: unreadable here (stranded). */
+  unknown: number;
+  /** The key ids recorded for the stranded secrets (a NULL id, a token no key opens, has none). */
+  unknownKeyIds: string[];
+  /** Up to 100 of the stranded secrets, by place. */
+  stranded: StoredSecretPlace[];
+  /** Rows whose key id was not recorded yet (from before key ids were kept) and were labelled by this census. */
+  labelled: number;
+}
+
+const LABEL_BATCH = 500;
+const MAX_LISTED = 100;
 
 /**
- * Tries the configured keys on a few stored secrets (the most recently written configs and
- * execution secrets). Throws KeyMismatchError when secrets exist and not one of them decrypts;
- * a partial failure is only returned, for the caller to warn about.
+ * Counts the stored secrets by the key they are under (the rows' key_id, an indexed column, so
+ * this reads the index, not the tokens). Rows without a key id yet (written before it was kept)
+ * are opened once, a batch at a time, and their key id recorded (compare-and-set on the token, so
+ * a concurrent write wins); one that no configured key opens is counted as stranded and stays
+ * without a key id.
  */
-export async function verifyStoredKeys(dataSource: DataSource, crypto: CryptoService): Promise<KeyCheckResult> {
-  const tokens: string[] = [];
-  const configs: { ciphertext: string }[] = await dataSource.query(`SELECT ciphertext FROM configs WHERE ciphertext IS NOT NULL ORDER BY updated_at DESC LIMIT ${SAMPLE}`);
-  tokens.push(...configs.map((r) => r.ciphertext));
-  try {
-    const dynamic: { ciphertext: string }[] = await dataSource.query(`SELECT ciphertext FROM execution_secrets ORDER BY id DESC LIMIT ${SAMPLE}`);
-    tokens.push(...dynamic.map((r) => r.ciphertext));
-  } catch {
-    // No executions table in this schema: nothing to check there.
+export async function keyCensus(dataSource: DataSource, crypto: CryptoService): Promise<KeyCensus> {
+  const census: KeyCensus = { total: 0, current: 0, previous: 0, unknown: 0, unknownKeyIds: [], stranded: [], labelled: 0 };
+  const ids = crypto.keyIds;
+
+  // Rows with no key id yet: open them once and record it.
+  let after: { scope: string; key: string } | null = null;
+  for (;;) {
+    const rows: { scope: string; key: string; ciphertext: string }[] = await dataSource.query(
+      'SELECT scope, `key`, ciphertext FROM configs WHERE key_id IS NULL AND ciphertext IS NOT NULL' +
+        (after ? ' AND (scope > ? OR (scope = ? AND `key` > ?))' : '') +
+        ' ORDER BY scope, `key` LIMIT ' + LABEL_BATCH,
+      after ? [after.scope, after.scope, after.key] : [],
+    );
+    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l) => l.id !== null);
+    if (labels.length > 0) {
+      // One transaction a batch (not a commit per row).
+      await inTransaction(dataSource, async (em) => {
+        for (const { r, id } of labels) await em.query('UPDATE configs SET key_id = ? WHERE scope = ? AND `key` = ? AND ciphertext = ? AND key_id IS NULL', [id, r.scope, r.key, r.ciphertext]);
+      });
+      census.labelled += labels.length;
+    }
+    if (rows.length < LABEL_BATCH) break;
+    after = { scope: rows[rows.length - 1].scope, key: rows[rows.length - 1].key };
   }
-  let decrypted = 0;
-  for (const token of tokens) {
-    try {
-      crypto.decryptString(token);
-      decrypted++;
-    } catch {
-      // counted below
+  let afterId = 0;
+  for (;;) {
+    const rows: { id: number | string; ciphertext: string }[] = await dataSource.query(
+      `SELECT id, ciphertext FROM execution_secrets WHERE key_id IS NULL AND id > ? ORDER BY id LIMIT ${LABEL_BATCH}`,
+      [afterId],
+    );
+    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l) => l.id !== null);
+    if (labels.length > 0) {
+      await inTransaction(dataSource, async (em) => {
+        for (const { r, id } of labels) await em.query('UPDATE execution_secrets SET key_id = ? WHERE id = ? AND ciphertext = ? AND key_id IS NULL', [id, r.id, r.ciphertext]);
+      });
+      census.labelled += labels.length;
+    }
+    if (rows.length < LABEL_BATCH) break;
+    afterId = Number(rows[rows.length - 1].id);
+  }
+
+  // Counted per key id (read off the key_id index).
+  const groups: { t: string; k: string | null; n: number | string }[] = await dataSource.query(
+    "SELECT 'c' AS t, key_id AS k, COUNT(*) AS n FROM configs WHERE ciphertext IS NOT NULL GROUP BY key_id " +
+      "UNION ALL SELECT 'x', key_id, COUNT(*) FROM execution_secrets GROUP BY key_id",
+  );
+  for (const g of groups) {
+    const n = Number(g.n);
+    census.total += n;
+    if (g.k === ids[0]) census.current += n;
+    else if (g.k !== null && ids.includes(g.k)) census.previous += n;
+    else {
+      census.unknown += n;
+      if (g.k !== null && !census.unknownKeyIds.includes(g.k)) census.unknownKeyIds.push(g.k);
     }
   }
-  if (tokens.length > 0 && decrypted === 0) throw new KeyMismatchError(tokens.length);
-  return { sampled: tokens.length, decrypted };
+  if (census.unknown === 0) return census;
+  // The stranded rows by place (a NULL key id is left only on a row no configured key opens).
+  const placeholders = ids.map(() => '?').join(', ');
+  const strandedConfigs: { scope: string; key: string }[] = await dataSource.query(
+    `SELECT scope, \`key\` FROM configs WHERE ciphertext IS NOT NULL AND (key_id IS NULL OR key_id NOT IN (${placeholders})) ORDER BY scope, \`key\` LIMIT ${MAX_LISTED}`,
+    [...ids],
+  );
+  for (const r of strandedConfigs) census.stranded.push({ table: 'configs', scope: r.scope, key: r.key });
+  const strandedExec: { id: number | string }[] = await dataSource.query(
+    `SELECT id FROM execution_secrets WHERE key_id IS NULL OR key_id NOT IN (${placeholders}) ORDER BY id LIMIT ${MAX_LISTED - census.stranded.length + 1}`,
+    [...ids],
+  );
+  for (const r of strandedExec) if (census.stranded.length < MAX_LISTED) census.stranded.push({ table: 'execution_secrets', id: String(r.id) });
+  return census;
+}
+
+/** The id of the configured key that opens a token, or null when none does. */
+function openedBy(crypto: CryptoService, token: string): string | null {
+  try {
+    return crypto.keyIdOf(token);
+  } catch {
+    return null;
+  }
 }
 
 /**
- * At start-up (after migrations), refuses to start a service whose keys decrypt nothing that is
- * stored, naming BIFROST_SECRET_KEY, rather than failing on every secret read later.
+ * The check the service (and the CLI, but for rotate-key) makes before it serves: throws
+ * KeyMismatchError when secrets exist and none is under a configured key (the wrong
+ * BIFROST_SECRET_KEY), StrandedSecretsError when some are under a key that is not configured (an
+ * unfinished rotation whose old key was dropped); returns the census otherwise.
+ */
+export async function verifyStoredKeys(dataSource: DataSource, crypto: CryptoService): Promise<KeyCensus> {
+  const census = await keyCensus(dataSource, crypto);
+  if (census.unknown > 0 && census.current + census.previous === 0) throw new KeyMismatchError(census.total);
+  if (census.unknown > 0) throw new StrandedSecretsError(census);
+  return census;
+}
+
+/**
+ * At start-up (after migrations, before the scrubber loads the secrets), refuses to start a service that could not read (nor scrub) some
+ * stored secrets, with one line naming the way out, rather than failing on those reads later; an
+ * incomplete rotation whose old key is still configured is only warned about.
  */
 @Injectable()
-export class StartupKeyCheck implements OnApplicationBootstrap {
+export class StartupKeyCheck implements OnModuleInit {
   private readonly logger = new Logger('KeyCheck');
 
   constructor(
@@ -63,14 +174,19 @@ export class StartupKeyCheck implements OnApplicationBootstrap {
     private readonly crypto: CryptoService,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** On init, before any bootstrap hook (the scrubber loads every scope's secrets in its own). */
+  async onModuleInit(): Promise<void> {
     try {
-      const { sampled, decrypted } = await verifyStoredKeys(this.dataSource, this.crypto);
-      if (decrypted < sampled) {
-        this.logger.warn({ msg: 'some stored secrets do not decrypt with the configured keys (check BIFROST_SECRET_KEY_PREVIOUS)', sampled, decrypted });
+      const census = await verifyStoredKeys(this.dataSource, this.crypto);
+      if (census.previous > 0) {
+        this.logger.warn({
+          msg: 'a key rotation is incomplete: some stored secrets are still under a key of BIFROST_SECRET_KEY_PREVIOUS; run `bifrost rotate-key` before removing it',
+          previous: census.previous,
+          total: census.total,
+        });
       }
     } catch (err) {
-      if (err instanceof KeyMismatchError) {
+      if (err instanceof KeyMismatchError || err instanceof StrandedSecretsError) {
         // Nothing is left open by a service that refuses to start (its caller gets no app to close).
         if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
       }

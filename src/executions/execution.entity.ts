@@ -90,6 +90,10 @@ export class ExecutionSecret {
   @Column({ type: 'text' })
   ciphertext: string;
 
+  /** The id of the key `ciphertext` is under (Fernet.keyId); NULL when not known. */
+  @Column({ name: 'key_id', type: 'varchar', length: 16, nullable: true })
+  keyId: string | null;
+
   @Column({ name: 'created_at', type: 'datetime' })
   createdAt: Date;
 }

@@ -138,7 +138,7 @@ export class ExecutionsService {
       const createdAt = new Date();
       await em.insert(
         ExecutionSecret,
-        fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(encodeExecutionSecret(v)), createdAt })),
+        fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(encodeExecutionSecret(v)), keyId: this.crypto.currentKeyId, createdAt })),
       );
       // Built in slices: a large registration never holds the event loop (see SecretMatcher.build).
       await this.rescrubStored(em, id, await Scrubber.build(fresh));

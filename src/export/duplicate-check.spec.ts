@@ -44,7 +44,14 @@ describe('DuplicateCheck', () => {
     expect(dir).not.toBeNull();
     const files = readdirSync(dir!);
     expect(files.length).toBe(Math.ceil(n / BUCKET_ENTRIES));
-    for (const f of files) maxBucketLines = Math.max(maxBucketLines, readFileSync(join(dir!, f), 'utf8').split('\n').length - 1);
+    for (const lines of check.spilledLines) maxBucketLines = Math.max(maxBucketLines, lines);
+    expect(check.spilledLines.reduce((a, b) => a + b, 0)).toBe(n);
+    // Nothing of a pair is readable in the files (a process killed before dispose() leaves them).
+    for (const f of files) {
+      const bytes = readFileSync(join(dir!, f));
+      expect(bytes.includes('config_')).toBe(false);
+      expect(bytes.includes('org-')).toBe(false);
+    }
     // A bucket holds about BUCKET_ENTRIES pairs: the most a Map holds while checking.
     expect(maxBucketLines).toBeLessThan(BUCKET_ENTRIES * 1.5);
     const found = await all(check);

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { Cipher, createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream';
+import { makeTempDir } from '../common/temp-dir';
 
 /** About this many (scope, key) pairs per bucket: the most one bucket's Map holds when checked. */
 export const BUCKET_ENTRIES = 4096;
@@ -26,6 +27,11 @@ export interface Duplicate {
  * than FLUSH_ENTRIES pairs arrive). Then each bucket is read back in row order and checked with a
  * Map of its pairs alone. The hash is salted per check, so a bundle cannot be crafted to pile its
  * keys into one bucket. dispose() removes the files; call it in a finally.
+ *
+ * The files hold org ids and config keys, so they are encrypted (AES-256-CTR, one stream per
+ * bucket file, its own IV) under a key that exists only in this object: a process killed before
+ * dispose() leaves nothing readable, and the folder (one of the service's own, see temp-dir.ts) is
+ * removed at the next start.
  */
 export class DuplicateCheck {
   private readonly buckets: number;
@@ -34,6 +40,9 @@ export class DuplicateCheck {
   private buffered = 0;
   private dir: string | null = null;
   private readonly spilled = new Set<number>();
+  /** The ephemeral file key, and each spilled bucket's IV and running cipher. */
+  private readonly fileKey = randomBytes(32);
+  private readonly ciphers = new Map<number, { iv: Buffer; cipher: Cipher; lines: number }>();
 
   constructor(expectedRows: number) {
     this.buckets = Math.min(MAX_BUCKETS, Math.max(1, Math.ceil(expectedRows / BUCKET_ENTRIES)));
@@ -50,11 +59,18 @@ export class DuplicateCheck {
   /** Appends the buffered pairs to their buckets' files once enough have piled up. */
   async flush(force = false): Promise<void> {
     if (this.buffered === 0 || (!force && this.buffered < FLUSH_ENTRIES)) return;
-    this.dir ??= await mkdtemp(join(tmpdir(), 'bifrost-import-dups-'));
+    this.dir ??= await makeTempDir('dups');
     for (let b = 0; b < this.buckets; b++) {
       const lines = this.buffers[b];
       if (lines.length === 0) continue;
-      await appendFile(this.file(b), lines.join('\n') + '\n', { mode: 0o600 });
+      let stream = this.ciphers.get(b);
+      if (!stream) {
+        const iv = randomBytes(16);
+        stream = { iv, cipher: createCipheriv('aes-256-ctr', this.fileKey, iv), lines: 0 };
+        this.ciphers.set(b, stream);
+      }
+      stream.lines += lines.length;
+      await appendFile(this.file(b), stream.cipher.update(lines.join('\n') + '\n', 'utf8'), { mode: 0o600 });
       this.spilled.add(b);
       this.buffers[b] = [];
     }
@@ -75,7 +91,11 @@ export class DuplicateCheck {
         return null;
       };
       if (this.spilled.has(b)) {
-        const lines = createInterface({ input: createReadStream(this.file(b), { encoding: 'utf8' }), crlfDelay: Infinity });
+        const decipher = createDecipheriv('aes-256-ctr', this.fileKey, this.ciphers.get(b)!.iv);
+        decipher.setEncoding('utf8');
+        // pipeline, not pipe: a read error reaches the loop instead of leaving it waiting.
+        const input = pipeline(createReadStream(this.file(b)), decipher, () => undefined);
+        const lines = createInterface({ input, crlfDelay: Infinity });
         for await (const line of lines) {
           const d = line ? check(line) : null;
           if (d) yield d;
@@ -96,7 +116,13 @@ export class DuplicateCheck {
     const dir = this.dir;
     this.dir = null;
     this.spilled.clear();
+    this.ciphers.clear();
     if (dir) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** For tests: how many pairs each spilled bucket's file holds. */
+  get spilledLines(): number[] {
+    return [...this.ciphers.values()].map((c) => c.lines);
   }
 
   /** For tests: whether pairs went to temp files, and where. */

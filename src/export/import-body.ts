@@ -1,13 +1,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { HttpStatus } from '@nestjs/common';
 import { AppError, badRequest } from '../common/errors';
 import { Slots } from '../common/slots';
+import { makeTempDir } from '../common/temp-dir';
 import type { BundleSource } from './import.service';
 
 /** Largest import body accepted: about 1.5 million configs of typical size. */
@@ -53,7 +53,8 @@ export interface SpooledBody {
  * file (mode 0600, removed by dispose()). Memory stays bounded by IN_MEMORY_BYTES either way.
  * The file is encrypted (AES-256-CTR) under a key that exists only in this process's memory: a
  * bundle can carry another deployment's `sourceSecretKey`, and a crash that leaves the file behind
- * must not leave that key, or anything else of the body, readable on disk.
+ * must not leave that key, or anything else of the body, readable on disk. The folder is one of
+ * the service's own temp folders (temp-dir.ts): one a SIGKILL leaves behind is removed at the next start.
  */
 export async function spoolBody(
   body: AsyncIterable<Buffer> | undefined,
@@ -92,7 +93,7 @@ export async function spoolBody(
         continue;
       }
       if (!file) {
-        dir = await mkdtemp(join(tmpdir(), 'bifrost-import-'));
+        dir = await makeTempDir('import');
         file = await open(join(dir, 'body.json'), 'w', 0o600);
         for (const m of memory.splice(0)) await file.write(cipher.update(m));
       }

@@ -396,6 +396,8 @@ export class ImportService {
           type: p.type,
           value: secret ? null : p.stored,
           ciphertext: secret ? ciphertext : null,
+          // A kept token (secretKeep) is under the current key too (opened.current); an old row's keeps its id.
+          keyId: !secret || ciphertext === null ? null : old && ciphertext === old.ciphertext ? (old.keyId ?? null) : this.crypto.currentKeyId,
           hasValue: secret ? ciphertext !== null : true,
           description: p.description === undefined ? (old?.description ?? null) : p.description,
           updatedBy: actor.name,
@@ -422,11 +424,11 @@ export class ImportService {
    */
   private async upsert(em: EntityManager, rows: ConfigEntity[]): Promise<void> {
     const sqlite = this.dataSource.options.type === 'better-sqlite3';
-    const columns = ['scope', '`key`', 'type', 'value', 'ciphertext', 'has_value', 'description', 'updated_by', 'created_at', 'updated_at'];
-    const replaced = ['type', 'value', 'ciphertext', 'has_value', 'description', 'updated_by', 'updated_at'];
+    const columns = ['scope', '`key`', 'type', 'value', 'ciphertext', 'key_id', 'has_value', 'description', 'updated_by', 'created_at', 'updated_at'];
+    const replaced = ['type', 'value', 'ciphertext', 'key_id', 'has_value', 'description', 'updated_by', 'updated_at'];
     const params: unknown[] = [];
     for (const r of rows) {
-      params.push(r.scope, r.key, r.type, r.value, r.ciphertext, r.hasValue ? 1 : 0, r.description, r.updatedBy, timeParam(this.dataSource, r.createdAt), timeParam(this.dataSource, r.updatedAt));
+      params.push(r.scope, r.key, r.type, r.value, r.ciphertext, r.keyId, r.hasValue ? 1 : 0, r.description, r.updatedBy, timeParam(this.dataSource, r.createdAt), timeParam(this.dataSource, r.updatedAt));
     }
     const tuple = `(${columns.map(() => '?').join(', ')})`;
     const conflict = sqlite
@@ -451,7 +453,7 @@ export class ImportService {
       const qb = (em ?? this.dataSource.manager)
         .getRepository(ConfigEntity)
         .createQueryBuilder('c')
-        .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue', 'c.description'])
+        .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.keyId', 'c.hasValue', 'c.description'])
         .where('c.scope = :scope AND c.key IN (:...keys)', { scope, keys });
       // MySQL: lock the rows (and the gaps where new ones go) until the import commits.
       if (em && this.dataSource.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');

@@ -4,7 +4,7 @@ import { mergeMap, Observable } from 'rxjs';
 import { isConnectionError } from '../common/database';
 import { AppError } from '../common/errors';
 import { SCRUB_EXEMPT_KEY } from './scrub-exempt.decorator';
-import { ScrubbableRequest, SecretRegistry } from './secret-registry';
+import { ScrubbableRequest, SECRETS_UNREADABLE, SecretRegistry } from './secret-registry';
 
 export const SCRUBBING_FAILED = 'SCRUBBING_FAILED';
 
@@ -40,8 +40,10 @@ export class ScrubbingInterceptor implements NestInterceptor {
       const scrubber = await this.registry.forRequest(req);
       return scrubber.scrubBody(body, exempt);
     } catch (err) {
-      // The body is withheld either way; a database that cannot be reached is said as such (503).
+      // The body is withheld either way; a database that cannot be reached is said as such (503), and
+      // so is a scope holding a secret no configured key opens (503 SECRETS_UNREADABLE).
       if (isConnectionError(err)) throw err;
+      if (err instanceof AppError && err.code === SECRETS_UNREADABLE) throw err;
       this.logger.error({ msg: 'scrubbing a response failed; the response was withheld', errorName: (err as Error)?.name });
       throw scrubbingFailed();
     }

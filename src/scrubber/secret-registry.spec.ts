@@ -226,11 +226,17 @@ describe('SecretRegistry', () => {
     expect(rebuilt.scrub('other-secret-1 other-secret-2')).toBe('other-secret-1 [REDACTED]');
   });
 
-  it('skips a stored secret no key decrypts, and still scrubs the others', async () => {
+  it('fails closed for a scope holding a secret no key decrypts (and for org-less targets), not for other orgs, until it is gone', async () => {
     db.configs.push({ scope: ORG, ciphertext: 'garbage' });
     db.versions.set(ORG, 9);
+    await expect(registry.forTarget({ orgId: ORG }, undefined)).rejects.toMatchObject({ code: 'SECRETS_UNREADABLE' });
+    await expect(registry.forTarget({ orgId: null }, undefined)).rejects.toMatchObject({ code: 'SECRETS_UNREADABLE' });
+    expect((await registry.forTarget({ orgId: OTHER }, undefined)).isEmpty).toBe(false);
+    db.configs = db.configs.filter((c) => c.ciphertext !== 'garbage');
+    db.versions.set(ORG, 10);
     const s = await registry.forTarget({ orgId: ORG }, undefined);
     expect(s.scrub('org-secret-1')).toBe('[REDACTED]');
+    await registry.forTarget({ orgId: null }, undefined);
   });
 
   it('remembers a resolution for the rest of the request, until the request forgets it', async () => {

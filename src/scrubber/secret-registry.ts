@@ -1,7 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/roles';
+import { AppError } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
@@ -26,8 +27,27 @@ interface ScopeEntry {
   version: number;
   /** The scope's secrets by key, with the ciphertext each was decrypted from: a reload decrypts only what changed. */
   byKey: Map<string, { ciphertext: string; plain: string }>;
+  /** Keys of the scope's stored secrets that no configured key opens: its answers are withheld (fail closed). */
+  unreadable: ReadonlySet<string>;
   layers: LayeredMatcher;
 }
+
+export const SECRETS_UNREADABLE = 'SECRETS_UNREADABLE';
+
+/**
+ * A scope (or execution) holds a stored secret that no configured key opens: its value is unknown,
+ * so an answer that would be scrubbed of it cannot be checked, and is withheld (503), never sent
+ * unscrubbed.
+ */
+export const secretsUnreadable = (where: 'org' | 'execution') =>
+  new AppError(
+    HttpStatus.SERVICE_UNAVAILABLE,
+    SECRETS_UNREADABLE,
+    `A stored secret of this ${where === 'org' ? 'org (or a global one)' : 'execution'} cannot be decrypted with the configured keys, so this answer, which must be checked for it, is withheld. ` +
+      'An admin restores the key in BIFROST_SECRET_KEY_PREVIOUS (see `bifrost rotate-key --status`), or replaces or deletes that secret',
+  );
+
+const NONE: ReadonlySet<string> = new Set();
 
 const plainsOf = (byKey: ScopeEntry['byKey']): string[] => {
   const out: string[] = [];
@@ -40,6 +60,8 @@ interface ExecutionEntry {
   /** execution_secrets is append-only, so the row count is the set's version. */
   count: number;
   secrets: string[];
+  /** Its stored secrets that no configured key opens: answers naming it are withheld. */
+  unreadable: number;
   /** Code units of its secrets: what its matcher's size follows. */
   chars: number;
   layers: LayeredMatcher;
@@ -85,6 +107,8 @@ export function namedExecution(req: ScrubbableRequest | undefined, ctx: RequestC
 export class SecretRegistry {
   private readonly logger = new Logger('Scrubber');
   private readonly scopes = new Map<string, ScopeEntry>();
+  /** The scopes whose entry has unreadable secrets: an org-less answer is withheld while any has. */
+  private readonly unreadableScopes = new Set<string>();
   private readonly executions = new LruMap<string, ExecutionEntry>(MAX_CACHED_EXECUTIONS);
   private readonly combined = new LruMap<string, { key: string; layers: LayeredMatcher[]; scrubber: Scrubber }>(MAX_COMBINED);
   /** Execution secret loads in flight, shared by identical requests. */
@@ -209,10 +233,13 @@ export class SecretRegistry {
     if (orgId) {
       scopes = [GLOBAL_SCOPE, orgId];
       await Promise.all(scopes.map((scope) => this.ensureScope(scope, value(scope))));
+      // Fail closed: a secret of these scopes that cannot be opened cannot be scrubbed either.
+      for (const scope of scopes) if (this.unreadableScopes.has(scope)) throw secretsUnreadable('org');
       versionKey = scopes.map((s) => `${s}@${this.scopes.get(s)?.version ?? 0}`).join(',');
     } else {
       const sum = value(ALL_ROW);
       if (sum !== this.allSum) await this.refreshAll(sum);
+      if (this.unreadableScopes.size > 0) throw secretsUnreadable('org');
       // One matcher of every scope's secrets (changed like a scope's, see LayeredMatcher), rather
       // than one per scope: an admin's answers are scrubbed in one pass however many orgs there are.
       scopes = [];
@@ -232,6 +259,7 @@ export class SecretRegistry {
       const count = value(EXECUTION_ROW);
       // 0 also when the execution belongs to another org: its secrets are not this request's.
       if (count > 0) execution = await this.ensureExecution(executionId, count);
+      if (execution && execution.unreadable > 0) throw secretsUnreadable('execution');
     }
 
     // The request's scrubber is its scopes' and execution's matchers used together: nothing is built
@@ -311,6 +339,7 @@ export class SecretRegistry {
     const previous = this.scopes.get(scope);
     const known = previous?.byKey;
     const byKey: ScopeEntry['byKey'] = new Map();
+    const unreadable = new Set<string>();
     for (const row of rows) {
       if (row.kind === 'v') {
         version = Number(row.v);
@@ -319,15 +348,23 @@ export class SecretRegistry {
       const ciphertext = String(row.v);
       const key = String(row.k);
       const seen = known?.get(key);
-      const plain = seen && seen.ciphertext === ciphertext ? seen.plain : this.decrypt(ciphertext, `scope ${scope}`);
+      const plain = seen && seen.ciphertext === ciphertext ? seen.plain : this.decrypt(ciphertext);
       if (plain !== null) byKey.set(key, { ciphertext, plain });
+      else unreadable.add(key);
     }
+    if (unreadable.size > 0) this.warnUnreadable(`scope ${scope}`, unreadable.size);
     if (previous && previous.version > version) return;
     const layers = previous?.layers ?? new LayeredMatcher(this.changed);
     await layers.update(plainsOf(byKey));
     const current = this.scopes.get(scope);
     if (current && current !== previous && current.version > version) return;
-    this.scopes.set(scope, { version, byKey, layers });
+    this.setScope(scope, { version, byKey, unreadable: unreadable.size > 0 ? unreadable : NONE, layers });
+  }
+
+  private setScope(scope: string, entry: ScopeEntry): void {
+    this.scopes.set(scope, entry);
+    if (entry.unreadable.size > 0) this.unreadableScopes.add(scope);
+    else this.unreadableScopes.delete(scope);
     this.scopeEpoch++;
     this.known = null;
   }
@@ -361,9 +398,16 @@ export class SecretRegistry {
     const byKey = entry.byKey;
     const added: string[] = [];
     const removed: string[] = [];
+    // A noted write replaced or deleted the row: whatever it held before, it is readable now (or gone).
+    let unreadable = entry.unreadable;
     let version = entry.version;
     for (let note = notes.get(version + 1); note; note = notes.get(version + 1)) {
       notes.delete(++version);
+      if (unreadable.has(note.key)) {
+        const left = new Set(unreadable);
+        left.delete(note.key);
+        unreadable = left;
+      }
       const old = byKey.get(note.key);
       if (old) removed.push(old.plain);
       if (note.value) {
@@ -375,9 +419,7 @@ export class SecretRegistry {
       await entry.layers.change(added, removed);
       const now = this.scopes.get(scope);
       if (now && now.version >= version) return;
-      this.scopes.set(scope, { version, byKey, layers: entry.layers });
-      this.scopeEpoch++;
-      this.known = null;
+      this.setScope(scope, { version, byKey, unreadable: unreadable.size > 0 ? unreadable : NONE, layers: entry.layers });
     })().finally(() => {
       this.scopeDrains.delete(scope);
       this.drainNotes(scope);
@@ -403,17 +445,20 @@ export class SecretRegistry {
         // Append-only: the rows a previous load read are the first ones, already decrypted.
         const previous = this.executions.get(executionId);
         const secrets: string[] = previous ? [...previous.secrets] : [];
+        let unreadable = previous?.unreadable ?? 0;
         for (const row of rows.slice(previous?.count ?? 0)) {
-          const text = this.decrypt(row.ciphertext, `execution ${executionId}`);
+          const text = this.decrypt(row.ciphertext);
+          if (text === null) unreadable++;
           const plain = text === null ? null : decodeExecutionSecret(text);
           if (plain !== null) secrets.push(plain);
         }
+        if (unreadable > (previous?.unreadable ?? 0)) this.warnUnreadable(`execution ${executionId}`, unreadable);
         const layers = previous?.layers ?? new LayeredMatcher(this.changed);
         await layers.update(secrets);
         const now = this.executions.get(executionId);
         if (!now || now.count <= rows.length) {
           const chars = secrets.reduce((n, x) => n + x.length, 0);
-          this.executions.set(executionId, { id: executionId, count: rows.length, secrets, chars, layers });
+          this.executions.set(executionId, { id: executionId, count: rows.length, secrets, unreadable, chars, layers });
           this.trimExecutions(executionId);
         }
         this.known = null;
@@ -421,7 +466,7 @@ export class SecretRegistry {
       this.loads.set(loadKey, pending);
     }
     await pending;
-    return this.executions.get(executionId) ?? { id: executionId, count: 0, secrets: [], chars: 0, layers: new LayeredMatcher() };
+    return this.executions.get(executionId) ?? { id: executionId, count: 0, secrets: [], unreadable: 0, chars: 0, layers: new LayeredMatcher() };
   }
 
   /**
@@ -456,15 +501,21 @@ export class SecretRegistry {
   }
 
   /**
-   * A value no configured key opens cannot be revealed by this service either, so it is skipped
-   * (with a warning that names where it is, never what).
+   * A value no configured key opens cannot be revealed by this service, nor scrubbed: it is left out
+   * of the matcher and its scope (or execution) is marked unreadable, whose answers are then
+   * withheld (secretsUnreadable) until the row is replaced or the key is configured again. The
+   * warning names where it is, never what.
    */
-  private decrypt(ciphertext: string, where: string): string | null {
+  private decrypt(ciphertext: string): string | null {
     try {
       return this.crypto.decryptString(ciphertext);
     } catch {
-      this.logger.warn(`A stored secret of ${where} cannot be decrypted with the configured keys; it is not scrubbed`);
       return null;
     }
+  }
+
+  /** One line per load that found unreadable secrets: where and how many, never what. */
+  private warnUnreadable(where: string, count: number): void {
+    this.logger.warn(`${count} stored secret(s) of ${where} cannot be decrypted with the configured keys; answers that would be scrubbed of them are withheld (503 SECRETS_UNREADABLE)`);
   }
 }
