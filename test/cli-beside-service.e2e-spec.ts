@@ -272,6 +272,32 @@ describe('the bifrost CLI beside a live service', () => {
     expect(await rawCount(t, 'configs', "`key` LIKE 'imported_%'")).toBe(ROWS);
   });
 
+  (onMysql ? it.skip : it)('SQLite: the CLI waits its turn while another process holds the write lock longer than the old 5 s busy timeout', async () => {
+    t = await startApp({ db });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Database = require('better-sqlite3') as new (path: string) => { exec(sql: string): void; close(): void };
+    const other = new Database(db.url.slice('sqlite:'.length));
+    other.exec('BEGIN IMMEDIATE');
+    let heldMs = 0;
+    const started = Date.now();
+    const release = setTimeout(() => {
+      heldMs = Date.now() - started;
+      other.exec('COMMIT');
+    }, 7_000);
+    try {
+      const created = await cli(['tokens', 'create', '--role', 'admin', '--name', 'made-while-locked'], { DATABASE_URL: db.url, BIFROST_SECRET_KEY: TEST_SECRET_KEY });
+      console.log(JSON.stringify({ test: 'CLI waits its turn', cli: created.code, heldMs, cliMs: Date.now() - started, stderr: created.code === 0 ? undefined : created.stderr.trim() }));
+      expect({ code: created.code, stderr: created.code === 0 ? '' : created.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(created.stdout)).toMatchObject({ name: 'made-while-locked', token: expect.stringMatching(/^bft_/) });
+      // It finished after the lock was given back, not before.
+      expect(heldMs).toBeGreaterThan(0);
+    } finally {
+      clearTimeout(release);
+      if (heldMs === 0) other.exec('ROLLBACK');
+      other.close();
+    }
+  });
+
   (onMysql ? it.skip : it)('SQLite: a write that meets another process’s write lock waits for it without blocking the event loop, then is 503 DATABASE_BUSY; reads go on', async () => {
     t = await startApp({ db, listen: true, env: { DATABASE_TIMEOUT_MS: '1500' } });
     const acme = await seedOrg(t, 'acme');
