@@ -524,9 +524,9 @@ function scheduleDrain(driver: Driver, gate: Gate): void {
  * resolves, outside any transaction of the caller. It waits for the writer up to JOURNAL_AFTER_MS;
  * if a transaction holds it longer (an import), or another process holds the file's write lock (the
  * CLI), the rows are committed to the journal instead (`<database>.pending`) and moved into `table`
- * as soon as the writer is free, so the caller never waits for that transaction. Rows of one call reach `table` together and in order; relative to
- * other writes they land when they are moved. In memory (no file for a journal) it waits for the
- * writer.
+ * as soon as the writer is free, so the caller never waits for that transaction. Rows of one call
+ * reach `table` together and in order; relative to other writes they land when they are moved. In
+ * memory (no file for a journal) it waits for the writer.
  */
 export async function appendRows(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> {
   const driver = dataSource.driver as unknown as Driver;
