@@ -2,7 +2,7 @@ import { HttpStatus, Injectable, Logger, OnModuleDestroy } from '@nestjs/common'
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
-import { inTransaction, isConnectionError, rawInsertMany, timeParam } from '../common/database';
+import { inTransaction, isConnectionError, isDatabaseBusy, rawInsertMany, timeParam } from '../common/database';
 import { AppError, badRequest, forbidden } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
@@ -55,9 +55,10 @@ export const auditUnavailable = () =>
 /**
  * What a failed audit insert is answered with: AUDIT_UNAVAILABLE when the audit log refused the
  * entry; when the connection to the database itself is gone, the driver's error, so the client gets
- * the 503 DATABASE_UNAVAILABLE that every other request gets meanwhile.
+ * the 503 DATABASE_UNAVAILABLE that every other request gets meanwhile; when another process held
+ * SQLite's write lock for the whole wait, its error too (503 DATABASE_BUSY, Retry-After).
  */
-const auditFailure = (err: unknown): Error => (isConnectionError(err) ? (err as Error) : auditUnavailable());
+const auditFailure = (err: unknown): Error => (isConnectionError(err) || isDatabaseBusy(err) ? (err as Error) : auditUnavailable());
 
 /** The columns a batch of read entries fills, and the entity fields they come from, in one order. */
 const AUDIT_FIELDS = ['at', 'actorId', 'actorName', 'actorRole', 'action', 'scope', 'key', 'configType', 'outcome', 'reason', 'executionId', 'requestId', 'ip', 'userAgent'] as const;

@@ -16,6 +16,20 @@ import { ImportService } from '../export/import.service';
 import { OrgsService } from '../scopes/orgs.service';
 import { SecretRegistry } from '../scrubber/secret-registry';
 
+/**
+ * How long the CLI waits for SQLite's write lock while another process (the service) holds it:
+ * its transactions are short ones of the service's, or one of its imports, so the CLI waits its
+ * turn (asynchronously, in slices of a few ms: sqlite-gate.ts) far longer than a request would,
+ * and fails with one line (DATABASE_BUSY) only after this, or DATABASE_TIMEOUT_MS if longer.
+ */
+export const CLI_LOCK_WAIT_MS = 120_000;
+
+/** The database settings of the CLI: the server's, with the CLI's longer lock wait on SQLite. */
+function cliDatabase(env: AppEnv): AppEnv['database'] {
+  if (env.database.kind !== 'sqlite') return env.database;
+  return { ...env.database, timeoutMs: Math.max(env.database.timeoutMs ?? 0, CLI_LOCK_WAIT_MS) };
+}
+
 /** The services the CLI uses, on the server's own database settings and keys. */
 export interface CliContext {
   env: AppEnv;
@@ -42,7 +56,7 @@ export interface OpenOptions {
  */
 export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContext> {
   Logger.overrideLogger(new JsonLogger(env.logLevel === 'debug' ? 'debug' : 'warn', (line) => process.stderr.write(line + '\n')));
-  const dataSource = new DataSource(dataSourceOptions(env.database, ENTITIES));
+  const dataSource = new DataSource(dataSourceOptions(cliDatabase(env), ENTITIES));
   await dataSource.initialize();
   try {
     await dataSource.runMigrations();
@@ -73,7 +87,7 @@ export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContex
 
 /** Migrations only (`bifrost migrate`): returns the names of those it ran. */
 export async function migrate(env: AppEnv): Promise<string[]> {
-  const dataSource = new DataSource(dataSourceOptions(env.database, ENTITIES));
+  const dataSource = new DataSource(dataSourceOptions(cliDatabase(env), ENTITIES));
   await dataSource.initialize();
   try {
     const ran = await dataSource.runMigrations();

@@ -59,6 +59,13 @@ describe('describeFailure', () => {
     expect(line).not.toContain('\n');
     expect(describeFailure(new EnvError('BIFROST_SECRET_KEY', 'must be at least 32 characters'))).toBe('BIFROST_SECRET_KEY: must be at least 32 characters');
   });
+
+  it('says DATABASE_BUSY, on one line, when another process kept the SQLite write lock past the wait', () => {
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const line = describeFailure({ name: 'QueryFailedError', message: 'SqliteError: database is locked', driverError: busy });
+    expect(line).toMatch(/^DATABASE_BUSY: .*120 s.*run the command again$/);
+    expect(line).not.toContain('\n');
+  });
 });
 
 describe('run', () => {

@@ -12,12 +12,13 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { CLI_PRINCIPAL, ROLES, Role } from '../auth/roles';
 import { AppError } from '../common/errors';
+import { isDatabaseBusy } from '../common/database';
 import { AppEnv, EnvError, loadEnv } from '../common/env';
 import { runWithContext } from '../common/request-context';
 import { sweepTempDirs } from '../common/temp-dir';
 import { KeyCensus, KeyMismatchError, StoredSecretPlace, StrandedSecretsError } from '../crypto/startup-key-check';
 import type { ImportProblem } from '../export/bundle';
-import { CliContext, migrate, openCli } from './cli-context';
+import { CLI_LOCK_WAIT_MS, CliContext, migrate, openCli } from './cli-context';
 
 export const USAGE = `Usage: bifrost <command> [options]
 
@@ -239,6 +240,9 @@ export function describeFailure(err: unknown): string {
     return line;
   }
   if (err instanceof EnvError || err instanceof KeyMismatchError || err instanceof StrandedSecretsError || err instanceof UsageError || err instanceof IncompleteRotation) return err.message;
+  if (isDatabaseBusy(err)) {
+    return `DATABASE_BUSY: another process (the service?) held the SQLite database's write lock for ${CLI_LOCK_WAIT_MS / 1000} s or more; the step that waited wrote nothing: run the command again`;
+  }
   const message = err instanceof Error ? err.message : String(err);
   return message || 'unexpected error';
 }

@@ -4,7 +4,7 @@ import type { FastifyError, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { allowedMethods } from './allowed-methods';
 import { AppError, invalidToken } from './errors';
-import { isConnectionError } from './database';
+import { isConnectionError, isDatabaseBusy } from './database';
 import { BodyError } from './json-body';
 import { currentContext, pathOf, RequestWithContext } from './request-context';
 
@@ -95,6 +95,9 @@ export function toErrorBody(exception: unknown): ErrorBody {
     // Nest's 404 for an unknown route quotes the path: keep it generic.
     if (status === 404 && code === 'NOT_FOUND') message = 'No such route';
     return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message };
+  }
+  if (isDatabaseBusy(exception)) {
+    return { statusCode: 503, error: STATUS_CODES[503]!, code: 'DATABASE_BUSY', message: 'The database is busy with another process’s write; nothing was done, try again shortly' };
   }
   if (isConnectionError(exception)) {
     return { statusCode: 503, error: STATUS_CODES[503]!, code: 'DATABASE_UNAVAILABLE', message: 'The database is unavailable; try again shortly' };
@@ -191,6 +194,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (requestId && !res.getHeader('X-Request-Id')) res.header('X-Request-Id', requestId);
     if (body.statusCode === 405) res.header('Allow', allow.join(', '));
     if (body.statusCode === HttpStatus.TOO_MANY_REQUESTS) res.header('Retry-After', String((exception as { retryAfter?: number }).retryAfter ?? 60));
+    if (body.code === 'DATABASE_BUSY') res.header('Retry-After', '1');
     this.adapterHost.httpAdapter.reply(res, body, body.statusCode);
   }
 }

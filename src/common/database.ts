@@ -8,7 +8,7 @@ import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-s
 import { SecretKeyIds1764900000000 } from './migrations/1764900000000-secret-key-ids';
 // Installs SQLite's isolation in TypeORM's better-sqlite3 driver (every DataSource of this process).
 import { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver';
-import { appendRows, inSqliteScope } from './sqlite-gate';
+import { appendRows, DEFAULT_LOCK_WAIT_MS, inSqliteScope, isSqliteBusy } from './sqlite-gate';
 
 export const MIGRATIONS = [InitialSchema1764400000000, SecretKeyIds1764900000000];
 
@@ -24,14 +24,20 @@ export function dataSourceOptions(db: DatabaseSettings, entities: DataSourceOpti
       migrations: MIGRATIONS,
       synchronize: false,
       migrationsRun: false,
-      // WAL lets readers go on during a write; busy_timeout waits instead of failing on a lock held
-      // by another process (the CLI during a rotation, say).
+      // How long a statement or transaction waits for the write lock of another process on the file
+      // (the CLI beside the service), asynchronously, before SQLITE_BUSY (503 DATABASE_BUSY): see
+      // sqlite-gate.ts. Read by the gate from the driver's options.
+      lockWaitMs: db.timeoutMs ?? DEFAULT_LOCK_WAIT_MS,
+      // WAL lets readers go on during a write. Opening may wait for the lock (synchronously, before
+      // anything is served); from then on busy_timeout is 0: better-sqlite3's busy handler would
+      // block the event loop, so the gate retries on SQLITE_BUSY with timers instead.
       prepareDatabase: (conn: { pragma(s: string): unknown }) => {
-        conn.pragma('journal_mode = WAL');
         conn.pragma('busy_timeout = 5000');
+        conn.pragma('journal_mode = WAL');
         conn.pragma('foreign_keys = ON');
+        conn.pragma('busy_timeout = 0');
       },
-    };
+    } as DataSourceOptions;
   }
   const timeoutMs = db.timeoutMs ?? DEFAULT_MYSQL_TIMEOUT_MS;
   return {
@@ -97,7 +103,15 @@ export function isUniqueViolation(err: unknown): boolean {
 function isRetryable(err: unknown): boolean {
   const e = err as { code?: string; driverError?: { code?: string } };
   const code = e?.driverError?.code ?? e?.code;
-  return (code !== undefined && RETRYABLE_MYSQL.has(code)) || code === 'SQLITE_BUSY';
+  return code !== undefined && RETRYABLE_MYSQL.has(code);
+}
+
+/**
+ * SQLite's write lock stayed held by another process (the CLI beside the service) for the whole
+ * lock wait (DATABASE_TIMEOUT_MS): answered 503 DATABASE_BUSY with Retry-After; nothing was done.
+ */
+export function isDatabaseBusy(err: unknown): boolean {
+  return isSqliteBusy(err);
 }
 
 /**

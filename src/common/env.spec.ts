@@ -20,7 +20,7 @@ describe('loadEnv', () => {
   it('applies defaults: port 3000, SQLite under ./data, development', () => {
     const env = loadEnv({ BIFROST_SECRET_KEY: KEY });
     expect(env).toMatchObject({ port: 3000, nodeEnv: 'development', logLevel: 'info', previousSecretKeys: [], corsOrigins: [], httpsOnly: false, requestTimeoutMs: 120_000 });
-    expect(env.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/bifrost.sqlite', sqlitePath: './data/bifrost.sqlite' });
+    expect(env.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/bifrost.sqlite', sqlitePath: './data/bifrost.sqlite', timeoutMs: 10_000 });
   });
 
   it('reads MySQL URLs and previous keys', () => {

@@ -15,6 +15,8 @@ export interface DatabaseSettings {
    * MySQL/MariaDB: how long any one statement may take, in ms (DATABASE_TIMEOUT_MS; a new
    * connection's handshake at most 5 s of it). A silent partition is answered 503 within about this
    * time. Lock waits count too: set it above the longest lock wait a hot key should survive.
+   * SQLite: how long a statement or transaction waits (without blocking the event loop) for the
+   * file's write lock while another process (the CLI) holds it, before 503 DATABASE_BUSY.
    */
   timeoutMs?: number;
 }
@@ -128,7 +130,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
   if (!/^\d{1,7}$/.test(timeoutRaw) || Number(timeoutRaw) < 500 || Number(timeoutRaw) > 600_000) {
     throw new EnvError('DATABASE_TIMEOUT_MS', 'must be an integer from 500 to 600000 (milliseconds)');
   }
-  if (database.kind === 'mysql') database.timeoutMs = Number(timeoutRaw);
+  database.timeoutMs = Number(timeoutRaw);
 
   let secretKey = source.BIFROST_SECRET_KEY ?? '';
   let secretKeyGenerated = false;

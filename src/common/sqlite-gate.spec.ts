@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, EntityManager } from 'typeorm';
 import { dataSourceOptions, inTransaction } from './database';
-import { appendRows, journalPath } from './sqlite-gate';
+import { appendRows, isSqliteBusy, journalPath } from './sqlite-gate';
 
 /** A real SQLite DataSource (a temp file in WAL mode, or in memory) with one table `t`. */
 async function database(where: 'file' | 'memory', dir?: string): Promise<DataSource> {
@@ -162,5 +162,109 @@ describe('SQLite journal recovery', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * Another process on the same file (the CLI beside the service): a second better-sqlite3
+ * connection, opened by the test, holds SQLite's own write lock, which the in-process lock knows
+ * nothing of. Nothing may wait for it synchronously (an interval timer keeps ticking), a write
+ * waits its turn for up to the lock wait and then fails with SQLITE_BUSY, and a transaction that
+ * began before another process committed never fails with SQLITE_BUSY_SNAPSHOT.
+ */
+describe('SQLite gate: another process holding the write lock', () => {
+  let dir: string;
+  let ds: DataSource;
+  let other: { exec(s: string): void; close(): void };
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bifrost-gate-'));
+    const path = join(dir, 'db.sqlite');
+    ds = new DataSource(dataSourceOptions({ kind: 'sqlite', url: `sqlite:${path}`, sqlitePath: path, timeoutMs: 600 }, []));
+    await ds.initialize();
+    await ds.query('CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL)');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Database = require('better-sqlite3') as new (p: string) => typeof other;
+    other = new Database(path);
+  });
+  afterEach(async () => {
+    other.close();
+    if (ds.isInitialized) await ds.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The longest gap between ticks of a 10 ms interval while `p` runs. */
+  async function longestGap<T>(p: () => Promise<T>): Promise<{ result: T | Error; gap: number }> {
+    let last = Date.now();
+    let gap = 0;
+    const timer = setInterval(() => {
+      gap = Math.max(gap, Date.now() - last);
+      last = Date.now();
+    }, 10);
+    try {
+      const result = await p().catch((err: Error) => err);
+      return { result, gap: Math.max(gap, Date.now() - last) };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  it('a transaction and a lone write wait for it without blocking the event loop, then fail with SQLITE_BUSY', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
+    const tx = await longestGap(() => inTransaction(ds, (em) => em.query('INSERT INTO t (v) VALUES (?)', ['tx'])));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    expect(isSqliteBusy(tx.result)).toBe(true);
+    const lone = await longestGap(() => ds.query('INSERT INTO t (v) VALUES (?)', ['lone']));
+    expect(isSqliteBusy(lone.result)).toBe(true);
+    // Generous: a synchronous busy wait would be the whole 600 ms.
+    expect(Math.max(tx.gap, lone.gap)).toBeLessThan(400);
+    // Reads go on meanwhile, and the lock given back, writes go through again.
+    expect(await values(ds)).toEqual([]);
+    other.exec('ROLLBACK');
+    await inTransaction(ds, (em) => em.query('INSERT INTO t (v) VALUES (?)', ['after']));
+    expect(await values(ds)).toEqual(['after']);
+  });
+
+  it('a write waits its turn: it goes through once the other process commits within the lock wait', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    other.exec("INSERT INTO t (v) VALUES ('other')");
+    const writing = inTransaction(ds, (em) => em.query('INSERT INTO t (v) VALUES (?)', ['mine']));
+    const write = track(writing);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(write.settled).toBe(false);
+    other.exec('COMMIT');
+    await writing;
+    expect(await values(ds)).toEqual(['other', 'mine']);
+  });
+
+  it('a transaction that reads before it writes is not broken by another process’s commit (no SQLITE_BUSY_SNAPSHOT)', async () => {
+    let readDone!: () => void;
+    const read = new Promise<void>((r) => (readDone = r));
+    let goOn!: () => void;
+    const proceed = new Promise<void>((r) => (goOn = r));
+    const tx = inTransaction(ds, async (em) => {
+      const before = (await em.query('SELECT COUNT(*) AS n FROM t')) as { n: number }[];
+      readDone();
+      await proceed;
+      await em.query('INSERT INTO t (v) VALUES (?)', [`after ${before[0].n}`]);
+    }).catch((err: Error) => err);
+    await read;
+    // The other process cannot commit in between: the transaction holds the write lock from its start.
+    expect(() => other.exec("INSERT INTO t (v) VALUES ('other')")).toThrow(/locked|busy/i);
+    goOn();
+    expect(await tx).toBeUndefined();
+    expect(await values(ds)).toEqual(['after 0']);
+  });
+
+  it('appendRows goes to the journal at once, and its rows are moved in once the lock is given back', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    const append = await longestGap(() => appendRows(ds, 't', ['v'], [['read entry']]));
+    expect(append.result).toBeUndefined();
+    expect(append.gap).toBeLessThan(400);
+    expect(await values(ds)).toEqual([]);
+    other.exec('COMMIT');
+    const until = Date.now() + 10_000;
+    while ((await values(ds)).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(await values(ds)).toEqual(['read entry']);
   });
 });

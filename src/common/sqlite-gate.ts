@@ -30,6 +30,25 @@ import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSq
  *   answered only once its entry is committed) goes through `appendRows`, below: after a short
  *   wait for the writer it is committed to a journal file beside the database instead, and moved
  *   into its table as soon as the writer is free.
+ *
+ * Other processes on the same file (the `bifrost` CLI beside the service) share SQLite's own write
+ * lock, which no in-process lock covers:
+ * - Every connection here has busy_timeout 0: better-sqlite3's busy handler waits synchronously,
+ *   which would stop the whole event loop (every request, /health) for as long as another process
+ *   holds the lock. A statement that meets the lock fails at once with SQLITE_BUSY instead, and is
+ *   tried again after a few ms (setTimeout: the event loop goes on meanwhile), until the lock wait
+ *   of the DataSource (`lockWaitMs` in its options: DATABASE_TIMEOUT_MS for the service, longer
+ *   for the CLI) runs out, counted from when the statement or transaction was asked for; then the
+ *   SQLITE_BUSY error is thrown (503 DATABASE_BUSY with Retry-After, see isSqliteBusy).
+ * - Transactions begin with BEGIN IMMEDIATE, so a transaction takes the write lock before its first
+ *   read, and only there can it meet another process (the retry above; nothing has run yet). A
+ *   deferred BEGIN would read first and fail at its first write with SQLITE_BUSY_SNAPSHOT whenever
+ *   another process had committed meanwhile, a failure no retry of the statement can mend.
+ * - A statement outside any transaction that meets the lock did nothing, so it is retried as is;
+ *   reads on the read-only connection do not meet the writer's lock in WAL mode (only SQLite's
+ *   brief internal ones), and are retried the same way.
+ * - appendRows goes to the journal at once when the file's write lock is held by another process;
+ *   the drain tries again shortly.
  */
 
 /** The part of a better-sqlite3 connection used here. */
@@ -44,11 +63,13 @@ interface RawConnection {
   prepare(source: string): RawStatement;
   close(): unknown;
 }
-type RawOpen = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => RawConnection;
+type RawOpen = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean; timeout?: number }) => RawConnection;
 
 /** The members of TypeORM's runner and driver this relies on (some are private in the typings). */
 interface Runner {
   driver: Driver;
+  /** When the transaction being opened on this runner stops waiting for another process's lock. */
+  lockDeadline?: number;
   transactionDepth: number;
   isTransactionActive: boolean;
   query(sql: string, parameters?: unknown[], structured?: boolean): Promise<unknown>;
@@ -59,7 +80,7 @@ interface Runner {
   rollbackTransaction(): Promise<void>;
 }
 interface Driver {
-  options: { database?: string };
+  options: { database?: string; lockWaitMs?: number };
   databaseConnection?: RawConnection;
   queryRunner?: Runner;
   sqlite: RawOpen;
@@ -170,6 +191,42 @@ export function isMemorySqlite(path: string | undefined): boolean {
 
 const READ = /^\s*(select|with)\b/i;
 
+/** How long a statement or transaction waits for a write lock held by another process, by default. */
+export const DEFAULT_LOCK_WAIT_MS = 10_000;
+/** However long it already waited in this process, a transaction tries for the lock at least this long. */
+const MIN_LOCK_TRY_MS = 100;
+/** The longest pause between two tries. */
+const MAX_RETRY_PAUSE_MS = 25;
+
+/** SQLITE_BUSY and its extended codes (…_SNAPSHOT, …_RECOVERY, …_TIMEOUT), raw or wrapped by TypeORM. */
+export function isSqliteBusy(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.driverError?.code ?? e?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+function lockWaitOf(driver: Driver): number {
+  const ms = driver.options.lockWaitMs;
+  return typeof ms === 'number' && ms >= 0 ? ms : DEFAULT_LOCK_WAIT_MS;
+}
+
+/**
+ * Runs `fn` until it does not fail with SQLITE_BUSY or `deadline` (ms since the epoch) has passed,
+ * pausing a few ms (asynchronously) between tries; the last SQLITE_BUSY is thrown. Only for work
+ * that did nothing when it failed busy: a statement outside a transaction, a BEGIN.
+ */
+export async function retryBusy<T>(fn: () => T | Promise<T>, deadline: number): Promise<T> {
+  for (let pause = 1; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
+    try {
+      return await fn();
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!isSqliteBusy(err) || left <= 0) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+    }
+  }
+}
+
 const proto = BetterSqlite3QueryRunner.prototype as unknown as Runner;
 const driverProto = BetterSqlite3Driver.prototype as unknown as Driver;
 const original = {
@@ -190,7 +247,7 @@ function readerOf(driver: Driver, gate: Gate, base: Runner): Runner | null {
   gate.closed = false; // connected (again)
   try {
     const conn = new driver.sqlite(path!, { readonly: true, fileMustExist: true });
-    conn.pragma('busy_timeout = 5000');
+    conn.pragma('busy_timeout = 0'); // never a synchronous wait: see retryBusy
     const reader = Object.create(base) as Runner & { stmtCache: Map<string, unknown> };
     // Its own connection and its own prepared statements; everything else as the writer's runner.
     reader.connect = () => Promise.resolve(conn);
@@ -245,10 +302,19 @@ function inOpenTransaction(gate: Gate, runner: Runner): boolean {
 
 proto.query = async function (this: Runner, sql: string, parameters?: unknown[], structured?: boolean) {
   const gate = gateOf(this.driver);
-  if (gate.reader === this || inOpenTransaction(gate, this)) return original.query.call(this, sql, parameters, structured);
+  if (gate.reader === this) return original.query.call(this, sql, parameters, structured);
+  if (inOpenTransaction(gate, this)) {
+    // TypeORM's BEGIN (deferred) of the transaction this runner is opening: take the write lock now.
+    if (gate.owner === this && this.transactionDepth === 0 && /^BEGIN( TRANSACTION)?$/i.test(sql.trim())) {
+      const deadline = Math.max(this.lockDeadline ?? 0, Date.now() + MIN_LOCK_TRY_MS);
+      return retryBusy(() => original.query.call(this, 'BEGIN IMMEDIATE', parameters, structured), deadline);
+    }
+    return original.query.call(this, sql, parameters, structured);
+  }
+  const deadline = Date.now() + lockWaitOf(this.driver);
   const reader = readerOf(this.driver, gate, this);
-  if (reader && (await isRead(reader, sql))) return original.query.call(reader, sql, parameters, structured);
-  return gate.lock.run(() => original.query.call(this, sql, parameters, structured));
+  if (reader && (await isRead(reader, sql))) return retryBusy(() => original.query.call(reader, sql, parameters, structured), deadline);
+  return gate.lock.run(() => retryBusy(() => original.query.call(this, sql, parameters, structured), Math.max(deadline, Date.now() + MIN_LOCK_TRY_MS)));
 };
 
 proto.startTransaction = async function (this: Runner, isolation?: string) {
@@ -258,6 +324,7 @@ proto.startTransaction = async function (this: Runner, isolation?: string) {
     throw new TypeORMError('On SQLite a transaction cannot open another one: use the EntityManager the transaction was given');
   }
   const scope = scopes.getStore();
+  this.lockDeadline = Date.now() + lockWaitOf(this.driver);
   const release = await gate.lock.acquire();
   gate.owner = this;
   gate.ownerScope = scope;
@@ -328,6 +395,8 @@ export const JOURNAL_AFTER_MS = 50;
 const SLICES = [100, 10, 1];
 const DRAIN_ROWS = 1000;
 const DRAIN_RETRY_MS = 1000;
+/** After the drain met another process's write lock (a CLI import, say). */
+const DRAIN_BUSY_RETRY_MS = 250;
 
 /**
  * A second SQLite file beside the database (`<database>.pending`), written by its own connection,
@@ -347,10 +416,11 @@ export function journalPath(database: string): string {
 
 function journalOf(driver: Driver, gate: Gate): Journal {
   if (gate.journal) return gate.journal;
-  const conn = new driver.sqlite(journalPath(driver.options.database!));
+  // busy_timeout 0, from the start: another process appending or draining holds it for a moment
+  // only, and its callers retry without blocking the event loop.
+  const conn = new driver.sqlite(journalPath(driver.options.database!), { timeout: 0 });
   try {
     conn.pragma('journal_mode = WAL');
-    conn.pragma('busy_timeout = 5000');
     conn.exec('CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, cols TEXT NOT NULL, vals TEXT NOT NULL)');
     gate.journal = {
       conn,
@@ -421,7 +491,7 @@ function scheduleDrain(driver: Driver, gate: Gate): void {
         try {
           const taken = journal.take.all() as { seq: number; tbl: string; cols: string; vals: string }[];
           if (taken.length === 0) return;
-          conn.exec('BEGIN');
+          conn.exec('BEGIN IMMEDIATE'); // another process holding the file's write lock: SQLITE_BUSY, tried again shortly
           try {
             for (const r of taken) insertNow(conn, insertStatements(conn), r.tbl, JSON.parse(r.cols) as string[], [JSON.parse(r.vals) as unknown[]]);
             conn.exec('COMMIT');
@@ -439,10 +509,10 @@ function scheduleDrain(driver: Driver, gate: Gate): void {
       });
     }
   })()
-    .catch(() => {
+    .catch((err) => {
       // The rows stay in the journal (committed there); try again a little later.
       gate.journalPending = true;
-      if (!gate.closed) setTimeout(() => scheduleDrain(driver, gate), DRAIN_RETRY_MS).unref();
+      if (!gate.closed) setTimeout(() => scheduleDrain(driver, gate), isSqliteBusy(err) ? DRAIN_BUSY_RETRY_MS : DRAIN_RETRY_MS).unref();
     })
     .finally(() => {
       gate.draining = null;
@@ -452,11 +522,11 @@ function scheduleDrain(driver: Driver, gate: Gate): void {
 /**
  * Appends `rows` (arrays in `columns` order) to `table` on a SQLite DataSource, committed when it
  * resolves, outside any transaction of the caller. It waits for the writer up to JOURNAL_AFTER_MS;
- * if a transaction holds it longer (an import), the rows are committed to the journal instead
- * (`<database>.pending`) and moved into `table` as soon as the writer is free, so the caller never
- * waits for that transaction. Rows of one call reach `table` together and in order; relative to
- * other writes they land when they are moved. In memory (no file for a journal) it waits for the
- * writer.
+ * if a transaction holds it longer (an import), or another process holds the file's write lock (the
+ * CLI), the rows are committed to the journal instead (`<database>.pending`) and moved into `table`
+ * as soon as the writer is free, so the caller never waits for that transaction. Rows of one call
+ * reach `table` together and in order; relative to other writes they land when they are moved. In
+ * memory (no file for a journal) it waits for the writer.
  */
 export async function appendRows(dataSource: DataSource, table: string, columns: string[], rows: unknown[][]): Promise<void> {
   const driver = dataSource.driver as unknown as Driver;
@@ -466,10 +536,18 @@ export async function appendRows(dataSource: DataSource, table: string, columns:
   }
   if (rows.length === 0) return;
   const memory = isMemorySqlite(driver.options.database);
+  const deadline = Date.now() + lockWaitOf(driver);
   const release = memory ? await gate.lock.acquire() : await gate.lock.acquireWithin(JOURNAL_AFTER_MS);
   if (release) {
-    withWriter(driver, gate, release, (conn) => {
-      conn.exec('BEGIN');
+    // Another process holding the file's write lock (the CLI) fails BEGIN IMMEDIATE at once: then
+    // the journal, as for a long transaction of this process.
+    const written = withWriter(driver, gate, release, (conn) => {
+      try {
+        conn.exec('BEGIN IMMEDIATE');
+      } catch (err) {
+        if (!memory && isSqliteBusy(err)) return false;
+        throw err;
+      }
       try {
         insertNow(conn, insertStatements(conn), table, columns, rows);
         conn.exec('COMMIT');
@@ -477,19 +555,22 @@ export async function appendRows(dataSource: DataSource, table: string, columns:
         if (conn.inTransaction) conn.exec('ROLLBACK');
         throw err;
       }
+      return true;
     });
-    return;
+    if (written) return;
   }
-  const journal = journalOf(driver, gate);
   const cols = JSON.stringify(columns);
-  journal.conn.exec('BEGIN IMMEDIATE');
-  try {
-    for (const r of rows) journal.append.run(table, cols, JSON.stringify(r.map(bindable)));
-    journal.conn.exec('COMMIT');
-  } catch (err) {
-    if (journal.conn.inTransaction) journal.conn.exec('ROLLBACK');
-    throw err;
-  }
+  await retryBusy(() => {
+    const journal = journalOf(driver, gate);
+    journal.conn.exec('BEGIN IMMEDIATE');
+    try {
+      for (const r of rows) journal.append.run(table, cols, JSON.stringify(r.map(bindable)));
+      journal.conn.exec('COMMIT');
+    } catch (err) {
+      if (journal.conn.inTransaction) journal.conn.exec('ROLLBACK');
+      throw err;
+    }
+  }, deadline);
   gate.journalPending = true;
   scheduleDrain(driver, gate);
 }
