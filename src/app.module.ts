@@ -23,6 +23,7 @@ import { ExportModule } from './export/export.module';
 import { Execution, ExecutionLog, ExecutionSecret } from './executions/execution.entity';
 import { ExecutionsModule } from './executions/executions.module';
 import { ScrubberModule } from './scrubber/scrubber.module';
+import { SettingsModule } from './settings/settings.module';
 
 export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, ExecutionLog, ExecutionSecret];
 
@@ -43,6 +44,7 @@ export class AppModule {
         ExecutionsModule,
         ExportModule,
         HealthModule,
+        SettingsModule,
       ],
       providers: [
         { provide: APP_ENV, useValue: env },
