@@ -27,7 +27,10 @@ export class TokensController {
 
   @Get('tokens')
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'List tokens (never the token itself): all for admin, its org for org_admin' })
+  @ApiOperation({
+    summary: 'List tokens (never the token itself): all for admin, its org for org_admin',
+    description: 'Revoked tokens are listed too, with their `revokedAt`. The token itself is shown only when it is created.',
+  })
   @ApiOkResponse({ type: TokenListDto })
   async list(@CurrentPrincipal() principal: Principal): Promise<TokenListDto> {
     return { items: await this.tokens.list(principal), nextCursor: null };
@@ -45,7 +48,7 @@ export class TokensController {
 
   @Get('me')
   @Roles('admin', 'org_admin', 'member', 'service')
-  @ApiOperation({ summary: 'The principal of the presented token' })
+  @ApiOperation({ summary: 'The principal of the presented token', description: 'Any valid token: its id, name, role and org (null for admin and org-less service tokens).' })
   @ApiOkResponse({ type: PrincipalDto })
   me(@CurrentPrincipal() principal: Principal): PrincipalDto {
     return { id: principal.id, name: principal.name, role: principal.role, orgId: principal.orgId };

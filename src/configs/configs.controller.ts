@@ -36,7 +36,7 @@ export class ConfigsController {
 
   @Get('scopes/:scope/configs/:key')
   @Roles('admin', 'org_admin', 'member')
-  @ApiOperation({ summary: 'One config (a secret reads as "••••••"; there is no way to reveal it)' })
+  @ApiOperation({ summary: 'One config (a secret reads as "••••••"; there is no way to reveal it)', description: 'Missing: 404 `CONFIG_NOT_FOUND`. Only the SDK read returns a secret, to a service token.' })
   @ApiParam(SCOPE_PARAM)
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
@@ -71,7 +71,7 @@ export class ConfigsController {
 
   @Patch('scopes/:scope/configs/:key')
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'Change the description only (never the value)' })
+  @ApiOperation({ summary: 'Change the description only (never the value)', description: 'A null description removes it. Writes in `global` are for admin alone.' })
   @ApiParam(SCOPE_PARAM)
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
@@ -83,7 +83,7 @@ export class ConfigsController {
   @Delete('scopes/:scope/configs/:key')
   @HttpCode(204)
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'Delete a config' })
+  @ApiOperation({ summary: 'Delete a config', description: 'Deletes the row of this scope only (an org’s delete never touches the global row). Audited as `config.delete`.' })
   @ApiParam(SCOPE_PARAM)
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse()
@@ -94,7 +94,10 @@ export class ConfigsController {
 
   @Get('orgs/:orgId/effective-configs')
   @Roles('admin', 'org_admin', 'member')
-  @ApiOperation({ summary: 'The cascade: every global key overlaid by the org’s own, each with its `source`; secrets masked' })
+  @ApiOperation({
+    summary: 'The cascade: every global key overlaid by the org’s own, each with its `source`; secrets masked',
+    description: 'Ordered by key, paged as the scope list is (`limit`, `cursor`).',
+  })
   @ApiParam({ name: 'orgId', description: 'An org id' })
   @ApiOkResponse({ type: EffectiveConfigListDto })
   effective(@Param('orgId') orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {

@@ -11,6 +11,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles, TokenCheckedByHandler } from '../auth/auth.decorators';
+import { anyJson } from '../common/openapi';
 import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
 import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
@@ -54,8 +55,11 @@ export class SdkController {
 
   @Get()
   @Roles('service')
-  @ApiOperation({ summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"' })
-  @ApiOkResponse({ schema: { type: 'object', additionalProperties: true, example: { stripe_api_key: '••••••', max_retries: 3 } } })
+  @ApiOperation({
+    summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"',
+    description: 'Every global key overlaid by the org’s own; the org is the token’s, or `X-Bifrost-Org` for an org-less service token. Not paged: the one list that is an object.',
+  })
+  @ApiOkResponse({ schema: { type: 'object', additionalProperties: anyJson(), example: { stripe_api_key: '••••••', max_retries: 3 } } })
   async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
     return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
   }
@@ -84,7 +88,7 @@ export class SdkController {
   @Delete(':key')
   @HttpCode(204)
   @Roles('service')
-  @ApiOperation({ summary: 'Delete the org’s own row (never the global one)' })
+  @ApiOperation({ summary: 'Delete the org’s own row (never the global one)', description: 'After it, a read falls back to the global row, if any. Missing in the org: 404 `CONFIG_NOT_FOUND`.' })
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
   async delete(@CurrentPrincipal() principal: Principal, @Param('key') key: string, @Headers('x-bifrost-org') org?: string): Promise<void> {

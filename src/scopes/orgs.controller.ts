@@ -14,7 +14,10 @@ export class OrgsController {
 
   @Post()
   @Roles('admin')
-  @ApiOperation({ summary: 'Create an org (admin)' })
+  @ApiOperation({
+    summary: 'Create an org (admin)',
+    description: 'Names are unique (409 `ORG_EXISTS`), stored in Unicode NFC; a name that looks like an existing org’s (Unicode TR39 skeleton) is refused with 409 `ORG_NAME_CONFUSABLE`.',
+  })
   @ApiCreatedResponse({ type: OrgDto })
   @ApiConflictResponse({ description: 'The name is taken (`ORG_EXISTS`)' })
   async create(@Body() body: CreateOrgDto): Promise<OrgDto> {
@@ -23,7 +26,7 @@ export class OrgsController {
 
   @Get()
   @Roles('admin', 'org_admin', 'member', 'service')
-  @ApiOperation({ summary: 'List orgs: all for admin, your own for everyone else' })
+  @ApiOperation({ summary: 'List orgs: all for admin, your own for everyone else', description: 'Ordered by name. An org-less token (other than admin) sees none.' })
   @ApiOkResponse({ type: OrgListDto })
   async list(@CurrentPrincipal() principal: Principal): Promise<OrgListDto> {
     const orgs = await this.orgs.list(principal.role === 'admin' ? undefined : principal.orgId);
@@ -32,7 +35,7 @@ export class OrgsController {
 
   @Get(':orgId')
   @Roles('admin', 'org_admin', 'member', 'service')
-  @ApiOperation({ summary: 'One org (your own, or any for admin)' })
+  @ApiOperation({ summary: 'One org (your own, or any for admin)', description: 'Another org’s id is 403 `ORG_FORBIDDEN` whether or not it exists, so ids cannot be probed.' })
   @ApiOkResponse({ type: OrgDto })
   @ApiNotFoundResponse({ description: '`ORG_NOT_FOUND`' })
   async get(@Param('orgId') orgId: string): Promise<OrgDto> {

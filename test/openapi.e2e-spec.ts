@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startApp, TestApp } from './helpers/test-app';
+
+/**
+ * The OpenAPI document (`/docs-json`) as third-party tools read it: Redocly (`recommended`) and
+ * Spectral (`spectral:oas`) find no error in it (issue 15). The linters are the pinned
+ * devDependencies, run through their CLIs on the document the app serves.
+ */
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..');
+const REDOCLY = require.resolve('@redocly/cli/bin/cli.js', { paths: [ROOT] });
+const SPECTRAL = require.resolve('@stoplight/spectral-cli/dist/index.js', { paths: [ROOT] });
+// No telemetry or update check from Redocly: nothing leaves the machine.
+const QUIET = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_UPDATE_NOTIFIER: '1' };
+
+/** A CLI's stdout whatever its exit code (linters exit 1 when they find errors). */
+async function output(file: string, args: string[], cwd: string): Promise<string> {
+  try {
+    return (await run(process.execPath, [file, ...args], { cwd, env: QUIET, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })).stdout;
+  } catch (err) {
+    const stdout = (err as { stdout?: string }).stdout?.trim() ?? '';
+    if (stdout.startsWith('{') || stdout.startsWith('[')) return stdout;
+    throw err;
+  }
+}
+
+type Operation = { parameters?: { name: string; in: string; required?: boolean }[]; security?: unknown[]; description?: string; tags?: string[] };
+type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>>; security?: unknown[]; tags?: { name: string }[]; components: { securitySchemes: Record<string, { bearerFormat?: string }> } };
+
+const operations = (doc: OpenApi) => Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
+
+describe('the OpenAPI document, linted', () => {
+  let t: TestApp;
+  let dir: string;
+  let doc: OpenApi;
+
+  beforeAll(async () => {
+    t = await startApp();
+    dir = mkdtempSync(join(tmpdir(), 'bifrost-openapi-'));
+    const res = await t.http().get('/docs-json').expect(200);
+    doc = res.body as OpenApi;
+    writeFileSync(join(dir, 'openapi.json'), JSON.stringify(res.body, null, 2));
+    writeFileSync(join(dir, '.spectral.yaml'), 'extends: ["spectral:oas"]\n');
+  });
+  afterAll(async () => {
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('has no Redocly error (recommended rules)', async () => {
+    const report = JSON.parse(await output(REDOCLY, ['lint', '--extends', 'recommended', '--format', 'json', 'openapi.json'], dir)) as {
+      totals: { errors: number };
+      problems: { ruleId: string; severity: string; message: string; location: { pointer: string }[] }[];
+    };
+    const errors = report.problems.filter((p) => p.severity === 'error').map((p) => `${p.ruleId} ${p.location[0]?.pointer}: ${p.message}`);
+    expect(errors).toEqual([]);
+    expect(report.totals.errors).toBe(0);
+  });
+
+  it('has no Spectral error (spectral:oas)', async () => {
+    const report = JSON.parse(await output(SPECTRAL, ['lint', '--ruleset', '.spectral.yaml', '--format', 'json', '--quiet', 'openapi.json'], dir)) as {
+      code: string;
+      path: string[];
+      message: string;
+      severity: number;
+    }[];
+    // Spectral's severities: 0 error, 1 warning, 2 info, 3 hint.
+    expect(report.filter((p) => p.severity === 0).map((p) => `${p.code} ${p.path.join('.')}: ${p.message}`)).toEqual([]);
+  });
+
+  it('declares each header once, optional as API.md says, and bearer auth everywhere but /health', () => {
+    for (const { path, method, op } of operations(doc)) {
+      const headers = (op.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name.toLowerCase());
+      expect({ path, method, headers }).toEqual({ path, method, headers: [...new Set(headers)] });
+      for (const p of op.parameters ?? []) if (p.in === 'header') expect({ path, method, name: p.name, required: p.required ?? false }).toMatchObject({ required: false });
+      expect({ path, method, described: !!op.description }).toEqual({ path, method, described: true });
+      for (const tag of op.tags ?? []) expect(doc.tags?.map((t) => t.name)).toContain(tag);
+    }
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/health'].get.security).toEqual([]);
+    expect(doc.components.securitySchemes.bearer.bearerFormat).not.toMatch(/jwt/i);
+  });
+});
