@@ -28,7 +28,7 @@ async function output(file: string, args: string[], cwd: string): Promise<string
   }
 }
 
-type Operation = { parameters?: { name: string; in: string; required?: boolean }[]; security?: unknown[]; description?: string; tags?: string[] };
+type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown; parameters?: { name: string; in: string; required?: boolean }[]; security?: unknown[]; description?: string; tags?: string[] };
 type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>>; security?: unknown[]; tags?: { name: string }[]; components: { securitySchemes: Record<string, { bearerFormat?: string }> } };
 
 const operations = (doc: OpenApi) => Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
@@ -83,5 +83,21 @@ describe('the OpenAPI document, linted', () => {
     expect(doc.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/health'].get.security).toEqual([]);
     expect(doc.components.securitySchemes.bearer.bearerFormat).not.toMatch(/jwt/i);
+  });
+
+  it('describes every error with the one error schema, and the statuses every operation can answer', () => {
+    const errorDto = (doc.components as unknown as { schemas: Record<string, { required?: string[] }> }).schemas.ErrorDto;
+    expect(errorDto.required?.sort()).toEqual(['code', 'error', 'message', 'statusCode']);
+    for (const { path, method, op } of operations(doc)) {
+      const statuses = Object.keys(op.responses);
+      if (path.startsWith('/api')) {
+        const expected = ['400', '401', '403', '429', '500', '503', ...(op.requestBody ? ['413', '415'] : [])];
+        expect({ path, method, missing: expected.filter((s) => !statuses.includes(s)) }).toEqual({ path, method, missing: [] });
+      }
+      for (const status of statuses.filter((s) => Number(s) >= 400 && !(path === '/health' && s === '503'))) {
+        const schema = op.responses[status].content?.['application/json']?.schema;
+        expect({ path, method, status, schema }).toEqual({ path, method, status, schema: { $ref: '#/components/schemas/ErrorDto' } });
+      }
+    }
   });
 });

@@ -43,6 +43,13 @@ export function anyJsonNotNull(): { anyOf: Record<string, unknown>[] } {
   return { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'object', additionalProperties: true }, { type: 'array', items: {} }] };
 }
 
+/** What an operation that takes its org from a service token or `X-Bifrost-Org` can answer. */
+export const ORG_HEADER_ERRORS: Record<number, string> = {
+  400: '`ORG_REQUIRED` (an org-less service token without `X-Bifrost-Org`), `INVALID_ORG_HEADER` (not validly percent-encoded)',
+  403: '`ORG_FORBIDDEN`: the token acts for its own org only',
+  404: '`ORG_NOT_FOUND`: no org matches `X-Bifrost-Org`',
+};
+
 /** Codes that any operation under /api can answer, by status. */
 const COMMON_ERRORS: Record<number, string> = {
   400: '`VALIDATION_FAILED` and the other request errors (API.md, "Errors"): `MALFORMED_REQUEST`, `INVALID_PATH`, ...',

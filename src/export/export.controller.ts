@@ -1,22 +1,9 @@
 import { Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiExtraModels,
-  ApiForbiddenResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiPayloadTooLargeResponse,
-  ApiProduces,
-  ApiRequestTimeoutResponse,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-  ApiTooManyRequestsResponse,
-  getSchemaPath,
-} from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import { ApiErrors } from '../common/openapi';
 import type { Principal } from '../auth/roles';
 import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResultDto, WrappedBundleDto } from './dto/export.dto';
 import { ExportService } from './export.service';
@@ -48,8 +35,10 @@ export class ExportController {
   })
   @ApiProduces('application/json')
   @ApiOkResponse({ type: BundleDto })
-  @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `VALIDATION_FAILED`' })
-  @ApiForbiddenResponse({ description: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)' })
+  @ApiErrors({
+    400: '`INVALID_SCOPE`, `VALIDATION_FAILED` (a query parameter that is not allowed, or `portable` not true/false)',
+    403: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)',
+  })
   async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     const portable = query.portable !== 'false';
     // Streamed, so the global interceptor never sees it: a portable bundle is scrubbed value by
@@ -85,11 +74,17 @@ export class ExportController {
     schema: { oneOf: [{ $ref: getSchemaPath(BundleDto) }, { $ref: getSchemaPath(WrappedBundleDto) }, { $ref: getSchemaPath(BifrostExportDto) }] },
   })
   @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
-  @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `INVALID_JSON`, `VALIDATION_FAILED`' })
-  @ApiPayloadTooLargeResponse({ description: '`PAYLOAD_TOO_LARGE` over 512 MiB' })
-  @ApiTooManyRequestsResponse({ description: '`TOO_MANY_IMPORTS`: this token already has 2 imports in flight (Retry-After)' })
-  @ApiServiceUnavailableResponse({ description: '`IMPORTS_BUSY`: 4 imports are in flight on this instance (Retry-After)' })
-  @ApiRequestTimeoutResponse({ description: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s' })
+  @ApiErrors(
+    {
+      400: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `REQUEST_ABORTED`',
+      403: '`ORG_FORBIDDEN`: an org_admin importing outside its org, or asking for `createOrgs`',
+      408: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s',
+      413: '`PAYLOAD_TOO_LARGE` over 512 MiB (an import is not held to the 1 MiB limit)',
+      429: '`TOO_MANY_IMPORTS`: this token already has 2 imports in flight (Retry-After)',
+      503: '`IMPORTS_BUSY`: 4 imports are in flight on this instance (Retry-After)',
+    },
+    { body: true },
+  )
   async import(
     @CurrentPrincipal() principal: Principal,
     @Query() query: ImportQueryDto,

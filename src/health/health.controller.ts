@@ -1,5 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiInternalServerErrorResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorDto } from '../common/openapi';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
@@ -11,6 +12,7 @@ class HealthDto {
 }
 
 @ApiTags('Health')
+@ApiExtraModels(ErrorDto)
 @Controller('health')
 export class HealthController {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -19,7 +21,8 @@ export class HealthController {
   @Public()
   @ApiOperation({ summary: 'Liveness and readiness: is the database reachable?', description: 'No token. 503 when the database does not answer within 2 s.' })
   @ApiOkResponse({ type: HealthDto })
-  @ApiServiceUnavailableResponse({ type: HealthDto })
+  @ApiServiceUnavailableResponse({ type: HealthDto, description: 'The database is down' })
+  @ApiInternalServerErrorResponse({ type: ErrorDto, description: '`INTERNAL_ERROR`' })
   async check(@Res({ passthrough: true }) res: FastifyReply): Promise<HealthDto> {
     try {
       await Promise.race([

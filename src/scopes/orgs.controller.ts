@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Param, Post } from '@nestjs/common';
-import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/openapi';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { CreateOrgDto, OrgDto, OrgListDto } from './orgs.dto';
@@ -19,7 +20,7 @@ export class OrgsController {
     description: 'Names are unique (409 `ORG_EXISTS`), stored in Unicode NFC; a name that looks like an existing org’s (Unicode TR39 skeleton) is refused with 409 `ORG_NAME_CONFUSABLE`.',
   })
   @ApiCreatedResponse({ type: OrgDto })
-  @ApiConflictResponse({ description: 'The name is taken (`ORG_EXISTS`)' })
+  @ApiErrors({ 409: '`ORG_EXISTS` (the name is taken), `ORG_NAME_CONFUSABLE` (it looks like an existing org’s name)' }, { body: true })
   async create(@Body() body: CreateOrgDto): Promise<OrgDto> {
     return toOrgDto(await this.orgs.create(body.name));
   }
@@ -37,7 +38,7 @@ export class OrgsController {
   @Roles('admin', 'org_admin', 'member', 'service')
   @ApiOperation({ summary: 'One org (your own, or any for admin)', description: 'Another org’s id is 403 `ORG_FORBIDDEN` whether or not it exists, so ids cannot be probed.' })
   @ApiOkResponse({ type: OrgDto })
-  @ApiNotFoundResponse({ description: '`ORG_NOT_FOUND`' })
+  @ApiErrors({ 400: '`INVALID_ID`: not an org id (a UUID)', 403: '`ORG_FORBIDDEN`: another org', 404: '`ORG_NOT_FOUND`' })
   async get(@Param('orgId') orgId: string): Promise<OrgDto> {
     return toOrgDto(await this.orgs.getOrThrow(orgId));
   }
