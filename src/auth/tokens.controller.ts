@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { badRequest } from '../common/errors';
 import { ApiErrors } from '../common/openapi';
+import { PageQueryDto } from '../common/paging';
 import { CurrentPrincipal, Roles } from './auth.decorators';
 import type { Principal } from './roles';
 import { CreatedTokenDto, CreateTokenDto, PrincipalDto, TokenListDto } from './tokens.dto';
@@ -37,11 +38,12 @@ export class TokensController {
   @Roles('admin', 'org_admin')
   @ApiOperation({
     summary: 'List tokens (never the token itself): all for admin, its org for org_admin',
-    description: 'Revoked tokens are listed too, with their `revokedAt`. The token itself is shown only when it is created.',
+    description: 'Oldest first, paged (`limit`, `cursor`) as every list. Revoked tokens are listed too, with their `revokedAt`. The token itself is shown only when it is created.',
   })
   @ApiOkResponse({ type: TokenListDto })
-  async list(@CurrentPrincipal() principal: Principal): Promise<TokenListDto> {
-    return { items: await this.tokens.list(principal), nextCursor: null };
+  @ApiErrors({ 400: '`INVALID_LIMIT`, `INVALID_CURSOR`' })
+  list(@CurrentPrincipal() principal: Principal, @Query() query: PageQueryDto): Promise<TokenListDto> {
+    return this.tokens.list(principal, query);
   }
 
   @Delete('tokens/:id')

@@ -1,6 +1,7 @@
-import { Body, Controller, Get, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/openapi';
+import { PageQueryDto } from '../common/paging';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { CreateOrgDto, OrgDto, OrgListDto } from './orgs.dto';
@@ -27,11 +28,12 @@ export class OrgsController {
 
   @Get()
   @Roles('admin', 'org_admin', 'member', 'service')
-  @ApiOperation({ summary: 'List orgs: all for admin, your own for everyone else', description: 'Ordered by name. An org-less token (other than admin) sees none.' })
+  @ApiOperation({ summary: 'List orgs: all for admin, your own for everyone else', description: 'Ordered by name, paged (`limit`, `cursor`) as every list. An org-less token (other than admin) sees none.' })
   @ApiOkResponse({ type: OrgListDto })
-  async list(@CurrentPrincipal() principal: Principal): Promise<OrgListDto> {
-    const orgs = await this.orgs.list(principal.role === 'admin' ? undefined : principal.orgId);
-    return { items: orgs.map(toOrgDto), nextCursor: null };
+  @ApiErrors({ 400: '`INVALID_LIMIT`, `INVALID_CURSOR`' })
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: PageQueryDto): Promise<OrgListDto> {
+    const page = await this.orgs.list(principal.role === 'admin' ? undefined : principal.orgId, query);
+    return { items: page.items.map(toOrgDto), nextCursor: page.nextCursor };
   }
 
   @Get(':orgId')
