@@ -110,7 +110,9 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
         'Typed configs and Fernet-encrypted secrets for the Bifrost workflow platform. Secrets are shown as `••••••` everywhere; ' +
           'only the SDK read returns one, to a service token. Every error is `{statusCode, error, code, message, details?}` (`ErrorDto`), ' +
           'with a stable upper-snake `code`. Any request may also be refused before it reaches an operation: 405 `METHOD_NOT_ALLOWED` ' +
-          '(with `Allow`) for a method the path does not serve, 408 `REQUEST_TIMEOUT`, 414 `URI_TOO_LONG`, 431 `HEADERS_TOO_LARGE`.',
+          '(with `Allow`) for a method the path does not serve, 408 `REQUEST_TIMEOUT`, 414 `URI_TOO_LONG`, 431 `HEADERS_TOO_LARGE`. ' +
+          'Every answer passes the scrubber: wherever a registered secret (of at least 4 characters) occurs in an answer, in any string ' +
+          'or member name, it reads `[REDACTED]`, whatever the schema says there; the schemas describe answers before that.',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token (`bft_...`): opaque, not a JWT' })

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startApp, TestApp } from './helpers/test-app';
+import { answerProblem } from './helpers/openapi-check';
+import { bearer, startApp, TestApp } from './helpers/test-app';
 
 /**
  * The OpenAPI document (`/docs-json`) as third-party tools read it: Redocly (`recommended`) and
@@ -14,6 +15,10 @@ const run = promisify(execFile);
 const ROOT = join(__dirname, '..');
 const REDOCLY = require.resolve('@redocly/cli/bin/cli.js', { paths: [ROOT] });
 const SPECTRAL = require.resolve('@stoplight/spectral-cli/dist/index.js', { paths: [ROOT] });
+// Its package exports do not list its CLI: the file where npm installs it.
+const OPENAPI_TS = join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js');
+const TSC = require.resolve('typescript/bin/tsc', { paths: [ROOT] });
+const FIXTURE = join(__dirname, 'fixtures', 'openapi-client', 'calls.ts');
 // No telemetry or update check from Redocly: nothing leaves the machine.
 const QUIET = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_UPDATE_NOTIFIER: '1' };
 
@@ -39,7 +44,7 @@ describe('the OpenAPI document, linted', () => {
   let doc: OpenApi;
 
   beforeAll(async () => {
-    t = await startApp();
+    t = await startApp({ listen: true });
     dir = mkdtempSync(join(tmpdir(), 'bifrost-openapi-'));
     const res = await t.http().get('/docs-json').expect(200);
     doc = res.body as OpenApi;
@@ -99,5 +104,62 @@ describe('the OpenAPI document, linted', () => {
         expect({ path, method, status, schema }).toEqual({ path, method, status, schema: { $ref: '#/components/schemas/ErrorDto' } });
       }
     }
+  });
+
+  it('checks answers against it: an undocumented status or a body off its schema is a problem', async () => {
+    const json = { 'content-type': 'application/json; charset=utf-8' };
+    const me = await t.http().get('/api/me').set(bearer(t.adminToken)).expect(200);
+    const api = doc as unknown as Parameters<typeof answerProblem>[0];
+    expect(answerProblem(api, 'get', '/api/me', { status: me.status, headers: me.headers, body: me.body })).toBe('');
+    expect(answerProblem(api, 'get', '/api/me', { status: 418, headers: json, body: {} })).toMatch(/status not documented/);
+    expect(answerProblem(api, 'get', '/api/me', { status: 200, headers: json, body: { ...me.body, role: 'root' } })).toMatch(/\/role must be equal to one of the allowed values/);
+    expect(answerProblem(api, 'get', '/api/me', { status: 401, headers: json, body: { statusCode: 401, message: 'no' } })).toMatch(/must have required property 'error'/);
+    expect(answerProblem(api, 'delete', '/api/tokens/x', { status: 204, headers: json, body: { a: 1 } })).toMatch(/a JSON body where the document says there is none/);
+    // What the scrubber wrote is not held against the document (a secret "secret" redacts a type `secret`)...
+    expect(answerProblem(api, 'get', '/api/me', { status: 200, headers: json, body: { ...me.body, role: '[REDACTED]' } })).toBe('');
+    // ...but only there.
+    expect(answerProblem(api, 'get', '/api/me', { status: 200, headers: json, body: { ...me.body, role: '[REDACTED]', id: 7 } })).toMatch(/\/id must be string/);
+    // Not an operation of the document: not checked (the 405s, unknown routes).
+    expect(answerProblem(api, 'delete', '/api/me', { status: 405, headers: json, body: {} })).toBeUndefined();
+    expect(answerProblem(api, 'get', '/nowhere', { status: 404, headers: json, body: {} })).toBeUndefined();
+  });
+
+  it('generates a TypeScript client (openapi-typescript) with which a typed sequence of calls type-checks (openapi-fetch) and runs', async () => {
+    await run(process.execPath, [OPENAPI_TS, 'openapi.json', '--output', 'schema.d.ts'], { cwd: dir, env: QUIET, timeout: 120_000 });
+    copyFileSync(FIXTURE, join(dir, 'calls.ts'));
+    const fetchTypes = join(ROOT, 'node_modules', 'openapi-fetch');
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          module: 'ESNext',
+          moduleResolution: 'Bundler',
+          lib: ['ES2023', 'DOM'],
+          types: [],
+          skipLibCheck: true,
+          baseUrl: '.',
+          paths: { 'openapi-fetch': [fetchTypes] },
+          ignoreDeprecations: '6.0',
+        },
+        files: ['calls.ts'],
+      }),
+    );
+    let out = '';
+    try {
+      out = (await run(process.execPath, [TSC, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: dir, env: QUIET, timeout: 180_000 })).stdout;
+    } catch (err) {
+      out = (err as { stdout?: string }).stdout ?? String(err);
+    }
+    const errors = out.split('\n').filter((line) => /error TS\d+/.test(line));
+    expect(errors).toEqual([]);
+
+    // The same calls, run: the typed client talks to the service as the document says it does.
+    const { typedSequence } = await import('./fixtures/openapi-client/calls');
+    const result = await typedSequence(t.baseUrl, t.adminToken);
+    expect(result.codes).toEqual(['404 CONFIG_NOT_FOUND', '409 SECRET_TYPE_CHANGE', '404 CONFIG_NOT_FOUND', '400 ORG_REQUIRED', '409 EXECUTION_FINISHED']);
+    expect(result.values).toEqual(['••••••', 7, true, 'sk_typed_0123456789', 10, 'eu-west', 'success', 1, 1, 9, 'service', 'ok']);
   });
 });

@@ -29,9 +29,9 @@ export class PutConfigDto {
 
   @ApiPropertyOptional({
     type: Boolean,
-    default: false,
+    // No `default` here: generated clients (openapi-typescript) make a property with a default required.
     description:
-      'Must be true to replace a secret with a value of another type (the secret is discarded); without it such a PUT is refused with 409 `SECRET_TYPE_CHANGE` and nothing changes. Not needed for any other write.',
+      'Default false. Must be true to replace a secret with a value of another type (the secret is discarded); without it such a PUT is refused with 409 `SECRET_TYPE_CHANGE` and nothing changes. Not needed for any other write.',
   })
   @IsOptional()
   @IsBoolean()
