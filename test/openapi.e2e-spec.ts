@@ -113,7 +113,10 @@ describe('the OpenAPI document, linted', () => {
     expect(answerProblem(api, 'get', '/api/me', { status: me.status, headers: me.headers, body: me.body })).toBe('');
     expect(answerProblem(api, 'get', '/api/me', { status: 418, headers: json, body: {} })).toMatch(/status not documented/);
     expect(answerProblem(api, 'get', '/api/me', { status: 200, headers: json, body: { ...me.body, role: 'root' } })).toMatch(/\/role must be equal to one of the allowed values/);
-    expect(answerProblem(api, 'get', '/api/me', { status: 401, headers: json, body: { statusCode: 401, message: 'no' } })).toMatch(/must have required property 'error'/);
+    expect(answerProblem(api, 'get', '/api/me', { status: 401, headers: { ...json, 'www-authenticate': 'Bearer realm="bifrost"' }, body: { statusCode: 401, message: 'no' } })).toMatch(/must have required property 'error'/);
+    expect(answerProblem(api, 'get', '/api/me', { status: 401, headers: json, body: { statusCode: 401, error: 'Unauthorized', code: 'MISSING_TOKEN', message: 'no' } })).toMatch(
+      /documented header\(s\) missing: WWW-Authenticate/,
+    );
     expect(answerProblem(api, 'delete', '/api/tokens/x', { status: 204, headers: json, body: { a: 1 } })).toMatch(/a JSON body where the document says there is none/);
     // What the scrubber wrote is not held against the document (a secret "secret" redacts a type `secret`)...
     expect(answerProblem(api, 'get', '/api/me', { status: 200, headers: json, body: { ...me.body, role: '[REDACTED]' } })).toBe('');

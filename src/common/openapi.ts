@@ -83,6 +83,12 @@ const STATUS_TEXT: Record<number, string> = {
 
 const SUCCESS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'Done; no content' };
 
+/** Headers an error status always carries (RFC 6750 for 401; the throttle's and the import slots' Retry-After). */
+const ERROR_HEADERS: Record<number, Record<string, { description: string; schema: { type: 'string' } }>> = {
+  401: { 'WWW-Authenticate': { description: '`Bearer realm="bifrost"`, with `error="invalid_token"` when a token was sent and refused', schema: { type: 'string' } } },
+  429: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'string' } } },
+};
+
 export interface ApiErrorsOptions {
   /** The operation reads a JSON request body: 413, 415 and the body's 400 codes too. */
   body?: boolean;
@@ -105,7 +111,12 @@ export function ApiErrors(errors: Record<number, string> = {}, options: ApiError
   const decorators = [...merged.entries()]
     .sort(([a], [b]) => a - b)
     .map(([status, texts]) =>
-      ApiResponse({ status, description: `${STATUS_TEXT[status] ?? 'Error'}: ${texts.join('; ')}`, schema: { $ref: getSchemaPath(ErrorDto) } }),
+      ApiResponse({
+        status,
+        description: `${STATUS_TEXT[status] ?? 'Error'}: ${texts.join('; ')}`,
+        schema: { $ref: getSchemaPath(ErrorDto) },
+        ...(ERROR_HEADERS[status] ? { headers: ERROR_HEADERS[status] } : {}),
+      }),
     );
   return applyDecorators(ApiExtraModels(ErrorDto), ...decorators);
 }

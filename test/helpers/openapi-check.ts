@@ -13,7 +13,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 
 type Json = Record<string, unknown>;
 interface Operation {
-  responses: Record<string, { content?: Record<string, { schema?: Json }> }>;
+  responses: Record<string, { content?: Record<string, { schema?: Json }>; headers?: Record<string, unknown> }>;
 }
 interface Checker {
   ajv: Ajv;
@@ -80,6 +80,8 @@ export function answerProblem(doc: OpenAPIObject | undefined, method: string, ur
   const where = `${method.toUpperCase()} ${route.path} → ${res.status}`;
   const response = op.responses[String(res.status)];
   if (!response) return `${where}: status not documented (documented: ${Object.keys(op.responses).join(', ')})`;
+  const missing = Object.keys(response.headers ?? {}).filter((h) => res.headers[h.toLowerCase()] === undefined);
+  if (missing.length > 0) return `${where}: documented header(s) missing: ${missing.join(', ')}`;
   const type = String(res.headers['content-type'] ?? '');
   const schema = response.content?.['application/json']?.schema;
   if (!/^application\/json/i.test(type)) return schema && res.status !== 204 ? `${where}: documented as JSON, answered ${type || 'no content type'}` : '';
