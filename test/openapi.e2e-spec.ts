@@ -33,7 +33,7 @@ async function output(file: string, args: string[], cwd: string): Promise<string
   }
 }
 
-type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown; parameters?: { name: string; in: string; required?: boolean }[]; security?: unknown[]; description?: string; tags?: string[] };
+type Operation = { responses: Record<string, { description?: string; content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown; parameters?: { name: string; in: string; required?: boolean }[]; security?: unknown[]; description?: string; tags?: string[] };
 type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>>; security?: unknown[]; tags?: { name: string }[]; components: { securitySchemes: Record<string, { bearerFormat?: string }> } };
 
 const operations = (doc: OpenApi) => Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
@@ -99,6 +99,8 @@ describe('the OpenAPI document, linted', () => {
         const expected = ['400', '401', '403', '429', '500', '503', ...(op.requestBody ? ['413', '415'] : [])];
         expect({ path, method, missing: expected.filter((s) => !statuses.includes(s)) }).toEqual({ path, method, missing: [] });
       }
+      // Each answer described once (Nest joins two descriptions of one status with a blank line).
+      for (const status of statuses) expect({ path, method, status, paragraphs: op.responses[status].description?.split('\n\n').length }).toEqual({ path, method, status, paragraphs: 1 });
       for (const status of statuses.filter((s) => Number(s) >= 400 && !(path === '/health' && s === '503'))) {
         const schema = op.responses[status].content?.['application/json']?.schema;
         expect({ path, method, status, schema }).toEqual({ path, method, status, schema: { $ref: '#/components/schemas/ErrorDto' } });

@@ -135,12 +135,26 @@ const TAGS = [
 type Json = Record<string, unknown>;
 
 /**
+ * Nest joins the descriptions of one status given twice (the common errors of @Roles and an
+ * operation's own @ApiErrors) with a blank line: a paragraph whose codes another paragraph lists
+ * already is dropped.
+ */
+function withoutRepeats(description: string): string {
+  const paragraphs = [...new Set(description.split('\n\n'))];
+  const codes = (p: string) => p.replace(/^[^:`]*: /, '');
+  return paragraphs.filter((p) => !paragraphs.some((q) => q !== p && q.length > p.length && codes(q).includes(codes(p)))).join('\n\n');
+}
+
+/**
  * The finishing touches on the generated document:
  * - one parameter per header: Nest documents each `@Headers('x-...')` argument as a required
  *   lowercase header beside the `@ApiHeader` that describes it; header names are
  *   case-insensitive, so the described one is kept (optional, as API.md says);
+ * - every error status with the one error schema, and an operation with a JSON body with the
+ *   body's errors (413, 415, the 400 codes);
+ * - every answer described, each description once;
  * - bearer auth required on every operation but `/health` (`security: []`);
- * - the tags listed once at the top level, with their descriptions.
+ * - the tags listed once at the top level, with their descriptions, and the license.
  */
 export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
   const doc = document as unknown as Json;
@@ -179,7 +193,7 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
       }
       // Every error status carries the one error schema; every answer says what it is.
       for (const [status, r] of Object.entries(responses)) {
-        if (!r.description) r.description = SUCCESS_TEXT[Number(status)] ?? STATUS_TEXT[Number(status)] ?? 'Answer';
+        r.description = r.description ? withoutRepeats(String(r.description)) : (SUCCESS_TEXT[Number(status)] ?? STATUS_TEXT[Number(status)] ?? 'Answer');
         if (Number(status) >= 400 && !r.content) r.content = { 'application/json': { schema: { $ref: getSchemaPath(ErrorDto) } } };
       }
       if (path.startsWith('/api')) op.security = [{ bearer: [] }];
