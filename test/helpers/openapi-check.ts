@@ -3,8 +3,8 @@ import addFormats from 'ajv-formats';
 import type { OpenAPIObject } from '@nestjs/swagger';
 
 /**
- * Every answer an e2e spec gets through `t.http()` is checked against the OpenAPI document the app
- * serves (issue 15): its status is one the operation documents, and its JSON body is valid against
+ * Every answer an e2e spec gets through supertest (`t.http()`, or `request(t.baseUrl)`) is checked
+ * against the OpenAPI document the app serves (issue 15): its status is one the operation documents, and its JSON body is valid against
  * the documented schema. Problems are collected and asserted at the end of each spec file
  * (openapi-setup.ts). Requests for a path or method the document does not have (unknown routes,
  * the 405s, /docs) and HEAD/OPTIONS are not checked. Validators are compiled once per document and
@@ -22,8 +22,19 @@ interface Checker {
 }
 
 const checkers = new WeakMap<object, Checker>();
+/** The document of the app the spec started last (every app serves the same one). */
+let current: OpenAPIObject | undefined;
+
+export function useDocument(doc: OpenAPIObject | undefined): void {
+  if (doc) current = doc;
+}
+
+export function currentDocument(): OpenAPIObject | undefined {
+  return current;
+}
 const problems: string[] = [];
 let checked = 0;
+let spentMs = 0;
 
 const rewriteRefs = (value: unknown, to: string): unknown => JSON.parse(JSON.stringify(value).replaceAll('"#/components/schemas/', `"${to}`));
 
@@ -54,9 +65,11 @@ export interface Answer {
 
 /** Checks one answer to `method url` against `doc`; a problem is kept for the end of the spec file. */
 export function checkAnswer(doc: OpenAPIObject | undefined, method: string, url: string, res: Answer): void {
+  const start = performance.now();
   const problem = answerProblem(doc, method, url, res);
   if (problem !== undefined) checked++;
   if (problem) problems.push(problem);
+  spentMs += performance.now() - start;
 }
 
 /**
@@ -128,9 +141,10 @@ function scrubbedAt(body: unknown, pointer: string, keyword: string): boolean {
   return false;
 }
 
-/** The problems found since the last call, and how many answers were checked. */
-export function takeProblems(): { problems: string[]; checked: number } {
-  const out = { problems: problems.splice(0), checked };
+/** The problems found since the last call, how many answers were checked, and the time the checks took. */
+export function takeProblems(): { problems: string[]; checked: number; ms: number } {
+  const out = { problems: problems.splice(0), checked, ms: Math.round(spentMs) };
   checked = 0;
+  spentMs = 0;
   return out;
 }

@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { createApp, openApiDocumentOf } from '../../src/bootstrap';
 import { AppEnv, loadEnv } from '../../src/common/env';
 import { JsonLogger } from '../../src/common/logger';
-import { checkAnswer } from './openapi-check';
+import { useDocument } from './openapi-check';
 
 /** The database the e2e suite runs on: SQLite by default, MySQL/MariaDB when DATABASE_URL says so. */
 export const TEST_DATABASE_URL = process.env.DATABASE_URL ?? '';
@@ -80,6 +80,8 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   });
   const logLines: string[] = [];
   const app = await createApp(env, new JsonLogger(env.logLevel, (line) => logLines.push(line)));
+  // Every answer a spec gets through supertest is checked against this document (openapi-setup.ts).
+  useDocument(openApiDocumentOf(app));
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   let baseUrl = '';
@@ -96,37 +98,12 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     adminToken,
     baseUrl,
     logLines,
-    http: () => checked(request(app.getHttpServer()), app),
+    http: () => request(app.getHttpServer()),
     close: async () => {
       await app.close();
       if (!options.db) await db.drop();
     },
   };
-}
-
-const VERBS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'] as const;
-
-/**
- * supertest as it is, but every answer is also checked against the app's OpenAPI document
- * (helpers/openapi-check.ts): after the test's own assertions, so a failing test fails as it would.
- */
-function checked(agent: ReturnType<typeof request>, app: NestFastifyApplication): ReturnType<typeof request> {
-  const doc = openApiDocumentOf(app);
-  for (const verb of VERBS) {
-    const open = (agent[verb] as (url: string) => request.Test).bind(agent);
-    (agent as unknown as Record<string, unknown>)[verb] = (url: string) => {
-      const test = open(url);
-      const end = test.end.bind(test);
-      test.end = (fn?: (err: unknown, res: request.Response) => void) =>
-        end((err: unknown, res: request.Response) => {
-          const answer = res ?? (err as { response?: request.Response } | null)?.response;
-          if (answer) checkAnswer(doc, verb, test.url, answer);
-          fn?.(err, res);
-        });
-      return test;
-    };
-  }
-  return agent;
 }
 
 /** Convenience: an org and tokens of every role in it. */
