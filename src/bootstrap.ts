@@ -2,7 +2,7 @@ import helmet from 'helmet';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { GlobalAuthGuard } from './auth/auth.guard';
 import { registerEarlyAuthentication } from './auth/early-authentication';
@@ -12,10 +12,17 @@ import { replyToClientError } from './common/client-error';
 import { AppEnv } from './common/env';
 import { JSON_BODY_LIMIT, registerJsonBody } from './common/json-body';
 import { JsonLogger } from './common/logger';
+import { finalizeDocument } from './common/openapi';
 import { registerRequestContext } from './common/request-context';
 import { registerTokenCheckBackstop } from './common/token-check-backstop';
 
 const draining = new WeakSet<object>();
+const documents = new WeakMap<object, OpenAPIObject>();
+
+/** The OpenAPI document the app serves at `/docs-json` (for tests that check answers against it). */
+export function openApiDocumentOf(app: NestFastifyApplication): OpenAPIObject | undefined {
+  return documents.get(app);
+}
 
 /**
  * Graceful shutdown, in this order: stop accepting, let in-flight requests finish (each answered
@@ -98,18 +105,24 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     app.enableCors({ origin: env.corsOrigins, allowedHeaders: ['Authorization', 'Content-Type', 'X-Bifrost-Org', 'X-Bifrost-Execution', 'X-Request-Id'] });
   }
 
-  const document = SwaggerModule.createDocument(
+  const document = finalizeDocument(SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Bifrost config & secrets service')
       .setDescription(
         'Typed configs and Fernet-encrypted secrets for the Bifrost workflow platform. Secrets are shown as `••••••` everywhere; ' +
-          'only the SDK read returns one, to a service token. Every error is `{statusCode, error, code, message}`.',
+          'only the SDK read returns one, to a service token. Every error is `{statusCode, error, code, message, details?}` (`ErrorDto`), ' +
+          'with a stable upper-snake `code`. Any request may also be refused before it reaches an operation: 405 `METHOD_NOT_ALLOWED` ' +
+          '(with `Allow`) for a method the path does not serve, 408 `REQUEST_TIMEOUT`, 414 `URI_TOO_LONG`, 431 `HEADERS_TOO_LARGE`. ' +
+          'Every answer passes the scrubber: wherever a registered secret (of at least 4 characters) occurs in an answer, in any string ' +
+          'or member name, it reads `[REDACTED]`, whatever the schema says there; the schemas describe answers before that.',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token (`bft_...`): opaque, not a JWT' })
+      .addServer('/', 'This service, where the document is served')
       .build(),
-  );
+  ));
+  documents.set(app, document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: false } });
   return app;
 }

@@ -1,17 +1,18 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, InternalServerErrorException, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
+import { ApiErrors } from '../common/openapi';
 import type { Principal, Role } from './roles';
 
 export const ROLES_KEY = 'bifrost:roles';
 export const PUBLIC_KEY = 'bifrost:public';
 
-/** Routes are closed by default; this lists the roles a route admits, and documents the bearer auth. */
+/** Routes are closed by default; this lists the roles a route admits, and documents the bearer auth and the errors every /api route can answer. */
 export const Roles = (...roles: Role[]) =>
   applyDecorators(
     SetMetadata(ROLES_KEY, roles),
     ApiBearerAuth(),
-    ApiUnauthorizedResponse({ description: 'Missing, unknown or revoked token (`UNAUTHORIZED`)' }),
-    ApiForbiddenResponse({ description: 'Role or org not allowed (`FORBIDDEN`)' }),
+    // 400, 401, 403, 429, 500, 503 with the error schema; an operation's own codes are added beside.
+    ApiErrors(),
   );
 
 export const TOKEN_CHECKED_BY_HANDLER_KEY = 'bifrost:token-checked-by-handler';

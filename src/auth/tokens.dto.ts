@@ -45,7 +45,7 @@ export class CreatedTokenDto extends TokenDto {
 export class TokenListDto {
   @ApiProperty({ type: [TokenDto] })
   items: TokenDto[];
-  @ApiProperty({ type: String, nullable: true, example: null })
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'Pass as `cursor` for the next page' })
   nextCursor: string | null;
 }
 

@@ -1,14 +1,15 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { DataSource, IsNull } from 'typeorm';
-import { inTransaction, isUniqueViolation, rawQuery } from '../common/database';
+import { DataSource } from 'typeorm';
+import { inTransaction, isUniqueViolation, rawQuery, timeParam } from '../common/database';
+import { decodeCursor, encodeCursor, parseLimit } from '../common/paging';
 import { forbidden, invalidToken, notFound, badRequest } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
 import { AuthThrottle } from './auth-throttle';
 import { AuditService } from '../audit/audit.service';
-import { OrgsService } from '../scopes/orgs.service';
+import { OrgsService, UUID } from '../scopes/orgs.service';
 import { ApiToken } from './api-token.entity';
 import { BOOTSTRAP_PRINCIPAL, Principal, Role } from './roles';
 import { AppEnv } from '../common/env';
@@ -191,10 +192,28 @@ export class TokensService implements OnApplicationBootstrap {
     return { ...toTokenView(row), token };
   }
 
-  async list(actor: Principal): Promise<TokenView[]> {
-    const where = actor.role === 'admin' ? {} : { orgId: actor.orgId ?? IsNull() };
-    const rows = await this.dataSource.getRepository(ApiToken).find({ where, order: { createdAt: 'ASC', id: 'ASC' } });
-    return rows.map(toTokenView);
+  /** A page of the tokens the actor sees, oldest first, and the cursor of the next one. */
+  async list(actor: Principal, page: { limit?: string; cursor?: string } = {}): Promise<{ items: TokenView[]; nextCursor: string | null }> {
+    const limit = parseLimit(page.limit);
+    const after = decodeCursor(page.cursor, 't', (position) => {
+      const [time, id] = position.split('|');
+      return !!id && UUID.test(id) && !Number.isNaN(new Date(time).getTime());
+    });
+    const qb = this.dataSource.getRepository(ApiToken).createQueryBuilder('t');
+    if (actor.role !== 'admin') {
+      if (actor.orgId) qb.andWhere('t.orgId = :orgId', { orgId: actor.orgId });
+      else qb.andWhere('t.orgId IS NULL');
+    }
+    if (after !== undefined) {
+      const [time, id] = after.split('|');
+      const t = timeParam(this.dataSource, new Date(time));
+      qb.andWhere('(t.createdAt > :t OR (t.createdAt = :t AND t.id > :id))', { t, id });
+    }
+    const rows = await qb.orderBy('t.createdAt', 'ASC').addOrderBy('t.id', 'ASC').limit(limit + 1).getMany();
+    const more = rows.length > limit;
+    const items = more ? rows.slice(0, limit) : rows;
+    const last = items[items.length - 1];
+    return { items: items.map(toTokenView), nextCursor: more ? encodeCursor('t', `${last.createdAt.toISOString()}|${last.id}`) : null };
   }
 
   /**

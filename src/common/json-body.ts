@@ -40,7 +40,8 @@ export function jsonDepth(value: unknown): number {
 }
 
 /**
- * The only body parser: JSON (any other content type is a 415 from Fastify), read strictly
+ * The only body parser: JSON (any other content type is a 415 from Fastify, any Content-Encoding
+ * a 415 `UNSUPPORTED_ENCODING`), read strictly
  * (strict-json.ts): `__proto__` and `constructor.prototype` keys are refused (INVALID_JSON), as are
  * invalid UTF-8 (INVALID_UTF8), a member name twice in one object (DUPLICATE_KEY), a number a
  * double cannot hold exactly (NUMBER_NOT_EXACT), bodies over 1 MiB (413), deeper than
@@ -52,6 +53,14 @@ export function registerJsonBody(fastify: FastifyInstance): void {
   fastify.addContentTypeParser('application/json', { bodyLimit: 1024 * JSON_BODY_LIMIT }, (req: FastifyRequest, payload, done) => {
     if (STREAMED_JSON_PATHS.has(req.url.split('?', 1)[0])) {
       done(null, payload);
+      return;
+    }
+    // Bodies are read as they are sent: a compressed one (gzip, deflate, br, ...) is refused as such,
+    // not read as bytes that are not JSON. `identity` is no encoding.
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== '') {
+      done(new BodyError(415, 'UNSUPPORTED_ENCODING', 'Send the body without Content-Encoding'), undefined);
+      payload.resume();
       return;
     }
     const chunks: Buffer[] = [];

@@ -1,22 +1,21 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Put, Query, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import { ApiErrors } from '../common/openapi';
 import type { Principal } from '../auth/roles';
 import { ConfigsService } from './configs.service';
 import { ConfigDto, ConfigListDto, EffectiveConfigListDto, ListConfigsQueryDto, PatchConfigDto, PutConfigDto } from './dto/config.dto';
 
 const SCOPE_PARAM = { name: 'scope', description: '`global` or an org id', example: 'global' };
+const SCOPE_ERRORS = {
+  400: '`INVALID_SCOPE`: not `global` nor an org id, or (admin) no org has this id',
+  403: '`ORG_FORBIDDEN`: another org’s scope',
+};
+const WRITE_ERRORS = {
+  400: `${SCOPE_ERRORS[400]}; \`INVALID_KEY\``,
+  403: `${SCOPE_ERRORS[403]}; \`GLOBAL_WRITE_FORBIDDEN\`: writes in \`global\` are for admin alone`,
+};
 const KEY_PARAM = { name: 'key', description: 'Case-sensitive; `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`', example: 'stripe_api_key' };
 
 @ApiTags('Configs')
@@ -29,18 +28,18 @@ export class ConfigsController {
   @ApiOperation({ summary: 'List the configs of a scope (secrets masked)', description: 'Ordered by key; cursor pagination that stays stable while others write.' })
   @ApiParam(SCOPE_PARAM)
   @ApiOkResponse({ type: ConfigListDto })
-  @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `INVALID_TYPE`, `INVALID_LIMIT`, `INVALID_CURSOR`' })
+  @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_TYPE\`, \`INVALID_PREFIX\`, \`INVALID_LIMIT\`, \`INVALID_CURSOR\`` })
   list(@Param('scope') scope: string, @Query() query: ListConfigsQueryDto): Promise<ConfigListDto> {
     return this.configs.list(scope, query);
   }
 
   @Get('scopes/:scope/configs/:key')
   @Roles('admin', 'org_admin', 'member')
-  @ApiOperation({ summary: 'One config (a secret reads as "••••••"; there is no way to reveal it)' })
+  @ApiOperation({ summary: 'One config (a secret reads as "••••••"; there is no way to reveal it)', description: 'Missing: 404 `CONFIG_NOT_FOUND`. Only the SDK read returns a secret, to a service token.' })
   @ApiParam(SCOPE_PARAM)
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
-  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_KEY\``, 404: '`CONFIG_NOT_FOUND`' })
   get(@Param('scope') scope: string, @Param('key') key: string): Promise<ConfigDto> {
     return this.configs.get(scope, key);
   }
@@ -55,8 +54,14 @@ export class ConfigsController {
   @ApiParam(KEY_PARAM)
   @ApiCreatedResponse({ type: ConfigDto, description: 'Created' })
   @ApiOkResponse({ type: ConfigDto, description: 'Replaced' })
-  @ApiBadRequestResponse({ description: '`INVALID_VALUE`, `MASK_AS_VALUE`, `VALUE_TOO_LARGE`, `INVALID_KEY`, `INVALID_SCOPE`, `VALIDATION_FAILED`' })
-  @ApiConflictResponse({ description: '`SECRET_TYPE_CHANGE`: the key holds a secret and the body gives another type without `"allowTypeChange": true`' })
+  @ApiErrors(
+    {
+      ...WRITE_ERRORS,
+      400: `${WRITE_ERRORS[400]}; \`INVALID_TYPE\`, \`INVALID_VALUE\` (the value does not fit its type), \`MASK_AS_VALUE\`, \`VALUE_TOO_LARGE\``,
+      409: '`SECRET_TYPE_CHANGE`: the key holds a secret and the body gives another type without `"allowTypeChange": true`',
+    },
+    { body: true },
+  )
   async put(
     @CurrentPrincipal() principal: Principal,
     @Param('scope') scope: string,
@@ -71,11 +76,11 @@ export class ConfigsController {
 
   @Patch('scopes/:scope/configs/:key')
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'Change the description only (never the value)' })
+  @ApiOperation({ summary: 'Change the description only (never the value)', description: 'A null description removes it. Writes in `global` are for admin alone.' })
   @ApiParam(SCOPE_PARAM)
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
-  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  @ApiErrors({ ...WRITE_ERRORS, 404: '`CONFIG_NOT_FOUND`' }, { body: true })
   patch(@CurrentPrincipal() principal: Principal, @Param('scope') scope: string, @Param('key') key: string, @Body() body: PatchConfigDto): Promise<ConfigDto> {
     return this.configs.patchDescription(principal, scope, key, body.description);
   }
@@ -83,20 +88,28 @@ export class ConfigsController {
   @Delete('scopes/:scope/configs/:key')
   @HttpCode(204)
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'Delete a config' })
+  @ApiOperation({ summary: 'Delete a config', description: 'Deletes the row of this scope only (an org’s delete never touches the global row). Audited as `config.delete`.' })
   @ApiParam(SCOPE_PARAM)
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  @ApiErrors({ ...WRITE_ERRORS, 404: '`CONFIG_NOT_FOUND`' })
   async delete(@CurrentPrincipal() principal: Principal, @Param('scope') scope: string, @Param('key') key: string): Promise<void> {
     await this.configs.delete(principal, scope, key);
   }
 
   @Get('orgs/:orgId/effective-configs')
   @Roles('admin', 'org_admin', 'member')
-  @ApiOperation({ summary: 'The cascade: every global key overlaid by the org’s own, each with its `source`; secrets masked' })
+  @ApiOperation({
+    summary: 'The cascade: every global key overlaid by the org’s own, each with its `source`; secrets masked',
+    description: 'Ordered by key, paged as the scope list is (`limit`, `cursor`).',
+  })
   @ApiParam({ name: 'orgId', description: 'An org id' })
   @ApiOkResponse({ type: EffectiveConfigListDto })
+  @ApiErrors({
+    400: '`INVALID_ID` (not an org id), `INVALID_TYPE`, `INVALID_PREFIX`, `INVALID_LIMIT`, `INVALID_CURSOR`',
+    403: '`ORG_FORBIDDEN`: another org',
+    404: '`ORG_NOT_FOUND`',
+  })
   effective(@Param('orgId') orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {
     return this.configs.effective(orgId, query);
   }

@@ -1,16 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiHeader,
-  ApiInternalServerErrorResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles, TokenCheckedByHandler } from '../auth/auth.decorators';
+import { anyJson, ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
 import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
 import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
@@ -37,10 +28,14 @@ export class SdkController {
   })
   @ApiHeader(EXECUTION_HEADER)
   @ApiOkResponse({ type: SdkConfigDto })
-  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
-  @ApiConflictResponse({ description: '`SECRET_VALUE_MISSING`' })
-  @ApiInternalServerErrorResponse({
-    description: '`DECRYPTION_FAILED`: no configured key decrypts the value; check BIFROST_SECRET_KEY. `SECRET_BINDING_MISMATCH`: the stored ciphertext was written for another scope or key (a copied row); it is never used here',
+  @ApiErrors({
+    ...ORG_HEADER_ERRORS,
+    400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\``,
+    404: `\`CONFIG_NOT_FOUND\`; \`EXECUTION_NOT_FOUND\` (a secret read naming an execution this org does not have); ${ORG_HEADER_ERRORS[404]}`,
+    409: '`SECRET_VALUE_MISSING`: the secret has no value yet',
+    413: '`TOO_MANY_EXECUTION_SECRETS`, `EXECUTION_SECRETS_TOO_LARGE`: a secret read naming an execution whose scrubber is full',
+    500:
+      '`DECRYPTION_FAILED`: no configured key decrypts the value; check BIFROST_SECRET_KEY. `SECRET_BINDING_MISMATCH`: the stored ciphertext was written for another scope or key (a copied row); it is never used here',
   })
   async read(
     @CurrentPrincipal() principal: Principal,
@@ -54,8 +49,12 @@ export class SdkController {
 
   @Get()
   @Roles('service')
-  @ApiOperation({ summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"' })
-  @ApiOkResponse({ schema: { type: 'object', additionalProperties: true, example: { stripe_api_key: '••••••', max_retries: 3 } } })
+  @ApiOperation({
+    summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"',
+    description: 'Every global key overlaid by the org’s own; the org is the token’s, or `X-Bifrost-Org` for an org-less service token. Not paged: the one list that is an object.',
+  })
+  @ApiOkResponse({ schema: { type: 'object', additionalProperties: anyJson(), example: { stripe_api_key: '••••••', max_retries: 3 } } })
+  @ApiErrors(ORG_HEADER_ERRORS)
   async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
     return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
   }
@@ -70,8 +69,14 @@ export class SdkController {
       'The mask "••••••" is refused as a secret’s value (400 `MASK_AS_VALUE`).',
   })
   @ApiNoContentResponse()
-  @ApiBadRequestResponse({ description: '`INVALID_VALUE`, `MASK_AS_VALUE`, `VALUE_TOO_LARGE`, `INVALID_KEY`, `VALIDATION_FAILED`' })
-  @ApiConflictResponse({ description: '`SECRET_TYPE_CHANGE`: `isSecret: false` over an existing secret' })
+  @ApiErrors(
+    {
+      ...ORG_HEADER_ERRORS,
+      400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\`, \`INVALID_VALUE\`, \`MASK_AS_VALUE\`, \`VALUE_TOO_LARGE\``,
+      409: '`SECRET_TYPE_CHANGE`: `isSecret: false` over an existing secret',
+    },
+    { body: true },
+  )
   async write(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,
@@ -84,9 +89,9 @@ export class SdkController {
   @Delete(':key')
   @HttpCode(204)
   @Roles('service')
-  @ApiOperation({ summary: 'Delete the org’s own row (never the global one)' })
+  @ApiOperation({ summary: 'Delete the org’s own row (never the global one)', description: 'After it, a read falls back to the global row, if any. Missing in the org: 404 `CONFIG_NOT_FOUND`.' })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ description: '`CONFIG_NOT_FOUND`' })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\``, 404: `\`CONFIG_NOT_FOUND\`; ${ORG_HEADER_ERRORS[404]}` })
   async delete(@CurrentPrincipal() principal: Principal, @Param('key') key: string, @Headers('x-bifrost-org') org?: string): Promise<void> {
     await this.sdk.delete(principal, await this.sdk.resolveOrg(principal, org), key);
   }

@@ -1,20 +1,9 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiPayloadTooLargeResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { badRequest, forbidden } from '../common/errors';
+import { ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
 import { SdkService } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import {
@@ -33,7 +22,7 @@ import { ExecutionsService } from './executions.service';
 
 const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
 const ID_PARAM = { name: 'id', description: 'The execution id', format: 'uuid' };
-const NOT_FOUND = { description: '`EXECUTION_NOT_FOUND`: no such execution in this org (another org’s reads the same)' };
+const NOT_FOUND = `\`EXECUTION_NOT_FOUND\`: no such execution in this org (another org’s reads the same); ${ORG_HEADER_ERRORS[404]}`;
 
 /**
  * The workflow engine reports its runs here (service tokens); the org's people read them back.
@@ -52,7 +41,7 @@ export class ExecutionsController {
   @ApiOperation({ summary: 'Start an execution of a workflow (service tokens)', description: 'The org is the token’s, or `X-Bifrost-Org` for an org-less service token.' })
   @ApiHeader(ORG_HEADER)
   @ApiCreatedResponse({ type: CreatedExecutionDto })
-  @ApiBadRequestResponse({ description: '`VALIDATION_FAILED`, `ORG_REQUIRED`' })
+  @ApiErrors(ORG_HEADER_ERRORS, { body: true })
   async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<CreatedExecutionDto> {
     return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow);
   }
@@ -67,9 +56,7 @@ export class ExecutionsController {
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiNoContentResponse()
-  @ApiNotFoundResponse(NOT_FOUND)
-  @ApiConflictResponse({ description: '`EXECUTION_FINISHED`' })
-  @ApiPayloadTooLargeResponse({ description: '`LOG_BATCH_TOO_LARGE`' })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`', 413: '`LOG_BATCH_TOO_LARGE`' }, { body: true })
   async appendLogs(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: AppendLogsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
     await this.executions.appendLogs(await this.sdk.resolveOrg(principal, org), id, body.lines);
   }
@@ -84,8 +71,14 @@ export class ExecutionsController {
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiNoContentResponse()
-  @ApiNotFoundResponse(NOT_FOUND)
-  @ApiPayloadTooLargeResponse({ description: '`TOO_MANY_EXECUTION_SECRETS` (over 1,000), `EXECUTION_SECRETS_TOO_LARGE` (over 256 KiB of UTF-8 in all); nothing is registered' })
+  @ApiErrors(
+    {
+      ...ORG_HEADER_ERRORS,
+      404: NOT_FOUND,
+      413: '`TOO_MANY_EXECUTION_SECRETS` (over 1,000), `EXECUTION_SECRETS_TOO_LARGE` (over 256 KiB of UTF-8 in all); nothing is registered',
+    },
+    { body: true },
+  )
   async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
     await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
   }
@@ -97,8 +90,7 @@ export class ExecutionsController {
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiOkResponse({ type: ExecutionRecordDto })
-  @ApiNotFoundResponse(NOT_FOUND)
-  @ApiConflictResponse({ description: '`EXECUTION_FINISHED`: it was finished already' })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`: it was finished already' }, { body: true })
   async finish(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: FinishExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
     return this.executions.finish(await this.sdk.resolveOrg(principal, org), id, body);
   }
@@ -108,7 +100,11 @@ export class ExecutionsController {
   @ApiOperation({ summary: 'List executions, newest first (admin: every org’s, or `orgId`’s; others: their org’s)', description: 'Without logs; `GET /api/executions/{id}` has them.' })
   @ApiHeader(ORG_HEADER)
   @ApiOkResponse({ type: ExecutionListDto })
-  @ApiBadRequestResponse({ description: '`INVALID_LIMIT`, `INVALID_CURSOR`, `INVALID_ID`' })
+  @ApiErrors({
+    ...ORG_HEADER_ERRORS,
+    400: `\`INVALID_LIMIT\`, \`INVALID_CURSOR\`, \`INVALID_ID\` (\`orgId\` not a UUID); ${ORG_HEADER_ERRORS[400]}`,
+    403: '`ORG_FORBIDDEN`: another org’s `orgId`, or a token of no org',
+  })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: ListExecutionsQueryDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionListDto> {
     let orgId: string | null;
     if (principal.role === 'admin') {
@@ -127,7 +123,7 @@ export class ExecutionsController {
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiOkResponse({ type: ExecutionRecordDto })
-  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 403: '`ORG_FORBIDDEN`: a token of no org', 404: NOT_FOUND })
   async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
     return this.executions.get(principal.role === 'admin' ? null : await this.orgOf(principal, org), id);
   }

@@ -1,21 +1,8 @@
 import { Controller, Get, HttpCode, Inject, Post, Query, Req, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiExtraModels,
-  ApiForbiddenResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiPayloadTooLargeResponse,
-  ApiProduces,
-  ApiRequestTimeoutResponse,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-  ApiTooManyRequestsResponse,
-  getSchemaPath,
-} from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import { ApiErrors } from '../common/openapi';
 import type { Principal } from '../auth/roles';
 import { BifrostExportDto, BundleDto, ExportQueryDto, ImportQueryDto, ImportResultDto, WrappedBundleDto } from './dto/export.dto';
 import { APP_ENV } from '../common/app-env.provider';
@@ -52,10 +39,12 @@ export class ExportController {
   })
   @ApiProduces('application/json')
   @ApiOkResponse({ type: BundleDto })
-  @ApiBadRequestResponse({ description: '`INVALID_SCOPE`, `VALIDATION_FAILED`' })
-  @ApiForbiddenResponse({ description: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)' })
-  @ApiTooManyRequestsResponse({ description: '`TOO_MANY_EXPORTS`: this token already has 2 exports in flight (Retry-After)' })
-  @ApiServiceUnavailableResponse({ description: '`EXPORTS_BUSY`: 4 exports are in flight on this instance (Retry-After)' })
+  @ApiErrors({
+    400: '`INVALID_SCOPE`, `VALIDATION_FAILED` (a query parameter that is not allowed, or `portable` not true/false)',
+    403: '`ORG_FORBIDDEN` (org_admin, another scope), `BACKUP_ADMIN_ONLY` (org_admin, portable=false)',
+    429: '`TOO_MANY_EXPORTS`: this token already has 2 exports in flight (Retry-After)',
+    503: '`EXPORTS_BUSY`: 4 exports are in flight on this instance (Retry-After)',
+  })
   async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     const portable = query.portable !== 'false';
     // A slot first (ExportSlots): on MySQL an export holds a pool connection while its client reads.
@@ -105,11 +94,17 @@ export class ExportController {
     schema: { oneOf: [{ $ref: getSchemaPath(BundleDto) }, { $ref: getSchemaPath(WrappedBundleDto) }, { $ref: getSchemaPath(BifrostExportDto) }] },
   })
   @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
-  @ApiBadRequestResponse({ description: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `INVALID_JSON`, `VALIDATION_FAILED`' })
-  @ApiPayloadTooLargeResponse({ description: '`PAYLOAD_TOO_LARGE` over 512 MiB' })
-  @ApiTooManyRequestsResponse({ description: '`TOO_MANY_IMPORTS`: this token already has 2 imports in flight (Retry-After)' })
-  @ApiServiceUnavailableResponse({ description: '`IMPORTS_BUSY`: 4 imports are in flight on this instance (Retry-After)' })
-  @ApiRequestTimeoutResponse({ description: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s' })
+  @ApiErrors(
+    {
+      400: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `REQUEST_ABORTED`',
+      403: '`ORG_FORBIDDEN`: an org_admin importing outside its org, or asking for `createOrgs`',
+      408: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s',
+      413: '`PAYLOAD_TOO_LARGE` over 512 MiB (an import is not held to the 1 MiB limit)',
+      429: '`TOO_MANY_IMPORTS`: this token already has 2 imports in flight (Retry-After)',
+      503: '`IMPORTS_BUSY`: 4 imports are in flight on this instance (Retry-After)',
+    },
+    { body: true },
+  )
   async import(
     @CurrentPrincipal() principal: Principal,
     @Query() query: ImportQueryDto,

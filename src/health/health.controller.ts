@@ -1,5 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiInternalServerErrorResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorDto } from '../common/openapi';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
@@ -33,15 +34,20 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 @ApiTags('Health')
+@ApiExtraModels(ErrorDto)
 @Controller('health')
 export class HealthController {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Liveness and readiness: is the database reachable, and can the service get a connection to it?' })
+  @ApiOperation({
+    summary: 'Liveness and readiness: is the database reachable, and can the service get a connection to it?',
+    description: 'No token. 503 with `database: "down"` when the database does not answer within 2 s, `"busy"` when it answers but no pool connection came free within 2 s.',
+  })
   @ApiOkResponse({ type: HealthDto })
-  @ApiServiceUnavailableResponse({ type: HealthDto })
+  @ApiServiceUnavailableResponse({ type: HealthDto, description: 'The database is down, or the service’s connection pool is full' })
+  @ApiInternalServerErrorResponse({ type: ErrorDto, description: '`INTERNAL_ERROR`' })
   async check(@Res({ passthrough: true }) res: FastifyReply): Promise<HealthDto> {
     const database = await this.probe();
     if (database !== 'up') res.status(503);

@@ -25,6 +25,6 @@ export class OrgDto {
 export class OrgListDto {
   @ApiProperty({ type: [OrgDto] })
   items: OrgDto[];
-  @ApiProperty({ type: String, nullable: true, example: null })
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'Pass as `cursor` for the next page' })
   nextCursor: string | null;
 }

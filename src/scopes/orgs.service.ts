@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { isUniqueViolation } from '../common/database';
 import { conflict, notFound } from '../common/errors';
+import { decodeCursor, encodeCursor, parseLimit } from '../common/paging';
 import { Org } from './org.entity';
 import { confusableWith, normalizeOrgName } from './org-names';
 
@@ -34,9 +35,18 @@ export class OrgsService {
     return org;
   }
 
-  list(onlyId?: string | null): Promise<Org[]> {
-    if (onlyId === null) return Promise.resolve([]);
-    return this.repo.find({ where: onlyId ? { id: onlyId } : {}, order: { name: 'ASC' } });
+  /** A page of orgs by name (`onlyId`: that org alone; null: none), and the cursor of the next one. */
+  async list(onlyId: string | null | undefined, page: { limit?: string; cursor?: string } = {}): Promise<{ items: Org[]; nextCursor: string | null }> {
+    const limit = parseLimit(page.limit);
+    const after = decodeCursor(page.cursor, 'n', (name) => name.length > 0 && name.length <= 100);
+    if (onlyId === null) return { items: [], nextCursor: null };
+    const qb = this.repo.createQueryBuilder('o');
+    if (onlyId) qb.andWhere('o.id = :onlyId', { onlyId });
+    if (after !== undefined) qb.andWhere('o.name > :after', { after });
+    const rows = await qb.orderBy('o.name', 'ASC').limit(limit + 1).getMany();
+    const more = rows.length > limit;
+    const items = more ? rows.slice(0, limit) : rows;
+    return { items, nextCursor: more ? encodeCursor('n', items[items.length - 1].name) : null };
   }
 
   async find(id: string): Promise<Org | null> {

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { createApp } from '../../src/bootstrap';
+import { createApp, openApiDocumentOf } from '../../src/bootstrap';
 import { AppEnv, loadEnv } from '../../src/common/env';
 import { JsonLogger } from '../../src/common/logger';
+import { useDocument } from './openapi-check';
 
 /** The database the e2e suite runs on: SQLite by default, MySQL/MariaDB when DATABASE_URL says so. */
 export const TEST_DATABASE_URL = process.env.DATABASE_URL ?? '';
@@ -79,6 +80,8 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   });
   const logLines: string[] = [];
   const app = await createApp(env, new JsonLogger(env.logLevel, (line) => logLines.push(line)));
+  // Every answer a spec gets through supertest is checked against this document (openapi-setup.ts).
+  useDocument(openApiDocumentOf(app));
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   let baseUrl = '';

@@ -2,6 +2,7 @@ import { ApiExtraModels, ApiProperty, ApiPropertyOptional } from '@nestjs/swagge
 import { Allow, IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateIf } from 'class-validator';
 import { CONFIG_TYPES, ConfigType } from '../config.entity';
 import { MASK } from '../config-values';
+import { anyJson } from '../../common/openapi';
 
 export class PutConfigDto {
   @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' })
@@ -14,7 +15,7 @@ export class PutConfigDto {
       'or, for a secret, the full new non-empty string. At most 64 KiB serialized. It is never echoed back: a secret reads as "••••••". ' +
       'The mask itself (only "•" and whitespace) is refused as a secret\'s value: 400 `MASK_AS_VALUE`.',
     example: 'sk_live_51H...',
-    oneOf: [{ type: 'string' }, { type: 'integer' }, { type: 'boolean' }, { type: 'object' }, { type: 'array', items: {} }],
+    ...anyJson(),
   })
   @Allow()
   value: unknown;
@@ -28,9 +29,9 @@ export class PutConfigDto {
 
   @ApiPropertyOptional({
     type: Boolean,
-    default: false,
+    // No `default` here: generated clients (openapi-typescript) make a property with a default required.
     description:
-      'Must be true to replace a secret with a value of another type (the secret is discarded); without it such a PUT is refused with 409 `SECRET_TYPE_CHANGE` and nothing changes. Not needed for any other write.',
+      'Default false. Must be true to replace a secret with a value of another type (the secret is discarded); without it such a PUT is refused with 409 `SECRET_TYPE_CHANGE` and nothing changes. Not needed for any other write.',
   })
   @IsOptional()
   @IsBoolean()
@@ -49,7 +50,13 @@ export class ConfigDto {
   @ApiProperty({ example: 'global', description: '`global` or an org id' }) scope: string;
   @ApiProperty({ example: 'stripe_api_key' }) key: string;
   @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' }) type: ConfigType;
-  @ApiProperty({ example: MASK, description: `The typed value; for a secret always "${MASK}" (or null when it has no value yet)`, nullable: true })
+  @ApiProperty({
+    example: MASK,
+    description:
+      `The typed value: a string (\`string\`), an integer (\`int\`), true/false (\`bool\`), any JSON value (\`json\`); for a secret always "${MASK}" ` +
+      '(or null when it has no value yet). Scrubbed like every answer: a number whose digits hold a secret reads as the string "[REDACTED]".',
+    ...anyJson(),
+  })
   value: unknown;
   @ApiProperty({ example: true }) masked: boolean;
   @ApiProperty({ example: true, description: 'False only for a secret imported without a value' }) hasValue: boolean;
@@ -83,6 +90,7 @@ export class SdkPutConfigDto {
   @ApiProperty({
     description: 'The value; its type is inferred: object/array → json, boolean → bool, integer → int, other numbers and null → json, string → string; `isSecret: true` → secret',
     example: 'sk_live_51H...',
+    ...anyJson(),
   })
   @Allow()
   value: unknown;
@@ -96,7 +104,7 @@ export class SdkPutConfigDto {
 export class SdkConfigDto {
   @ApiProperty({ example: 'stripe_api_key' }) key: string;
   @ApiProperty({ enum: CONFIG_TYPES }) type: ConfigType;
-  @ApiProperty({ description: 'The decrypted, typed value (the only place a secret is ever returned, and only to a service token)', example: 'sk_live_51H...' })
+  @ApiProperty({ description: 'The decrypted, typed value (the only place a secret is ever returned, and only to a service token)', example: 'sk_live_51H...', ...anyJson() })
   value: unknown;
   @ApiProperty({ enum: ['org', 'global'] }) source: 'org' | 'global';
 }

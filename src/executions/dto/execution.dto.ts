@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { Allow, ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { anyJson } from '../../common/openapi';
 import { EXECUTION_STATUSES, ExecutionStatus, FINISHED_STATUSES, FinishedStatus } from '../execution.entity';
 
 /** At most this many lines per `POST /logs` batch, and this many UTF-8 bytes of messages (413 beyond). */
@@ -20,7 +21,7 @@ export const MAX_SECRET_LENGTH = 64 * 1024;
  */
 export const MAX_EXECUTION_SECRET_BYTES = 256 * 1024;
 
-const JSON_VALUE = { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'object' }, { type: 'array', items: {} }] };
+const JSON_VALUE = anyJson();
 
 export class CreateExecutionDto {
   @ApiProperty({ example: 'charge_card', minLength: 1, maxLength: 255, description: 'The workflow being run' })
@@ -95,8 +96,8 @@ export class ExecutionLogDto {
 }
 
 export class ExecutionSummaryDto extends CreatedExecutionDto {
-  @ApiProperty({ ...JSON_VALUE, nullable: true, description: 'As stored: scrubbed' }) result: unknown;
-  @ApiProperty({ ...JSON_VALUE, nullable: true, description: 'As stored: scrubbed' }) error: unknown;
+  @ApiProperty({ ...JSON_VALUE, description: 'As stored (scrubbed); null when none' }) result: unknown;
+  @ApiProperty({ ...JSON_VALUE, description: 'As stored (scrubbed); null when none' }) error: unknown;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) finishedAt: Date | null;
 }
 

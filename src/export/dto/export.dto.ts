@@ -1,5 +1,6 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString } from 'class-validator';
+import { anyJson } from '../../common/openapi';
 import { CONFIG_TYPES, ConfigType } from '../../configs/config.entity';
 
 const BOOL = ['true', 'false'];
@@ -52,8 +53,9 @@ export class BundleConfigDto {
   scope: 'global' | BundleOrgScopeDto;
   @ApiProperty({ example: 'stripe_api_key' }) key: string;
   @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' }) type: ConfigType;
-  @ApiProperty({ type: String, nullable: true, example: 'Stripe live key' }) description: string | null;
-  @ApiPropertyOptional({ description: 'The typed value; always null for a secret. Absent from a backup’s secrets.', nullable: true, example: null })
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'Stripe live key', description: 'Always written on export; on import, absent keeps an existing config’s description' })
+  description?: string | null;
+  @ApiPropertyOptional({ description: 'The typed value (required for every type but secret); always null for a secret. Absent from a backup’s secrets.', example: null, ...anyJson() })
   value?: unknown;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Backups only, secrets only: the Fernet token (a plain token or Bifrost’s base64url-wrapped form is accepted on import); null when the secret has no value' })
   encryptedValue?: string | null;
@@ -63,14 +65,14 @@ export class BundleConfigDto {
 export class BundleDto {
   @ApiProperty({ enum: ['bifrost-config-bundle'] }) format: string;
   @ApiProperty({ enum: [1] }) version: number;
-  @ApiProperty({ description: 'true: no secret values; false: a backup with encryptedValue' }) portable: boolean;
-  @ApiProperty({ type: String, format: 'date-time' }) exportedAt: string;
+  @ApiPropertyOptional({ description: 'true: no secret values; false: a backup with encryptedValue. Always written on export; optional on import' }) portable?: boolean;
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Always written on export; optional (and not read) on import' }) exportedAt?: string;
   @ApiProperty({ type: [BundleConfigDto] }) configs: BundleConfigDto[];
 }
 
 export class BifrostConfigItemDto {
   @ApiProperty() key: string;
-  @ApiProperty({ description: 'The value; for a secret, Bifrost’s stored form (the Fernet token base64url-encoded again), or a plain Fernet token', nullable: true }) value: unknown;
+  @ApiProperty({ description: 'The value; for a secret, Bifrost’s stored form (the Fernet token base64url-encoded again), or a plain Fernet token', ...anyJson() }) value: unknown;
   @ApiProperty({ enum: ['string', 'int', 'bool', 'json', 'secret'] }) config_type: string;
   @ApiPropertyOptional({ type: String, nullable: true }) description?: string | null;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Used when no organization_name is given and an org with this id exists here' }) organization_id?: string | null;
