@@ -130,6 +130,7 @@ const TAGS = [
   { name: 'Audit', description: 'The audit log: every read of a secret, every write, every denial' },
   { name: 'Export and import', description: 'Portable bundles and backups' },
   { name: 'Health', description: 'Liveness and readiness (no token)' },
+  { name: 'Settings page', description: 'The admins’ Settings → Configuration page: static files (no token; the page signs in and uses the API)' },
 ];
 
 type Json = Record<string, unknown>;

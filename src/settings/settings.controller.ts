@@ -30,7 +30,7 @@ export class SettingsController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Redirects to the Settings → Configuration page' })
+  @ApiOperation({ summary: 'Redirects to the Settings → Configuration page', description: 'No token. 302 to `/settings/configuration`.' })
   @ApiFoundResponse({ description: 'Location: /settings/configuration' })
   redirect(@Res() reply: FastifyReply): void {
     void reply.redirect('/settings/configuration', 302);
@@ -38,7 +38,10 @@ export class SettingsController {
 
   @Get('configuration')
   @Public()
-  @ApiOperation({ summary: 'The Settings → Configuration page (HTML): sign in with a token, list, add, edit and delete configs' })
+  @ApiOperation({
+    summary: 'The Settings → Configuration page (HTML)',
+    description: 'No token to load it. The page signs in with a pasted token (kept in its memory only) and lists, adds, edits and deletes configs through this API under that token’s role.',
+  })
   @ApiProduces('text/html')
   @ApiOkResponse({ description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } })
   page(@Res() reply: FastifyReply): void {
@@ -47,7 +50,7 @@ export class SettingsController {
 
   @Get('assets/app.css')
   @Public()
-  @ApiOperation({ summary: 'The settings page’s style sheet' })
+  @ApiOperation({ summary: 'The settings page’s style sheet', description: 'No token.' })
   @ApiProduces('text/css')
   @ApiOkResponse({ description: 'CSS', content: { 'text/css': { schema: { type: 'string' } } } })
   css(@Res() reply: FastifyReply): void {
@@ -56,7 +59,7 @@ export class SettingsController {
 
   @Get('assets/app.js')
   @Public()
-  @ApiOperation({ summary: 'The settings page’s script' })
+  @ApiOperation({ summary: 'The settings page’s script', description: 'No token. Compiled from src/settings/web/app.ts by `npm run build`.' })
   @ApiProduces('text/javascript')
   @ApiOkResponse({ description: 'JavaScript', content: { 'text/javascript': { schema: { type: 'string' } } } })
   @ApiServiceUnavailableResponse({ description: '`SETTINGS_NOT_BUILT`: the service runs from sources that were never built (`npm run build`)' })
