@@ -169,6 +169,27 @@ describeInBrowser('Settings → Configuration page in headless Chromium', () => 
     await page.close();
   });
 
+  it('pages through a long list and filters it by prefix and type', async () => {
+    const org = await seedOrg(t, 'paged');
+    for (let i = 0; i < 55; i++) {
+      await t.http().put(`/api/scopes/${org.org.id}/configs/k_${String(i).padStart(2, '0')}`).set(bearer(t.adminToken)).send(i % 5 === 0 ? { type: 'int', value: i } : { type: 'string', value: `v${i}` }).expect(201);
+    }
+    const { page } = await signedIn(org.orgAdmin);
+    await rowOf(page, 'k_00').waitFor();
+    expect(await page.locator('tbody tr').count()).toBe(50);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await rowOf(page, 'k_54').waitFor();
+    expect(await page.locator('tbody tr').count()).toBe(5);
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await rowOf(page, 'k_00').waitFor();
+    await page.getByLabel('Key prefix').fill('k_1');
+    await page.getByLabel('Filter by type').selectOption('int');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await rowOf(page, 'k_15').waitFor();
+    expect(await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key')))).toEqual(['k_10', 'k_15']);
+    await page.close();
+  });
+
   it('a refused token is told so on the sign-in form, and nothing else is shown', async () => {
     const page = await browser.newPage();
     await page.goto(`${t.baseUrl}/settings/configuration`);
