@@ -181,6 +181,10 @@ describeOnMysql('faults: the database connection is cut and restored (MariaDB on
     const health = await within(5_000, api().get('/health').timeout(5_000), '/health while cut');
     expect(health.status).toBe(503);
     expect(health.body).toEqual({ status: 'error', database: 'down' });
+    // Liveness does not look at the database (a restart would not mend it); readiness does.
+    await within(5_000, api().get('/health/live').timeout(5_000).expect(200), '/health/live while cut');
+    const ready = await within(10_000, api().get('/health/ready').timeout(10_000), '/health/ready while cut');
+    expect([ready.status, ready.body]).toEqual([503, { status: 'error', database: 'down', migrations: 'unknown', keys: 'checked' }]);
 
     // Reopen on the same port: the service recovers with no restart.
     await proxy.open();

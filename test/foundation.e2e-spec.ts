@@ -16,6 +16,23 @@ describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('splits liveness from readiness: /health/live answers without the database, /health/ready says what is wrong', async () => {
+    await t.http().get('/health/live').expect(200, { status: 'ok' });
+    await t.http().get('/health/ready').expect(200, { status: 'ok', database: 'up', migrations: 'applied', keys: 'checked' });
+    // A migration not applied (its row gone, as on a database an older version migrated): not ready.
+    const [row] = await t.dataSource.query('SELECT id, timestamp, name FROM migrations ORDER BY timestamp DESC LIMIT 1');
+    await t.dataSource.query('DELETE FROM migrations WHERE id = ?', [row.id]);
+    try {
+      await t.http().get('/health/ready').expect(503, { status: 'error', database: 'up', migrations: 'pending', keys: 'checked' });
+      await t.http().get('/health/live').expect(200);
+      // /health stays as it was (the database only), for compatibility.
+      await t.http().get('/health').expect(200, { status: 'ok', database: 'up' });
+    } finally {
+      await t.dataSource.query('INSERT INTO migrations (id, timestamp, name) VALUES (?, ?, ?)', [row.id, row.timestamp, row.name]);
+    }
+    await t.http().get('/health/ready').expect(200);
+  });
+
   it('serves Swagger UI and the OpenAPI document with bearer auth and every route', async () => {
     await t.http().get('/docs/').expect(200).expect('content-type', /html/);
     const doc = (await t.http().get('/docs-json').expect(200)).body;

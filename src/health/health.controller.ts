@@ -15,6 +15,17 @@ class HealthDto {
   database: 'up' | 'busy' | 'down';
 }
 
+class LiveDto {
+  @ApiProperty({ enum: ['ok'] }) status: 'ok';
+}
+
+class ReadyDto extends HealthDto {
+  @ApiProperty({ enum: ['applied', 'pending', 'unknown'], description: 'Whether every migration of this version is applied (`unknown` while the database is not reachable)' })
+  migrations: 'applied' | 'pending' | 'unknown';
+  @ApiProperty({ enum: ['checked'], description: 'The start-up key check passed (the service does not start otherwise)' })
+  keys: 'checked';
+}
+
 /** How long the health check waits for the database, each way. */
 const PROBE_MS = 2000;
 
@@ -52,6 +63,44 @@ export class HealthController {
     const database = await this.probe();
     if (database !== 'up') res.status(503);
     return { status: database === 'up' ? 'ok' : 'error', database };
+  }
+
+  @Get('live')
+  @Public()
+  @ApiOperation({
+    summary: 'Liveness: the process answers',
+    description: 'No token, no database: 200 as long as the process serves requests. For a liveness probe (a restart cannot mend a database outage, so this one does not look at it).',
+  })
+  @ApiOkResponse({ type: LiveDto })
+  @ApiInternalServerErrorResponse({ type: ErrorDto, description: '`INTERNAL_ERROR`' })
+  live(): LiveDto {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @Public()
+  @ApiOperation({
+    summary: 'Readiness: should this instance get traffic?',
+    description:
+      'No token. 200 when the database answers through the service’s pool and every migration is applied (and the start-up key check passed, without which the service does not run); ' +
+      'otherwise 503 with what is wrong. For a readiness probe, a load balancer and the Docker health check.',
+  })
+  @ApiOkResponse({ type: ReadyDto })
+  @ApiServiceUnavailableResponse({ type: ReadyDto, description: 'The database is down or busy, or migrations are pending' })
+  @ApiInternalServerErrorResponse({ type: ErrorDto, description: '`INTERNAL_ERROR`' })
+  async ready(@Res({ passthrough: true }) res: FastifyReply): Promise<ReadyDto> {
+    const database = await this.probe();
+    let migrations: ReadyDto['migrations'] = 'unknown';
+    if (database === 'up') {
+      try {
+        migrations = (await within(this.dataSource.showMigrations(), PROBE_MS)) ? 'pending' : 'applied';
+      } catch {
+        migrations = 'unknown';
+      }
+    }
+    const ok = database === 'up' && migrations === 'applied';
+    if (!ok) res.status(503);
+    return { status: ok ? 'ok' : 'error', database, migrations, keys: 'checked' };
   }
 
   /**
