@@ -9,7 +9,7 @@ import { GlobalAuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { APP_ENV } from './common/app-env.provider';
-import { dataSourceOptions } from './common/database';
+import { dataSourceOptions, worthRetryingAtStart } from './common/database';
 import { AppEnv } from './common/env';
 import { validationPipe } from './common/validation';
 import { CryptoModule } from './crypto/crypto.module';
@@ -34,7 +34,14 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot({ ignoreEnvFile: true, isGlobal: true, load: [() => ({ app: env })] }),
-        TypeOrmModule.forRoot({ ...dataSourceOptions(env.database, ENTITIES), migrationsRun: true }),
+        TypeOrmModule.forRoot({
+          ...dataSourceOptions(env.database, ENTITIES),
+          migrationsRun: true,
+          // ~30 s of retries for what can heal (a database still starting); none for what cannot.
+          retryAttempts: 10,
+          retryDelay: 3000,
+          toRetry: worthRetryingAtStart,
+        }),
         CryptoModule.forRoot({ secretKey: env.secretKey, previousSecretKeys: env.previousSecretKeys }),
         AuditModule,
         ScopesModule,

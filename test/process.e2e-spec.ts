@@ -1,7 +1,8 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabase, onMysql, TestDatabase } from './helpers/test-app';
 
@@ -42,6 +43,33 @@ describe('the server process', () => {
     const lines = (res.stdout + res.stderr).trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(variable);
+  });
+
+  // Issue 20: errors retrying cannot mend fail the start at once, without a stack; a refused
+  // connection (a database still starting) is retried as before.
+  // The MySQL cases need the MariaDB the MySQL run has; the SQLite one runs everywhere.
+  const permanent = [
+    ['wrong MySQL credentials', () => 'mysql://nobody:wrong@127.0.0.1:3306/test', /Access denied/],
+    ['a MySQL database that does not exist', () => 'mysql://root@127.0.0.1:3306/no_such_db_' + process.pid, /Unknown database/],
+    ['a SQLite file that is not a database', () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'bifrost-notadb-')), 'x.db');
+      writeFileSync(file, 'this is not a database '.repeat(100));
+      return `sqlite:${file}`;
+    }, /not a database/],
+  ] as const;
+  it.each(permanent.filter(([what]) => onMysql || !what.includes('MySQL')))('fails fast on %s: one line, no stack, no retries', (_what, url, message) => {
+    const started = Date.now();
+    const res = spawnSync(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', BIFROST_SECRET_KEY: 'k'.repeat(40), DATABASE_URL: url(), LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(res.status).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000); // not the ~30 s of ten retries
+    const output = res.stdout + res.stderr;
+    expect(output).not.toMatch(/Retrying/);
+    expect(output).not.toMatch(/\n\s+at /); // no stack frames
+    expect(output.trim().split('\n').pop()).toMatch(message);
   });
 
   describe('started', () => {

@@ -92,6 +92,29 @@ function watchedSocket(timeoutMs: number): (opts: StreamOptions) => Socket {
   };
 }
 
+/**
+ * Errors connecting at start-up that no retry mends (wrong credentials, no such database, a file
+ * that is not a database): the start fails at once with one line. Anything else (refused, timed
+ * out, a name not resolving yet while a database container starts) is retried.
+ */
+const PERMANENT_CONNECT_ERRORS = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_NOT_SUPPORTED_AUTH_MODE',
+  'SQLITE_NOTADB',
+  'SQLITE_CANTOPEN',
+  'SQLITE_CORRUPT',
+  'SQLITE_READONLY',
+]);
+
+export function worthRetryingAtStart(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  const code = e?.driverError?.code ?? e?.code;
+  return code === undefined || !PERMANENT_CONNECT_ERRORS.has(code);
+}
+
 const RETRYABLE_MYSQL = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_DUP_ENTRY']);
 
 export function isUniqueViolation(err: unknown): boolean {

@@ -67,6 +67,11 @@ export class JsonLogger implements LoggerService {
     }
     const stack = rest.find((r) => typeof r === 'string');
     if (stack) entry.stack = stack;
+    // Start-up connection retries and the start's own failure: the error's first line, not its
+    // stack (which says nothing an operator can act on, ten times over).
+    if (context === 'TypeOrmModule' || context === 'ExceptionHandler') {
+      for (const field of ['stack', 'err'] as const) if (typeof entry[field] === 'string') entry[field] = (entry[field] as string).split('\n', 1)[0];
+    }
     let line: string;
     try {
       line = JSON.stringify(entry);
