@@ -13,7 +13,7 @@ import { AppEnv } from './common/env';
 import { JSON_BODY_LIMIT, registerJsonBody } from './common/json-body';
 import { JsonLogger } from './common/logger';
 import { finalizeDocument } from './common/openapi';
-import { registerRequestContext } from './common/request-context';
+import { registerRequestContext, RequestWithContext } from './common/request-context';
 import { registerTokenCheckBackstop } from './common/token-check-backstop';
 
 const draining = new WeakSet<object>();
@@ -84,6 +84,24 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     return payload;
   });
   registerTokenCheckBackstop(fastify);
+  // One line per request: method, route pattern (never the path's values or the query), status,
+  // duration, request id, principal; 5xx at error. Never a body, a token or a header's value.
+  fastify.addHook('onResponse', (req, reply, done) => {
+    const ctx = (req as RequestWithContext).context;
+    const line = {
+      msg: 'request',
+      method: req.method,
+      route: req.routeOptions?.url ?? null,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      requestId: ctx?.requestId,
+      principalId: ctx?.principal?.id ?? null,
+      role: ctx?.principal?.role ?? null,
+    };
+    if (reply.statusCode >= 500) logger.error(line, 'Request');
+    else logger.log(line, 'Request');
+    done();
+  });
   // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults,
   // but for the HTTPS-only headers: sent over plain HTTP, `upgrade-insecure-requests` rewrites every
   // asset of /docs to https and leaves the page blank on any host but localhost. They are sent only

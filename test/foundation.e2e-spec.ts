@@ -33,6 +33,21 @@ describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
     await t.http().get('/health/ready').expect(200);
   });
 
+  it('logs one line per request: method, route pattern, status, duration, request id, principal; never the path values or the query (issue 20)', async () => {
+    const res = await t.http().get('/api/scopes/global/configs/some_private_key_name?prefix=hidden_query').set(bearer(t.adminToken)).set('X-Request-Id', 'req-log-1');
+    expect(res.status).toBe(404);
+    const lines = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.context === 'Request' && l.requestId === 'req-log-1');
+    expect(lines).toEqual([
+      { level: 'info', time: expect.any(String), context: 'Request', requestId: 'req-log-1', msg: 'request', method: 'GET', route: '/api/scopes/:scope/configs/:key', status: 404, durationMs: expect.any(Number), principalId: expect.any(String), role: 'admin' },
+    ]);
+    const all = t.logLines.join('\n');
+    expect(all).not.toContain('some_private_key_name');
+    expect(all).not.toContain('hidden_query');
+    expect(all).not.toContain(t.adminToken);
+    // Nest's start-up chatter (modules and routes mapped) is at debug, below this run's info.
+    expect(t.logLines.filter((l) => /"context":"(RouterExplorer|RoutesResolver|InstanceLoader)"/.test(l))).toEqual([]);
+  });
+
   it('serves Swagger UI and the OpenAPI document with bearer auth and every route', async () => {
     await t.http().get('/docs/').expect(200).expect('content-type', /html/);
     const doc = (await t.http().get('/docs-json').expect(200)).body;

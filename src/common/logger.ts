@@ -11,6 +11,8 @@ export type LineFilter = (line: string) => string;
  * JSON-lines logger for Nest and the service's own code. It never receives request bodies or
  * headers; every line still passes through the registered filters (the secret scrubber) last.
  */
+const STARTUP_CHATTER = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
+
 export class JsonLogger implements LoggerService {
   private static filters: LineFilter[] = [];
   private readonly threshold: number;
@@ -50,9 +52,12 @@ export class JsonLogger implements LoggerService {
   }
 
   private emit(level: Exclude<LogLevel, 'silent'>, message: unknown, rest: unknown[]): void {
-    if (RANK[level] < this.threshold) return;
     // Nest passes the context name last; an error's stack may come before it.
-    const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
+    // Nest's start-up chatter (every module and route mapped, ~50 lines) is for debugging.
+    if (level === 'info' && context !== undefined && STARTUP_CHATTER.has(context)) level = 'debug';
+    if (RANK[level] < this.threshold) return;
+    if (context !== undefined) rest = rest.slice(0, -1);
     const ctx = currentContext();
     const entry: Record<string, unknown> = { level, time: new Date().toISOString() };
     if (context) entry.context = context;
