@@ -24,6 +24,7 @@ import { Execution, ExecutionLog, ExecutionSecret } from './executions/execution
 import { ExecutionsModule } from './executions/executions.module';
 import { ScrubberModule } from './scrubber/scrubber.module';
 import { SettingsModule } from './settings/settings.module';
+import { MetricsModule } from './metrics/metrics.module';
 
 export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, ExecutionLog, ExecutionSecret];
 
@@ -43,6 +44,7 @@ export class AppModule {
           toRetry: worthRetryingAtStart,
         }),
         CryptoModule.forRoot({ secretKey: env.secretKey, previousSecretKeys: env.previousSecretKeys }),
+        MetricsModule,
         AuditModule,
         ScopesModule,
         AuthModule,

@@ -15,6 +15,7 @@ import { JsonLogger } from './common/logger';
 import { finalizeDocument } from './common/openapi';
 import { registerRequestContext, RequestWithContext } from './common/request-context';
 import { registerTokenCheckBackstop } from './common/token-check-backstop';
+import { MetricsService } from './metrics/metrics.service';
 
 const draining = new WeakSet<object>();
 const documents = new WeakMap<object, OpenAPIObject>();
@@ -84,6 +85,7 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     return payload;
   });
   registerTokenCheckBackstop(fastify);
+  const metrics = app.get(MetricsService);
   // One line per request: method, route pattern (never the path's values or the query), status,
   // duration, request id, principal; 5xx at error. Never a body, a token or a header's value.
   fastify.addHook('onResponse', (req, reply, done) => {
@@ -100,6 +102,7 @@ export async function createApp(env: AppEnv, logger = new JsonLogger(env.logLeve
     };
     if (reply.statusCode >= 500) logger.error(line, 'Request');
     else logger.log(line, 'Request');
+    metrics.request(req.method, line.route, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
   // Swagger UI needs its own inline styles and data: images; everything else stays at helmet's defaults,

@@ -48,6 +48,27 @@ describe('foundation: health, docs, orgs, tokens, roles, org scoping', () => {
     expect(t.logLines.filter((l) => /"context":"(RouterExplorer|RoutesResolver|InstanceLoader)"/.test(l))).toEqual([]);
   });
 
+  it('serves Prometheus metrics to an admin token only, with route patterns and never a key, value or token (issue 20)', async () => {
+    const org = await seedOrg(t, 'metrics-org');
+    const secret = 'sk_live_metrics_' + randomBytes(8).toString('hex');
+    await t.http().put(`/api/scopes/${org.org.id}/configs/metrics_secret_key`).set(bearer(t.adminToken)).send({ type: 'secret', value: secret }).expect(201);
+    await t.http().get('/api/sdk/configs/metrics_secret_key').set(bearer(org.service)).expect(200);
+    await t.http().get('/api/tokens').expect(401); // an audited denial
+    await t.http().get('/metrics').expect(401);
+    await t.http().get('/metrics').set(bearer(org.orgAdmin)).expect(403);
+    const res = await t.http().get('/metrics').set(bearer(t.adminToken)).expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    const text = res.text;
+    expect(text).toMatch(/bifrost_http_requests_total\{method="GET",route="\/api\/sdk\/configs\/:key",status="200"\} [1-9]/);
+    expect(text).toMatch(/bifrost_http_request_duration_seconds_bucket\{le="0\.1",method="GET",route="\/api\/sdk\/configs\/:key"\}/);
+    expect(text).toMatch(/bifrost_audit_entries_total\{action="config\.read",outcome="success"\} [1-9]/);
+    expect(text).toMatch(/bifrost_audit_entries_total\{action="auth\.denied",outcome="denied"\} [1-9]/);
+    expect(text).toMatch(/bifrost_audit_queue_depth \d+/);
+    expect(text).toMatch(/bifrost_scrubber_matcher_builds [1-9]/);
+    expect(text).toMatch(/bifrost_process_cpu_seconds_total/);
+    for (const needle of [secret, 'metrics_secret_key', org.org.id, t.adminToken, org.service]) expect(text).not.toContain(needle);
+  });
+
   it('serves Swagger UI and the OpenAPI document with bearer auth and every route', async () => {
     await t.http().get('/docs/').expect(200).expect('content-type', /html/);
     const doc = (await t.http().get('/docs-json').expect(200)).body;

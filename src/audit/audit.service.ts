@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
@@ -7,6 +7,7 @@ import { AppError, badRequest, forbidden } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
 import { AUDIT_ACTIONS, AUDIT_OUTCOMES, AuditAction, AuditEntry, AuditOutcome } from './audit-entry.entity';
+import { MetricsService } from '../metrics/metrics.service';
 
 export interface AuditInput {
   action: AuditAction;
@@ -117,8 +118,17 @@ export class AuditService implements OnModuleDestroy {
   /** When false, each read is inserted on its own (for the benchmark's comparison). */
   batching = process.env.BIFROST_AUDIT_BATCHING !== 'off';
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {
     this.maxInFlight = dataSource.options.type === 'better-sqlite3' ? 1 : 2;
+    metrics?.watchAuditQueue(() => this.queue.length);
+  }
+
+  private counted(rows: Partial<AuditEntry>[]): void {
+    if (!this.metrics) return;
+    for (const r of rows) this.metrics.auditWritten(r.action ?? 'unknown', r.outcome ?? 'unknown');
   }
 
   toRow(input: AuditInput): Partial<AuditEntry> {
@@ -147,6 +157,8 @@ export class AuditService implements OnModuleDestroy {
     const rows = (Array.isArray(input) ? input : [input]).map((i) => this.toRow(i));
     try {
       await em.createQueryBuilder().insert().into(AuditEntry).values(rows).updateEntity(false).execute();
+      // Counted once the insert is done (its transaction may still roll back: then the change too).
+      this.counted(rows);
     } catch (err) {
       this.logger.error({ msg: 'audit insert failed', errorName: (err as Error)?.name, code: (err as { code?: string }).code });
       throw auditFailure(err);
@@ -196,6 +208,8 @@ export class AuditService implements OnModuleDestroy {
       // SQLite has one connection: outside the transaction lock the insert could land in (and be
       // rolled back with) another request's transaction.
       else await inTransaction(this.dataSource, (em) => em.createQueryBuilder().insert().into(AuditEntry).values(rows).updateEntity(false).execute());
+      this.counted(rows);
+      this.metrics?.auditBatchWritten(rows.length);
     } catch (err) {
       this.logger.error({ msg: 'audit batch insert failed', rows: rows.length, errorName: (err as Error)?.name, code: (err as { code?: string }).code });
       throw err;

@@ -193,13 +193,13 @@ export function isConnectionError(err: unknown): boolean {
 }
 
 /** The callback API of the mysql2 pool that TypeORM's MySQL driver keeps. */
-interface Mysql2Pool {
+export interface Mysql2Pool {
   execute(sql: string, values: unknown[], cb: (err: Error | null, rows: unknown) => void): void;
   query(sql: string, values: unknown[], cb: (err: Error | null, rows: unknown) => void): void;
 }
 
 /** The driver's mysql2 pool, or null (SQLite, or a replication cluster this code does not use). */
-function mysqlPool(dataSource: DataSource): Mysql2Pool | null {
+export function mysqlPool(dataSource: DataSource): Mysql2Pool | null {
   if (dataSource.options.type === 'better-sqlite3') return null;
   return ((dataSource.driver as unknown as { pool?: Mysql2Pool }).pool ?? null) as Mysql2Pool | null;
 }

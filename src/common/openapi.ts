@@ -130,6 +130,7 @@ const TAGS = [
   { name: 'Audit', description: 'The audit log: every read of a secret, every write, every denial' },
   { name: 'Export and import', description: 'Portable bundles and backups' },
   { name: 'Health', description: 'Liveness and readiness (no token)' },
+  { name: 'Metrics', description: 'Prometheus metrics, for an admin token' },
   { name: 'Settings page', description: 'The admins’ Settings → Configuration page: static files (no token; the page signs in and uses the API)' },
 ];
 
@@ -197,7 +198,8 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
         r.description = r.description ? withoutRepeats(String(r.description)) : (SUCCESS_TEXT[Number(status)] ?? STATUS_TEXT[Number(status)] ?? 'Answer');
         if (Number(status) >= 400 && !r.content) r.content = { 'application/json': { schema: { $ref: getSchemaPath(ErrorDto) } } };
       }
-      if (path.startsWith('/api')) op.security = [{ bearer: [] }];
+      // A token everywhere under /api and for /metrics; the health checks, docs and the settings page's files are public.
+      if (path.startsWith('/api') || path === '/metrics') op.security = [{ bearer: [] }];
       else op.security = [];
     }
   }
