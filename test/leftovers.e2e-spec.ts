@@ -131,6 +131,9 @@ describe('files left by kill -9', () => {
       }
       out.end(']}');
       await once(out, 'finish');
+      // Only migrate creates a database: every other command wants one that exists.
+      const migrated = run(CLI, ['migrate'], env);
+      expect(await exited(migrated.child)).toMatchObject({ code: 0 });
       const cli = run(CLI, ['import', file, '--dry-run', '--create-orgs'], env);
       try {
         // Killed once the duplicate check has spilled pairs to its files (well before its 300,000 rows are checked).

@@ -1,11 +1,13 @@
 import { Logger } from '@nestjs/common';
+import { existsSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { ENTITIES } from '../app.module';
 import { AuditService } from '../audit/audit.service';
 import { TokensService } from '../auth/tokens.service';
 import { AuthThrottle } from '../auth/auth-throttle';
 import { dataSourceOptions } from '../common/database';
-import { AppEnv } from '../common/env';
+import { isMemorySqlite } from '../common/sqlite-gate';
+import { AppEnv, EnvError } from '../common/env';
 import { JsonLogger } from '../common/logger';
 import { SecretVersions } from '../configs/secret-versions';
 import { CryptoService } from '../crypto/crypto.service';
@@ -56,6 +58,12 @@ export interface OpenOptions {
  */
 export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContext> {
   Logger.overrideLogger(new JsonLogger(env.logLevel === 'debug' ? 'debug' : 'warn', (line) => process.stderr.write(line + '\n')));
+  // Every command but migrate works on an existing database: a SQLite file opened from the wrong
+  // folder would otherwise be created empty (an export of 0 configs, a token that works nowhere).
+  const path = env.database.sqlitePath;
+  if (env.database.kind === 'sqlite' && path && !isMemorySqlite(path) && !existsSync(path)) {
+    throw new EnvError('DATABASE_URL', `there is no database at ${path}: run bifrost where the service runs, set DATABASE_URL, or create one with bifrost migrate`);
+  }
   const dataSource = new DataSource(dataSourceOptions(cliDatabase(env), ENTITIES));
   await dataSource.initialize();
   try {

@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { badRequest } from '../common/errors';
 import { EnvError } from '../common/env';
@@ -83,5 +86,32 @@ describe('run', () => {
     expect(await run(['export'], env.io)).toBe(1);
     expect(env.err().trimEnd().split('\n')).toEqual(['bifrost export: BIFROST_SECRET_KEY: is required in production (at least 32 characters)']);
     expect(env.out()).toBe('');
+  });
+
+  it('creates no database and no key but in migrate: run from the wrong folder, a command refuses with one line (issue 20)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bifrost-cli-nowhere-'));
+    try {
+      const env = { NODE_ENV: 'development', DATABASE_URL: `sqlite:${join(dir, 'data', 'bifrost.db')}` };
+      for (const args of [['export'], ['tokens', 'create', '--role', 'admin', '--name', 'x'], ['rotate-key']]) {
+        const t = io(env);
+        expect(await run(args, t.io)).toBe(1);
+        const lines = t.err().trimEnd().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/BIFROST_SECRET_KEY: is not set and there is no development key at .*secret-key/);
+        expect(t.out()).toBe('');
+      }
+      const keyed = io({ ...env, BIFROST_SECRET_KEY: 'k'.repeat(40) });
+      expect(await run(['export'], keyed.io)).toBe(1);
+      expect(keyed.err().trimEnd().split('\n')).toEqual([expect.stringMatching(/DATABASE_URL: there is no database at .*bifrost\.db: .*bifrost migrate/)]);
+      // Nothing was created: no key file, no database.
+      expect(existsSync(join(dir, 'data'))).toBe(false);
+      // migrate may create both.
+      const migrated = io(env);
+      expect(await run(['migrate'], migrated.io)).toBe(0);
+      expect(existsSync(join(dir, 'data', 'bifrost.db'))).toBe(true);
+      expect(existsSync(join(dir, 'data', 'secret-key'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -263,7 +263,8 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
   const label = cmd.name === 'tokens-create' ? 'tokens create' : cmd.name;
   let ctx: CliContext | null = null;
   try {
-    const env: AppEnv = loadEnv(io.env);
+    // Only `migrate` (or the server) may create a database or a development key.
+    const env: AppEnv = loadEnv(io.env, { createDevelopmentKey: cmd.name === 'migrate' });
     // Temp folders left by killed processes of this service on this machine (never a live one's).
     await sweepTempDirs();
     if (cmd.name === 'migrate') {

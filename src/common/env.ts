@@ -113,7 +113,16 @@ export function parseTrustProxy(raw: string | undefined): string[] {
  * Validates the environment into a typed object. Throws EnvError naming the variable; never echoes
  * a secret value in the message.
  */
-export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
+export interface LoadOptions {
+  /**
+   * Without BIFROST_SECRET_KEY, outside production: create the development key if there is none
+   * (the server, `bifrost migrate`). False for the CLI's other commands, which must never start a
+   * new key beside a database whose secrets another key encrypted.
+   */
+  createDevelopmentKey?: boolean;
+}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): AppEnv {
   const nodeEnv = (source.NODE_ENV?.trim() || 'development') as NodeEnv;
   if (!NODE_ENVS.includes(nodeEnv)) throw new EnvError('NODE_ENV', `must be one of ${NODE_ENVS.join(', ')}`);
 
@@ -138,7 +147,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
     if (nodeEnv === 'production') {
       throw new EnvError('BIFROST_SECRET_KEY', `is required in production (at least ${MIN_SECRET_KEY} characters)`);
     }
-    secretKey = readOrCreateDevelopmentKey(database);
+    secretKey = readOrCreateDevelopmentKey(database, options.createDevelopmentKey !== false);
     secretKeyGenerated = true;
   } else if (secretKey.length < MIN_SECRET_KEY) {
     throw new EnvError('BIFROST_SECRET_KEY', `must be at least ${MIN_SECRET_KEY} characters`);
@@ -197,11 +206,14 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): AppEnv {
 }
 
 /** Development convenience: a random key kept in ./data/ so restarts can still decrypt. */
-function readOrCreateDevelopmentKey(database: DatabaseSettings): string {
+function readOrCreateDevelopmentKey(database: DatabaseSettings, create: boolean): string {
   const file = database.sqlitePath ? `${dirname(database.sqlitePath)}/secret-key` : GENERATED_KEY_FILE;
   if (existsSync(file)) {
     const key = readFileSync(file, 'utf8').trim();
     if (key.length >= MIN_SECRET_KEY) return key;
+  }
+  if (!create) {
+    throw new EnvError('BIFROST_SECRET_KEY', `is not set and there is no development key at ${file}: run bifrost where the service runs, set BIFROST_SECRET_KEY, or create a database and key with bifrost migrate`);
   }
   mkdirSync(dirname(file), { recursive: true });
   const key = randomBytes(32).toString('base64url');
