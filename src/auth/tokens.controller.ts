@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiForbiddenResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiForbiddenResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { badRequest } from '../common/errors';
 import { CurrentPrincipal, Roles } from './auth.decorators';
 import type { Principal } from './roles';
@@ -21,13 +21,14 @@ export class TokensController {
   })
   @ApiCreatedResponse({ type: CreatedTokenDto })
   @ApiForbiddenResponse({ description: '`ROLE_NOT_ALLOWED` (an org_admin asking for a role other than member), `ORG_FORBIDDEN` (another org)' })
+  @ApiBadRequestResponse({ description: '`EXPIRY_IN_PAST`, `EXPIRY_TOO_LONG`, `EXPIRY_REQUIRED` (BIFROST_TOKEN_MAX_TTL is set), `EXPIRY_AMBIGUOUS`, `INVALID_EXPIRY`, `VALIDATION_FAILED`' })
   create(@CurrentPrincipal() principal: Principal, @Body() body: CreateTokenDto): Promise<CreatedTokenDto> {
     return this.tokens.create(principal, body);
   }
 
   @Get('tokens')
   @Roles('admin', 'org_admin')
-  @ApiOperation({ summary: 'List tokens (never the token itself): all for admin, its org for org_admin' })
+  @ApiOperation({ summary: 'List tokens (never the token itself): all for admin, its org for org_admin', description: 'Execution tokens (one per run) are not listed.' })
   @ApiOkResponse({ type: TokenListDto })
   async list(@CurrentPrincipal() principal: Principal): Promise<TokenListDto> {
     return { items: await this.tokens.list(principal), nextCursor: null };

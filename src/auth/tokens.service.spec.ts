@@ -7,7 +7,7 @@ import { AuthThrottle } from './auth-throttle';
 import { hashToken, TokensService } from './tokens.service';
 
 const TOKEN = 'bft_' + 'a'.repeat(43);
-const ROW = { id: 'tok-1', name: 'svc', role: 'service', org_id: 'org-1', token_hash: hashToken(TOKEN), revoked_at: null as string | null };
+const ROW = { id: 'tok-1', name: 'svc', role: 'service', org_id: 'org-1', token_hash: hashToken(TOKEN), revoked_at: null as string | null, expires_at: null, execution_id: null, execution_status: null };
 
 /** api_tokens as the service reads it (rawQuery goes through query() on SQLite). */
 class FakeTokens {
@@ -15,7 +15,9 @@ class FakeTokens {
   lookups = 0;
   options = { type: 'better-sqlite3' };
   async query(sql: string, params: unknown[]): Promise<unknown[]> {
-    if (!sql.startsWith('SELECT id, name, role, org_id, token_hash, revoked_at FROM api_tokens WHERE token_hash = ?')) throw new Error(`unexpected SQL: ${sql}`);
+    // lastUsedAt is written in the background (not what these tests count).
+    if (sql.startsWith('UPDATE api_tokens SET last_used_at = ?')) return [];
+    if (!sql.startsWith('SELECT id, name, role, org_id, token_hash, revoked_at, expires_at, execution_id,') || !sql.endsWith('FROM api_tokens WHERE token_hash = ?')) throw new Error(`unexpected SQL: ${sql}`);
     this.lookups++;
     return params[0] === this.row.token_hash ? [this.row] : [];
   }

@@ -10,7 +10,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { CLI_PRINCIPAL, ROLES, Role } from '../auth/roles';
+import { CLI_PRINCIPAL, CREATABLE_ROLES as ROLES, Role } from '../auth/roles';
 import { AppError } from '../common/errors';
 import { isDatabaseBusy } from '../common/database';
 import { AppEnv, EnvError, loadEnv } from '../common/env';

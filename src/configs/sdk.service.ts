@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
-import { TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.service';
+import { TOKEN_ACTIVE_SQL, TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.service';
 import { rawQuery } from '../common/database';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
@@ -25,7 +25,7 @@ export interface SdkValue {
 /**
  * A row of the SDK read, by `kind`: `c` a configs row (has_value is 0/1 on both databases), `v` a
  * secret_versions row (`version`), `t` the presented token's row (`scope` its id, `type` its role,
- * `value` its org, `has_value` 1 when not revoked), `x` the named execution (`scope` its org,
+ * `value` its org, `has_value` its TokenCheckRow `active`), `x` the named execution (`scope` its org,
  * `version` the count of its registered secrets).
  */
 interface SdkRow {
@@ -47,7 +47,7 @@ const SDK_READ_SQL =
   "SELECT 'c' AS kind, scope, type, value, ciphertext, has_value, NULL AS version FROM configs WHERE `key` = ? AND scope IN (?, ?)" +
   " UNION ALL SELECT 'v', scope, NULL, NULL, NULL, NULL, version FROM secret_versions WHERE scope IN (?, ?)";
 /** Also the presented token's row, when the guard left its check to this read (@TokenCheckedByHandler). */
-const TOKEN_PART = ` UNION ALL SELECT 't', id, role, org_id, NULL, CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END, NULL ${TOKEN_CHECK_FROM}`;
+const TOKEN_PART = ` UNION ALL SELECT 't', id, role, org_id, NULL, ${TOKEN_ACTIVE_SQL}, NULL ${TOKEN_CHECK_FROM}`;
 /**
  * Also the execution the read names (X-Bifrost-Execution, the read every workflow makes): its org
  * and how many secrets it has registered, which the registration and the response's scrubber would
