@@ -17,7 +17,11 @@ import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
 import { SdkService } from './sdk.service';
 
 const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
-const EXECUTION_HEADER = { name: 'X-Bifrost-Execution', required: false, description: 'The running execution; a secret read is registered with its scrubber' };
+const EXECUTION_HEADER = {
+  name: 'X-Bifrost-Execution',
+  required: false,
+  description: 'The running execution; a secret read is registered with its scrubber. Not needed with an execution token (its execution is used; another one here: 403 `EXECUTION_TOKEN_MISMATCH`)',
+};
 
 @ApiTags('SDK')
 @ApiHeader(ORG_HEADER)
@@ -26,7 +30,7 @@ export class SdkController {
   constructor(private readonly sdk: SdkService) {}
 
   @Get(':key')
-  @Roles('service')
+  @Roles('service', 'execution')
   // The hot path reads the token's row in its own statement (SdkService.read): one round trip, not two.
   @TokenCheckedByHandler()
   // The one plaintext API.md allows out: the value, to a service token; the rest is still scrubbed.
@@ -49,14 +53,15 @@ export class SdkController {
     @Headers('x-bifrost-execution') executionId?: string,
   ): Promise<SdkConfigDto> {
     const orgId = await this.sdk.resolveOrg(principal, org);
-    return this.sdk.read(orgId, key, executionId);
+    return this.sdk.read(orgId, key, this.sdk.executionOf(principal, executionId));
   }
 
   @Get()
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({ summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"' })
   @ApiOkResponse({ schema: { type: 'object', additionalProperties: true, example: { stripe_api_key: '••••••', max_retries: 3 } } })
   async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
+    this.sdk.executionOf(principal, undefined);
     return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
   }
 

@@ -3,6 +3,7 @@ import {
   ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiForbiddenResponse,
   ApiHeader,
   ApiNoContentResponse,
   ApiNotFoundResponse,
@@ -15,25 +16,40 @@ import {
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { badRequest, forbidden } from '../common/errors';
+import { currentContext } from '../common/request-context';
 import { SdkService } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import {
   AppendLogsDto,
-  CreatedExecutionDto,
   CreateExecutionDto,
+  ExecutionTokenDto,
   ExecutionListDto,
   ExecutionRecordDto,
   FinishExecutionDto,
+  IssueExecutionTokenDto,
   ListExecutionsQueryDto,
   MAX_LOG_BATCH_BYTES,
   MAX_LOG_LINES,
   RegisterSecretsDto,
+  StartedExecutionDto,
 } from './dto/execution.dto';
 import { ExecutionsService } from './executions.service';
 
 const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
 const ID_PARAM = { name: 'id', description: 'The execution id', format: 'uuid' };
 const NOT_FOUND = { description: '`EXECUTION_NOT_FOUND`: no such execution in this org (another org’s reads the same)' };
+const MISMATCH = { description: '`EXECUTION_TOKEN_MISMATCH`: an execution token of another execution' };
+
+/**
+ * An execution token acts for its own execution only: any other id is 403 EXECUTION_TOKEN_MISMATCH
+ * (audited as a denial), nothing done.
+ */
+export function assertOwnExecution(principal: Principal, id: string | undefined): void {
+  if (principal.role !== 'execution') return;
+  if (id !== principal.executionId) throw forbidden('This execution token acts for its own execution only', 'EXECUTION_TOKEN_MISMATCH');
+  const ctx = currentContext();
+  if (ctx) ctx.executionId = principal.executionId;
+}
 
 /**
  * The workflow engine reports its runs here (service tokens); the org's people read them back.
@@ -49,17 +65,34 @@ export class ExecutionsController {
 
   @Post()
   @Roles('service')
-  @ApiOperation({ summary: 'Start an execution of a workflow (service tokens)', description: 'The org is the token’s, or `X-Bifrost-Org` for an org-less service token.' })
+  @ApiOperation({
+    summary: 'Start an execution of a workflow (service tokens); answers its execution token, shown once',
+    description:
+      'The org is the token’s, or `X-Bifrost-Org` for an org-less service token. The execution token reads configs through the SDK (each secret read registered with this execution’s scrubber, no header needed), writes this execution’s logs, registers its secrets and finishes it; anything else is 403 `EXECUTION_TOKEN_NOT_ALLOWED`. It stops working when the execution finishes (401 `EXECUTION_TOKEN_FINISHED`) or at `tokenExpiresAt` (401 `TOKEN_EXPIRED`), which is never later than the service token’s own expiry.',
+  })
   @ApiHeader(ORG_HEADER)
-  @ApiCreatedResponse({ type: CreatedExecutionDto })
-  @ApiBadRequestResponse({ description: '`VALIDATION_FAILED`, `ORG_REQUIRED`' })
-  async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<CreatedExecutionDto> {
-    return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow);
+  @ApiCreatedResponse({ type: StartedExecutionDto })
+  @ApiBadRequestResponse({ description: '`VALIDATION_FAILED`, `ORG_REQUIRED`, `EXPIRY_TOO_LONG`, `INVALID_EXPIRY` (tokenTtlSeconds); nothing is created' })
+  async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<StartedExecutionDto> {
+    return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow, body.tokenTtlSeconds);
+  }
+
+  @Post(':id/token')
+  @Roles('service')
+  @ApiOperation({ summary: 'Another execution token for a running execution (service tokens), shown once', description: 'For a worker that restarted, or a run longer than the first token’s lifetime. A finished execution: 409 `EXECUTION_FINISHED`, nothing issued.' })
+  @ApiHeader(ORG_HEADER)
+  @ApiParam(ID_PARAM)
+  @ApiCreatedResponse({ type: ExecutionTokenDto })
+  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiConflictResponse({ description: '`EXECUTION_FINISHED`' })
+  @ApiBadRequestResponse({ description: '`EXPIRY_TOO_LONG`, `INVALID_EXPIRY`, `VALIDATION_FAILED`' })
+  async issueToken(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: IssueExecutionTokenDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionTokenDto> {
+    return this.executions.issueToken(principal, await this.sdk.resolveOrg(principal, org), id, body.tokenTtlSeconds);
   }
 
   @Post(':id/logs')
   @HttpCode(204)
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({
     summary: 'Append a batch of log lines, scrubbed before they are stored',
     description: `At most ${MAX_LOG_LINES} lines and ${MAX_LOG_BATCH_BYTES} bytes of messages per batch; a larger batch is refused whole (413 \`LOG_BATCH_TOO_LARGE\`, or \`PAYLOAD_TOO_LARGE\` for a body over 1 MiB) and nothing is stored.`,
@@ -70,13 +103,15 @@ export class ExecutionsController {
   @ApiNotFoundResponse(NOT_FOUND)
   @ApiConflictResponse({ description: '`EXECUTION_FINISHED`' })
   @ApiPayloadTooLargeResponse({ description: '`LOG_BATCH_TOO_LARGE`' })
+  @ApiForbiddenResponse(MISMATCH)
   async appendLogs(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: AppendLogsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    assertOwnExecution(principal, id);
     await this.executions.appendLogs(await this.sdk.resolveOrg(principal, org), id, body.lines);
   }
 
   @Post(':id/secrets')
   @HttpCode(204)
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({
     summary: 'Register dynamic secrets (OAuth tokens and the like) with the execution’s scrubber',
     description: 'Stored encrypted; from now on they are scrubbed from everything the execution stores and from every response that names it, and what it stored before is scrubbed again.',
@@ -86,20 +121,24 @@ export class ExecutionsController {
   @ApiNoContentResponse()
   @ApiNotFoundResponse(NOT_FOUND)
   @ApiPayloadTooLargeResponse({ description: '`TOO_MANY_EXECUTION_SECRETS` (over 1,000), `EXECUTION_SECRETS_TOO_LARGE` (over 256 KiB of UTF-8 in all); nothing is registered' })
+  @ApiForbiddenResponse(MISMATCH)
   async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    assertOwnExecution(principal, id);
     await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
   }
 
   @Post(':id/finish')
   @HttpCode(200)
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({ summary: 'Finish the execution with its result or error (scrubbed before they are stored)', description: 'Answers the execution as `GET` does.' })
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiOkResponse({ type: ExecutionRecordDto })
   @ApiNotFoundResponse(NOT_FOUND)
   @ApiConflictResponse({ description: '`EXECUTION_FINISHED`: it was finished already' })
+  @ApiForbiddenResponse(MISMATCH)
   async finish(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: FinishExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
+    assertOwnExecution(principal, id);
     return this.executions.finish(await this.sdk.resolveOrg(principal, org), id, body);
   }
 
