@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_ENV } from '../common/app-env.provider';
+import type { AppEnv } from '../common/env';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -90,6 +92,7 @@ export class SdkService {
     private readonly orgs: OrgsService,
     private readonly configs: ConfigsService,
     private readonly tokens: TokensService,
+    @Inject(APP_ENV) private readonly env: AppEnv,
   ) {}
 
   setExecutionSecretSink(sink: ExecutionSecretSink): void {
@@ -159,6 +162,11 @@ export class SdkService {
     let value: unknown;
     if (row.type === 'secret') {
       if (!row.hasValue || !row.ciphertext) throw await fail(conflict('SECRET_VALUE_MISSING', `The secret '${key}' has no value yet: set it before reading it`));
+      // Strict (BIFROST_STRICT_SECRET_READS): a plaintext only to an execution token, whose token row
+      // this very statement found with its execution running, so every plaintext is registered.
+      if (this.env.strictSecretReads && ctx?.principal?.role !== 'execution') {
+        throw await fail(forbidden('This service returns a secret only to a read made with a running execution’s token (BIFROST_STRICT_SECRET_READS)', 'SECRET_NEEDS_EXECUTION'));
+      }
       try {
         // Only a token written for this very row opens here.
         value = this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key });
