@@ -72,7 +72,7 @@ describe(`the workflow's read asks one SELECT (issue 16)${onMysql ? ' (mysql)' :
     expect(selects(await statementsOf(() => read('plain', inRun).expect(200)))).toHaveLength(1);
   });
 
-  it('the read with the execution token (issue 17): one SELECT too, the execution's status read in it', async () => {
+  it("the read with the execution token (issue 17): one SELECT too, the execution's status read in it", async () => {
     const started = (await t.http().post('/api/executions').set(bearer(org.service)).send({ workflow: 'charge_card' }).expect(201)).body;
     const withToken = () => t.http().get('/api/sdk/configs/api_key').set(bearer(started.token));
     expect((await withToken().expect(200)).body.value).toBe(value);
