@@ -168,6 +168,20 @@ describe('execution tokens', () => {
     expect(Date.parse(capped.tokenExpiresAt)).toBeLessThanOrEqual(Date.parse(shortService.expiresAt));
   });
 
+  it('a finish on one instance stops the token at once on another that trusted it from memory', async () => {
+    const other = await startApp({ db: t.db });
+    try {
+      const e = await start();
+      for (let i = 0; i < 2; i++) await other.http().get('/api/sdk/configs/retries').set(bearer(e.token)).expect(200);
+      await t.http().post(`/api/executions/${e.id}/finish`).set(bearer(e.token)).send({ status: 'failed', error: { message: 'x' } }).expect(200);
+      const res = await other.http().get('/api/sdk/configs/stripe_key').set(bearer(e.token)).expect(401);
+      expect(res.body.code).toBe('EXECUTION_TOKEN_FINISHED');
+      expect(JSON.stringify(res.body)).not.toContain(SECRET);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('is revoked at once by DELETE /api/tokens/{id}', async () => {
     const e = await start();
     await t.http().get('/api/sdk/configs/retries').set(bearer(e.token)).expect(200);
