@@ -652,6 +652,32 @@ describe(`service client against the real service (${onMysql ? 'MariaDB' : 'SQLi
       }
     });
 
+    it('runs inside the execution with its execution token: the service token only starts it (issue 17)', async () => {
+      const sent: { method: string; url: string; token: string }[] = [];
+      const spy: typeof fetch = (input, init) => {
+        const headers = new Headers(init?.headers);
+        sent.push({ method: init?.method ?? 'GET', url: String(input), token: (headers.get('authorization') ?? '').replace(/^Bearer /, '') });
+        return fetch(input, init);
+      };
+      const client = acmeClient({ fetch: spy as never });
+      const run = await chargeCard(client, { amount: 500, currency: 'eur', paymentUrl: `${payment.server.url}/v1/charges` });
+      const paths = sent.map((r) => `${r.method} ${new URL(r.url).pathname}`);
+      expect(paths).toEqual(['POST /api/executions', 'GET /api/sdk/configs/stripe_api_key', `POST /api/executions/${run.executionId}/logs`, `POST /api/executions/${run.executionId}/finish`]);
+      expect(sent[0].token).toBe(acme.service);
+      const executionToken = sent[1].token;
+      expect(executionToken).not.toBe(acme.service);
+      for (const r of sent.slice(1)) expect(r.token).toBe(executionToken);
+      // The read was made by the execution token, registered with the execution (no header), audited with it.
+      const reads = (await api().get('/api/audit').query({ action: 'config.read', key: 'stripe_api_key', limit: '500' }).set(bearer(t.adminToken)).expect(200)).body.items;
+      expect(reads).toEqual(expect.arrayContaining([expect.objectContaining({ executionId: run.executionId, outcome: 'success', actor: expect.objectContaining({ role: 'execution' }) })]));
+      const stored = (await api().get(`/api/executions/${run.executionId}`).set(bearer(t.adminToken)).expect(200)).body;
+      expect(stored.logs).toEqual([expect.objectContaining({ message: `charging with ${REDACTED}` })]);
+      // The run is over: its token is dead, and the client reads with the service token again.
+      expect((await api().get('/api/sdk/configs/stripe_api_key').set(bearer(executionToken)).expect(401)).body.code).toBe('EXECUTION_TOKEN_FINISHED');
+      expect(await client.config.get('stripe_api_key')).toBe(stripeKey);
+      expect(sent.at(-1)!.token).toBe(acme.service);
+    });
+
     it('scrubs the key for an org-less service token too, and the forms a workflow might log', async () => {
       const orgless = (await api().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'engine-charge', role: 'service' }).expect(201)).body.token;
       const { config, execution } = new BifrostClient({ baseUrl: t.baseUrl, token: orgless, org: acme.org.name });

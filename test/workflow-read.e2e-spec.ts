@@ -72,6 +72,16 @@ describe(`the workflow's read asks one SELECT (issue 16)${onMysql ? ' (mysql)' :
     expect(selects(await statementsOf(() => read('plain', inRun).expect(200)))).toHaveLength(1);
   });
 
+  it("the read with the execution token (issue 17): one SELECT too, the execution's status read in it", async () => {
+    const started = (await t.http().post('/api/executions').set(bearer(org.service)).send({ workflow: 'charge_card' }).expect(201)).body;
+    const withToken = () => t.http().get('/api/sdk/configs/api_key').set(bearer(started.token));
+    expect((await withToken().expect(200)).body.value).toBe(value);
+    await withToken().expect(200);
+    const sql = selects(await statementsOf(() => withToken().expect(200)));
+    expect(sql).toHaveLength(1);
+    expect(sql[0]).toMatch(/FROM executions e WHERE e\.id = api_tokens\.execution_id AND e\.status = 'running'/);
+  });
+
   it('naming an execution of another org still fails as before (404), and nothing is registered with it', async () => {
     const other = await seedOrg(t, 'wf-other');
     const theirs = (await t.http().post('/api/executions').set(bearer(other.service)).send({ workflow: 'x' }).expect(201)).body.id;

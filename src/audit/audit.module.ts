@@ -27,7 +27,8 @@ export class AuditModule implements OnModuleInit, OnModuleDestroy {
    */
   onModuleInit(): void {
     AllExceptionsFilter.setDenialRecorder(async (req: RequestWithContext, status: number, code: string) => {
-      const principal = req.user ?? null;
+      // A token refused for its lifetime (expired, execution finished) is named: req.context.principal.
+      const principal = req.user ?? req.context?.principal ?? null;
       const params = (req.params ?? {}) as Record<string, string | undefined>;
       // Path parameters are the caller's text, checked by nobody yet: kept only when they are a scope
       // or a key. Anything else could be long enough to fail the insert (and the batch it shares with

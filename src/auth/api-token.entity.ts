@@ -27,4 +27,16 @@ export class ApiToken {
 
   @Column({ name: 'revoked_at', type: 'datetime', nullable: true })
   revokedAt: Date | null;
+
+  /** After this the token is refused (401 TOKEN_EXPIRED); NULL: it never expires. */
+  @Column({ name: 'expires_at', type: 'datetime', nullable: true })
+  expiresAt: Date | null;
+
+  /** When it was last used, to the minute (written in the background, at most once a minute). */
+  @Column({ name: 'last_used_at', type: 'datetime', nullable: true })
+  lastUsedAt: Date | null;
+
+  /** An execution token's execution (role `execution`); NULL for every other role. */
+  @Column({ name: 'execution_id', type: 'varchar', length: 36, nullable: true })
+  executionId: string | null;
 }

@@ -7,6 +7,7 @@ import { RequestWithContext } from '../common/request-context';
 import { PUBLIC_KEY, ROLES_KEY, TOKEN_CHECKED_BY_HANDLER_KEY } from './auth.decorators';
 import { AuthThrottle } from './auth-throttle';
 import { BearerStrategy, TOKEN_CHECKED_BY_HANDLER } from './bearer.strategy';
+import { TokenRefusedError } from './tokens.service';
 import { Principal, Role } from './roles';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
@@ -56,7 +57,11 @@ export class GlobalAuthGuard implements CanActivate {
     // A request with a body was identified before its body was read (registerEarlyAuthentication).
     const principal = req.user ?? (await this.identify(req, this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler()) === true));
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
-    if (!roles || !roles.includes(principal.role)) throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');
+    if (!roles || !roles.includes(principal.role)) {
+      // An execution token reads configs through the SDK and reports its own execution, nothing else.
+      if (principal.role === 'execution') throw forbidden('An execution token may only read configs through the SDK and report its own execution', 'EXECUTION_TOKEN_NOT_ALLOWED');
+      throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');
+    }
     return true;
   }
 
@@ -85,7 +90,20 @@ export class GlobalAuthGuard implements CanActivate {
     // While blocked, the token's row is read here rather than trusted from memory, so a revoked
     // token gets its 429 like any other bad one.
     if (!blocked && checkedByHandler) (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
-    const principal = await this.authenticate(req);
+    let principal: Principal | false;
+    try {
+      principal = await this.authenticate(req);
+    } catch (err) {
+      if (!(err instanceof TokenRefusedError)) throw err;
+      // Expired, or its execution finished: a failed authentication, whose denial names the token's principal.
+      this.throttle.recordFailure(client);
+      if (blocked) throw await this.tooMany(req, client);
+      if (req.context) {
+        req.context.principal = err.principal;
+        req.context.executionId = err.principal.executionId ?? req.context.executionId;
+      }
+      throw err;
+    }
     if (!principal) {
       this.throttle.recordFailure(client);
       if (blocked) throw await this.tooMany(req, client);
@@ -95,6 +113,8 @@ export class GlobalAuthGuard implements CanActivate {
     if (req.context) {
       req.context.principal = principal;
       req.context.orgId = principal.orgId;
+      // Every audit entry an execution token causes carries its execution.
+      if (principal.executionId) req.context.executionId = principal.executionId;
     }
     return principal;
   }

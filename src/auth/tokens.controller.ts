@@ -24,7 +24,7 @@ export class TokensController {
   @ApiCreatedResponse({ type: CreatedTokenDto })
   @ApiErrors(
     {
-      400: '`ORG_REQUIRED` (an org_admin or member token without `orgId`), `ORG_NOT_ALLOWED` (an admin token with one)',
+      400: '`ORG_REQUIRED` (an org_admin or member token without `orgId`), `ORG_NOT_ALLOWED` (an admin token with one), `EXPIRY_IN_PAST`, `EXPIRY_TOO_LONG`, `EXPIRY_REQUIRED` (BIFROST_TOKEN_MAX_TTL is set), `EXPIRY_AMBIGUOUS`, `INVALID_EXPIRY`',
       403: '`ROLE_NOT_ALLOWED` (an org_admin asking for a role other than member), `ORG_FORBIDDEN` (another org)',
       404: '`ORG_NOT_FOUND`: no org has this `orgId`',
     },
@@ -38,7 +38,7 @@ export class TokensController {
   @Roles('admin', 'org_admin')
   @ApiOperation({
     summary: 'List tokens (never the token itself): all for admin, its org for org_admin',
-    description: 'Oldest first, paged (`limit`, `cursor`) as every list. Revoked tokens are listed too, with their `revokedAt`. The token itself is shown only when it is created.',
+    description: 'Oldest first, paged (`limit`, `cursor`) as every list. Revoked tokens are listed too, with their `revokedAt`. The token itself is shown only when it is created. Execution tokens (one per run) are not listed.',
   })
   @ApiOkResponse({ type: TokenListDto })
   @ApiErrors({ 400: '`INVALID_LIMIT`, `INVALID_CURSOR`' })

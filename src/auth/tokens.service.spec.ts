@@ -7,7 +7,7 @@ import { AuthThrottle } from './auth-throttle';
 import { hashToken, TokensService } from './tokens.service';
 
 const TOKEN = 'bft_' + 'a'.repeat(43);
-const ROW = { id: 'tok-1', name: 'svc', role: 'service', org_id: 'org-1', token_hash: hashToken(TOKEN), revoked_at: null as string | null };
+const ROW = { id: 'tok-1', name: 'svc', role: 'service', org_id: 'org-1', token_hash: hashToken(TOKEN), revoked_at: null as string | null, expires_at: null as string | null, execution_id: null as string | null, execution_status: null as string | null };
 
 /** api_tokens as the service reads it (rawQuery goes through query() on SQLite). */
 class FakeTokens {
@@ -15,7 +15,9 @@ class FakeTokens {
   lookups = 0;
   options = { type: 'better-sqlite3' };
   async query(sql: string, params: unknown[]): Promise<unknown[]> {
-    if (!sql.startsWith('SELECT id, name, role, org_id, token_hash, revoked_at FROM api_tokens WHERE token_hash = ?')) throw new Error(`unexpected SQL: ${sql}`);
+    // lastUsedAt is written in the background (not what these tests count).
+    if (sql.startsWith('UPDATE api_tokens SET last_used_at = ?')) return [];
+    if (!sql.startsWith('SELECT id, name, role, org_id, token_hash, revoked_at, expires_at, execution_id,') || !sql.endsWith('FROM api_tokens WHERE token_hash = ?')) throw new Error(`unexpected SQL: ${sql}`);
     this.lookups++;
     return params[0] === this.row.token_hash ? [this.row] : [];
   }
@@ -85,6 +87,40 @@ describe('TokensService: the known-token path of @TokenCheckedByHandler routes',
     await authenticate(c, true);
     tokens.confirmFromRow(c, { ...good, active: '1' } as unknown as typeof good);
     expect(c.tokenCheck?.state).toBe('confirmed');
+  });
+
+  it('never trusts a cached principal past its token expiry (issue 17): the row is read and the token refused 401 TOKEN_EXPIRED', async () => {
+    const realNow = Date.now;
+    const start = realNow();
+    try {
+      Date.now = () => start;
+      db.row = { ...ROW, expires_at: new Date(start + 60_000).toISOString() };
+      await authenticate(ctx(), true);
+      const cached = ctx();
+      expect(await authenticate(cached, true)).toMatchObject({ id: 'tok-1', expiresAt: start + 60_000 });
+      expect(cached.tokenCheck?.state).toBe('pending');
+      // Past the expiry: the pending check of a request trusted just before it is refused with its code ...
+      Date.now = () => start + 60_001;
+      expect(() => tokens.confirmFromRow(cached, { id: 'tok-1', role: 'service', org_id: 'org-1', active: 1 })).toThrow(expect.objectContaining({ code: 'TOKEN_EXPIRED' }));
+      // ... and the next request is not served from memory: the row is read, and the token refused.
+      const lookups = db.lookups;
+      const late = ctx();
+      await expect(authenticate(late, true)).rejects.toMatchObject({ code: 'TOKEN_EXPIRED', status: 401 });
+      expect(db.lookups).toBe(lookups + 1);
+      expect(late.tokenCheck).toBeUndefined();
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('refuses an execution token whose execution finished with 401 EXECUTION_TOKEN_FINISHED, cached or not', async () => {
+    db.row = { ...ROW, role: 'execution', execution_id: 'exec-1', execution_status: 'running' };
+    await authenticate(ctx(), true);
+    const cached = ctx();
+    await authenticate(cached, true);
+    expect(() => tokens.confirmFromRow(cached, { id: 'tok-1', role: 'execution', org_id: 'org-1', active: 2 })).toThrow(expect.objectContaining({ code: 'EXECUTION_TOKEN_FINISHED' }));
+    db.row = { ...db.row, execution_status: 'success' };
+    await expect(authenticate(ctx(), false)).rejects.toMatchObject({ code: 'EXECUTION_TOKEN_FINISHED' });
   });
 
   it('counts a refusal as a failed authentication for the throttle', async () => {

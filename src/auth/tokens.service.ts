@@ -1,10 +1,10 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isUniqueViolation, rawQuery, timeParam } from '../common/database';
 import { decodeCursor, encodeCursor, parseLimit } from '../common/paging';
-import { forbidden, invalidToken, notFound, badRequest } from '../common/errors';
+import { AppError, forbidden, invalidToken, notFound, badRequest } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
 import { AuthThrottle } from './auth-throttle';
@@ -21,13 +21,59 @@ export const TOKEN_PREFIX = 'bft_';
 /** Principals of recently authenticated tokens kept in memory, by token hash. */
 const RECENT_TOKENS = 10_000;
 
-/** What a handler's statement reads of the token for confirmFromRow: `active` is 1 when not revoked. */
+/**
+ * What a handler's statement reads of the token for confirmFromRow: `active` is 1 when usable, 0
+ * when revoked, 2 for an execution token whose execution is not running (TOKEN_ACTIVE_SQL).
+ */
 export interface TokenCheckRow {
   id: string;
   role: string;
   org_id: string | null;
   active: number | string | boolean;
 }
+
+/**
+ * The `active` column of a handler's token check (see TokenCheckRow), read off the token's row and,
+ * for an execution token, its execution's primary key.
+ */
+export const TOKEN_ACTIVE_SQL =
+  "CASE WHEN revoked_at IS NOT NULL THEN 0 WHEN execution_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = api_tokens.execution_id AND e.status = 'running') THEN 2 ELSE 1 END";
+
+/** A token refused for its lifetime (expired, or its execution finished): 401 with its own code. */
+export class TokenRefusedError extends AppError {
+  constructor(
+    code: string,
+    message: string,
+    /** Whose token it was: the denial's audit entry names it. */
+    readonly principal: Principal,
+  ) {
+    super(401, code, message);
+  }
+}
+export const tokenExpired = (p: Principal) => new TokenRefusedError('TOKEN_EXPIRED', 'The token has expired', p);
+export const executionTokenFinished = (p: Principal) =>
+  new TokenRefusedError('EXECUTION_TOKEN_FINISHED', 'The execution this token was issued for has finished (or is gone); the token works no more', p);
+
+/** Has the principal's token expired by `now`? (An unreadable expiry counts as expired.) */
+export const isExpired = (p: Principal, now = Date.now()): boolean => p.expiresAt != null && !(p.expiresAt > now);
+
+/** A datetime as a driver returns it (a Date, or UTC text `YYYY-MM-DD HH:MM:SS.mmm`), in ms; NaN when unreadable. */
+export function timeOf(v: Date | string | null | undefined): number | null {
+  if (v == null) return null;
+  if (v instanceof Date) return v.getTime();
+  const text = String(v);
+  return Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : text.replace(' ', 'T') + 'Z');
+}
+
+/** The longest any token may live: ten years. */
+const MAX_LIFETIME_MS = 10 * 365 * 86400_000;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** lastUsedAt is written at most this often per token (per instance, and across instances by the UPDATE's condition). */
+export const LAST_USED_EVERY_MS = 60_000;
+/** Uses are gathered this long before one UPDATE writes them. */
+const LAST_USED_FLUSH_MS = 1_000;
+const LAST_USED_BATCH = 200;
 
 /**
  * The part of a handler's statement that reads the pending token's row (UNION ALL it in, with the
@@ -43,7 +89,16 @@ interface TokenRow {
   org_id: string | null;
   token_hash: string;
   revoked_at: Date | string | null;
+  expires_at: Date | string | null;
+  execution_id: string | null;
+  /** For an execution token, its execution's status (NULL: no such execution). */
+  execution_status: string | null;
 }
+
+/** The guard's lookup: the row, and an execution token's execution status (by its primary key). */
+const LOOKUP_SQL =
+  'SELECT id, name, role, org_id, token_hash, revoked_at, expires_at, execution_id,' +
+  ' (SELECT e.status FROM executions e WHERE e.id = api_tokens.execution_id) AS execution_status FROM api_tokens WHERE token_hash = ?';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
@@ -58,6 +113,8 @@ export interface TokenView {
   createdAt: Date;
   revokedAt: Date | null;
   createdBy: string | null;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
 }
 
 export const toTokenView = (t: ApiToken): TokenView => ({
@@ -68,10 +125,21 @@ export const toTokenView = (t: ApiToken): TokenView => ({
   createdAt: t.createdAt,
   revokedAt: t.revokedAt,
   createdBy: t.createdBy,
+  expiresAt: t.expiresAt ?? null,
+  lastUsedAt: t.lastUsedAt ?? null,
 });
 
+/** A principal from its token's row: expiresAt and executionId only when the token has them. */
+function principalOf(row: Pick<TokenRow, 'id' | 'name' | 'role' | 'org_id' | 'expires_at' | 'execution_id'>): Principal {
+  const principal: Principal = { id: row.id, name: row.name, role: row.role, orgId: row.org_id ?? null };
+  const expiresAt = timeOf(row.expires_at);
+  if (expiresAt !== null) principal.expiresAt = expiresAt;
+  if (row.execution_id) principal.executionId = row.execution_id;
+  return principal;
+}
+
 @Injectable()
-export class TokensService implements OnApplicationBootstrap {
+export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Tokens');
 
   constructor(
@@ -83,6 +151,11 @@ export class TokensService implements OnApplicationBootstrap {
   ) {}
 
   private readonly recent = new LruMap<string, Principal>(RECENT_TOKENS);
+  /** When each recently used token's use was last queued for writing (ms), by token id. */
+  private readonly lastUsed = new LruMap<string, number>(RECENT_TOKENS);
+  /** Token ids whose lastUsedAt the next flush writes. */
+  private readonly used = new Set<string>();
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Looks a presented token up by its hash. The database finds the row by an indexed equality; the
@@ -100,7 +173,9 @@ export class TokensService implements OnApplicationBootstrap {
     const ctx = currentContext();
     if (checkedByHandler && ctx) {
       const known = this.recent.get(hash);
-      if (known) {
+      // A cached principal never outlives its token's expiry: an expired one is looked up (and refused).
+      if (known && isExpired(known)) this.recent.delete(hash);
+      else if (known) {
         ctx.tokenCheck = { hash, principal: known, state: 'pending', confirm: () => this.confirmPending(ctx) };
         return known;
       }
@@ -110,13 +185,62 @@ export class TokensService implements OnApplicationBootstrap {
     return principal;
   }
 
-  /** The principal of a token hash as stored now (null: unknown or revoked). */
+  /**
+   * The principal of a token hash as stored now (null: unknown or revoked). An expired token, or an
+   * execution token whose execution is not running, throws its TokenRefusedError (401).
+   */
   private async lookup(hash: string): Promise<Principal | null> {
     // Every authenticated request runs this: one prepared statement, no query builder (rawQuery).
-    const [row] = await rawQuery<TokenRow>(this.dataSource, 'SELECT id, name, role, org_id, token_hash, revoked_at FROM api_tokens WHERE token_hash = ?', [hash]);
+    const [row] = await rawQuery<TokenRow>(this.dataSource, LOOKUP_SQL, [hash]);
     if (!row || row.revoked_at != null) return null;
     if (!timingSafeEqual(Buffer.from(row.token_hash, 'hex'), Buffer.from(hash, 'hex'))) return null;
-    return { id: row.id, name: row.name, role: row.role, orgId: row.org_id ?? null };
+    const principal = principalOf(row);
+    if (isExpired(principal)) throw tokenExpired(principal);
+    if (principal.role === 'execution' && row.execution_status !== 'running') throw executionTokenFinished(principal);
+    this.touch(principal.id);
+    return principal;
+  }
+
+  /**
+   * Notes a use of the token for its lastUsedAt, off the request's path: at most once a minute per
+   * token, gathered for LAST_USED_FLUSH_MS and written by one UPDATE that nobody awaits.
+   */
+  private touch(id: string): void {
+    const now = Date.now();
+    const last = this.lastUsed.get(id);
+    if (last !== undefined && now - last < LAST_USED_EVERY_MS) return;
+    this.lastUsed.set(id, now);
+    this.used.add(id);
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => void this.flushLastUsed(), LAST_USED_FLUSH_MS);
+    this.flushTimer.unref?.();
+  }
+
+  /** Writes the gathered uses; a failure is logged (never a value) and the next use after a minute tries again. */
+  async flushLastUsed(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    while (this.used.size > 0) {
+      const ids = [...this.used].slice(0, LAST_USED_BATCH);
+      for (const id of ids) this.used.delete(id);
+      const now = new Date();
+      // Another instance that wrote it within the minute wins: the row is written at most once a minute.
+      const since = new Date(now.getTime() - LAST_USED_EVERY_MS);
+      try {
+        await rawQuery(
+          this.dataSource,
+          `UPDATE api_tokens SET last_used_at = ? WHERE id IN (${ids.map(() => '?').join(', ')}) AND (last_used_at IS NULL OR last_used_at < ?)`,
+          [timeParam(this.dataSource, now), ...ids, timeParam(this.dataSource, since)],
+        );
+      } catch (err) {
+        for (const id of ids) this.lastUsed.delete(id);
+        this.logger.warn({ msg: 'could not record when tokens were last used', errorName: (err as Error)?.name });
+      }
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.flushLastUsed();
   }
 
   /**
@@ -127,8 +251,10 @@ export class TokensService implements OnApplicationBootstrap {
   confirmFromRow(ctx: RequestContext | undefined, row: TokenCheckRow | undefined): void {
     const check = ctx?.tokenCheck;
     if (!check || check.state === 'confirmed') return;
-    const now = check.state === 'pending' && row && Number(row.active) === 1 ? { id: row.id, role: row.role, orgId: row.org_id ?? null } : null;
-    if (!this.settle(ctx!, now)) throw invalidToken();
+    const active = row ? Number(row.active) : 0;
+    const now = check.state === 'pending' && row && active !== 0 ? { id: row.id, role: row.role, orgId: row.org_id ?? null } : null;
+    const refusal = this.settle(ctx!, now, active === 2);
+    if (refusal) throw refusal;
   }
 
   /** The backstop's check of a request whose handler did not settle it: one lookup; false if refused. */
@@ -136,7 +262,17 @@ export class TokensService implements OnApplicationBootstrap {
     const check = ctx.tokenCheck;
     if (!check || check.state === 'confirmed') return true;
     if (check.state === 'refused') return false;
-    return this.settle(ctx, await this.lookup(check.hash));
+    let now: Principal | null;
+    try {
+      now = await this.lookup(check.hash);
+    } catch (err) {
+      // Expired or finished: refused with its own code (the caller answers that error).
+      if (err instanceof TokenRefusedError) this.settle(ctx, null);
+      throw err;
+    }
+    const refusal = this.settle(ctx, now);
+    if (refusal instanceof TokenRefusedError) throw refusal;
+    return !refusal;
   }
 
   /**
@@ -145,24 +281,29 @@ export class TokensService implements OnApplicationBootstrap {
    * failed authentication. (The denial's audit entry names the trusted principal: whose revoked
    * token was presented.)
    */
-  private settle(ctx: RequestContext, now: { id: string; role: string; orgId: string | null } | null): boolean {
+  private settle(ctx: RequestContext, now: { id: string; role: string; orgId: string | null } | null, finished = false): AppError | null {
     const check = ctx.tokenCheck!;
     const { principal } = check;
-    if (now && now.id === principal.id && now.role === principal.role && now.orgId === principal.orgId) {
+    const same = now && now.id === principal.id && now.role === principal.role && now.orgId === principal.orgId;
+    // The expiry is the cached principal's: a token's expiry never changes once it is created.
+    const refusal = !same ? invalidToken() : isExpired(principal) ? tokenExpired(principal) : finished ? executionTokenFinished(principal) : null;
+    if (!refusal) {
       check.state = 'confirmed';
-      return true;
+      this.touch(principal.id);
+      return null;
     }
     if (check.state !== 'refused') {
       check.state = 'refused';
       this.recent.delete(check.hash);
       this.throttle.recordFailure(ctx.ip ?? 'unknown');
     }
-    return false;
+    return refusal;
   }
 
   /** Creates a token; the plaintext is returned once and never stored. */
-  async create(actor: Principal, input: { name: string; role: Role; orgId?: string | null }): Promise<TokenView & { token: string }> {
+  async create(actor: Principal, input: { name: string; role: Role; orgId?: string | null; expiresAt?: string; ttlSeconds?: number }): Promise<TokenView & { token: string }> {
     const orgId = input.orgId ?? null;
+    if (input.role === 'execution') throw badRequest('ROLE_NOT_CREATABLE', 'Execution tokens are issued by POST /api/executions only');
     // Only admin creates service tokens: whoever holds one reads the org's (and the global) secrets
     // in plaintext, and no human role below admin may come by plaintext.
     if (actor.role === 'org_admin') {
@@ -173,6 +314,8 @@ export class TokensService implements OnApplicationBootstrap {
       throw badRequest('ORG_REQUIRED', `A ${input.role} token needs an orgId`);
     }
     if (input.role === 'admin' && orgId) throw badRequest('ORG_NOT_ALLOWED', 'An admin token has no org');
+    const createdAt = new Date();
+    const expiresAt = this.expiryOf(input, createdAt.getTime());
     if (orgId) await this.orgs.getOrThrow(orgId);
     const token = generateToken();
     const row: ApiToken = Object.assign(new ApiToken(), {
@@ -182,24 +325,90 @@ export class TokensService implements OnApplicationBootstrap {
       orgId,
       tokenHash: hashToken(token),
       createdBy: actor.name,
-      createdAt: new Date(),
+      createdAt,
       revokedAt: null,
+      expiresAt,
+      lastUsedAt: null,
+      executionId: null,
     });
     await inTransaction(this.dataSource, async (em) => {
       await em.insert(ApiToken, row);
-      await this.audit.record(em, { action: 'token.create', outcome: 'success', scope: orgId ?? 'global', key: row.id, reason: `role ${row.role}` });
+      const lifetime = expiresAt ? `, expires ${expiresAt.toISOString()}` : '';
+      await this.audit.record(em, { action: 'token.create', outcome: 'success', scope: orgId ?? 'global', key: row.id, reason: `role ${row.role}${lifetime}` });
     });
     return { ...toTokenView(row), token };
   }
 
-  /** A page of the tokens the actor sees, oldest first, and the cursor of the next one. */
+  /**
+   * A new token's expiry: `expiresAt` (an ISO 8601 time with its zone) or `ttlSeconds`, not both;
+   * none: never, unless BIFROST_TOKEN_MAX_TTL requires one. Refused (400, nothing created): in the
+   * past, over the maximum (BIFROST_TOKEN_MAX_TTL, else ten years), unreadable.
+   */
+  private expiryOf(input: { expiresAt?: string; ttlSeconds?: number }, now: number): Date | null {
+    const max = this.env.tokenMaxTtlSeconds;
+    if (input.expiresAt !== undefined && input.ttlSeconds !== undefined) throw badRequest('EXPIRY_AMBIGUOUS', 'Give expiresAt or ttlSeconds, not both');
+    let at: number;
+    if (input.expiresAt !== undefined) {
+      at = typeof input.expiresAt === 'string' && ISO_TIME.test(input.expiresAt) ? Date.parse(input.expiresAt) : NaN;
+      if (Number.isNaN(at)) throw badRequest('INVALID_EXPIRY', 'expiresAt must be an ISO 8601 time with its time zone, e.g. 2027-01-31T00:00:00Z');
+    } else if (input.ttlSeconds !== undefined) {
+      if (!Number.isSafeInteger(input.ttlSeconds) || input.ttlSeconds < 1) throw badRequest('INVALID_EXPIRY', 'ttlSeconds must be a positive whole number of seconds');
+      at = now + Math.min(input.ttlSeconds, MAX_LIFETIME_MS) * 1000;
+    } else {
+      if (max !== null) throw badRequest('EXPIRY_REQUIRED', `This service requires every new token to expire within ${max} seconds: give expiresAt or ttlSeconds`);
+      return null;
+    }
+    if (at <= now) throw badRequest('EXPIRY_IN_PAST', 'expiresAt must be in the future');
+    const limit = max !== null ? max * 1000 : MAX_LIFETIME_MS;
+    if (at - now > limit) throw badRequest('EXPIRY_TOO_LONG', `A new token may live at most ${limit / 1000} seconds${max !== null ? ' (BIFROST_TOKEN_MAX_TTL)' : ''}`);
+    return new Date(at);
+  }
+
+  /**
+   * Issues the execution token of a running execution, in the caller's transaction (the execution's
+   * creation, or a new token for a running one): bound to the org and the execution, living
+   * `ttlSeconds` (default BIFROST_EXECUTION_TOKEN_TTL, at most BIFROST_EXECUTION_TOKEN_MAX_TTL) and
+   * never longer than the token that asked for it.
+   */
+  async issueExecutionToken(em: EntityManager, actor: Principal, orgId: string, executionId: string, ttlSeconds: number | undefined): Promise<{ token: string; tokenExpiresAt: Date }> {
+    const now = Date.now();
+    const expiresAt = new Date(Math.min(now + this.executionTokenTtl(ttlSeconds) * 1000, actor.expiresAt ?? Infinity));
+    const token = generateToken();
+    const row: ApiToken = Object.assign(new ApiToken(), {
+      id: randomUUID(),
+      name: `execution ${executionId}`,
+      role: 'execution',
+      orgId,
+      tokenHash: hashToken(token),
+      createdBy: actor.name.slice(0, 100),
+      createdAt: new Date(now),
+      revokedAt: null,
+      expiresAt,
+      lastUsedAt: null,
+      executionId,
+    });
+    await em.insert(ApiToken, row);
+    return { token, tokenExpiresAt: expiresAt };
+  }
+
+  /** An execution token's lifetime in seconds, checked before anything is written. */
+  executionTokenTtl(ttlSeconds: number | undefined): number {
+    if (ttlSeconds === undefined) return this.env.executionTokenTtlSeconds;
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw badRequest('INVALID_EXPIRY', 'tokenTtlSeconds must be a positive whole number of seconds');
+    const max = this.env.executionTokenMaxTtlSeconds;
+    if (ttlSeconds > max) throw badRequest('EXPIRY_TOO_LONG', `An execution token may live at most ${max} seconds (BIFROST_EXECUTION_TOKEN_MAX_TTL)`);
+    return ttlSeconds;
+  }
+
+  /** A page of the tokens the actor sees (not execution tokens), oldest first, and the cursor of the next one. */
   async list(actor: Principal, page: { limit?: string; cursor?: string } = {}): Promise<{ items: TokenView[]; nextCursor: string | null }> {
     const limit = parseLimit(page.limit);
     const after = decodeCursor(page.cursor, 't', (position) => {
       const [time, id] = position.split('|');
       return !!id && UUID.test(id) && !Number.isNaN(new Date(time).getTime());
     });
-    const qb = this.dataSource.getRepository(ApiToken).createQueryBuilder('t');
+    // Every token but execution tokens (one per run; they die with their execution).
+    const qb = this.dataSource.getRepository(ApiToken).createQueryBuilder('t').where('t.role <> :execution', { execution: 'execution' });
     if (actor.role !== 'admin') {
       if (actor.orgId) qb.andWhere('t.orgId = :orgId', { orgId: actor.orgId });
       else qb.andWhere('t.orgId IS NULL');
@@ -282,6 +491,9 @@ export class TokensService implements OnApplicationBootstrap {
           createdBy: BOOTSTRAP_PRINCIPAL.name,
           createdAt: new Date(),
           revokedAt: null,
+          expiresAt: null,
+          lastUsedAt: null,
+          executionId: null,
         });
         await em.insert(ApiToken, row);
         await this.audit.record(em, { action: 'token.create', outcome: 'success', actor: BOOTSTRAP_PRINCIPAL, scope: 'global', key: row.id, reason: `role admin (${why})` });

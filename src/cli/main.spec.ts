@@ -27,6 +27,9 @@ describe('parseCommand', () => {
     expect(parseCommand(['rotate-key', '--batch-size', '50'])).toEqual({ name: 'rotate-key', batchSize: 50, status: false });
     expect(parseCommand(['rotate-key', '--status'])).toEqual({ name: 'rotate-key', batchSize: undefined, status: true });
     expect(parseCommand(['tokens', 'create', '--role', 'org_admin', '--org', 'acme', '--name', 'ops'])).toEqual({ name: 'tokens-create', role: 'org_admin', org: 'acme', tokenName: 'ops' });
+    expect(parseCommand(['tokens', 'create', '--role', 'service', '--name', 'engine', '--ttl', '30d'])).toEqual({ name: 'tokens-create', role: 'service', tokenName: 'engine', ttlSeconds: 30 * 86400 });
+    expect(() => parseCommand(['tokens', 'create', '--role', 'service', '--name', 'engine', '--ttl', 'soon'])).toThrow(/--ttl must be a duration/);
+    expect(() => parseCommand(['tokens', 'create', '--role', 'execution', '--name', 'x'])).toThrow(/--role must be one of admin, org_admin, member, service$/);
     expect(parseCommand(['migrate'])).toEqual({ name: 'migrate' });
     for (const help of [[], ['help'], ['--help'], ['-h']]) expect(parseCommand(help)).toEqual({ name: 'help' });
   });

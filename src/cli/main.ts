@@ -10,10 +10,10 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { CLI_PRINCIPAL, ROLES, Role } from '../auth/roles';
+import { CLI_PRINCIPAL, CREATABLE_ROLES as ROLES, Role } from '../auth/roles';
 import { AppError } from '../common/errors';
 import { isDatabaseBusy } from '../common/database';
-import { AppEnv, EnvError, loadEnv } from '../common/env';
+import { AppEnv, EnvError, loadEnv, parseDuration } from '../common/env';
 import { runWithContext } from '../common/request-context';
 import { sweepTempDirs } from '../common/temp-dir';
 import { KeyCensus, KeyMismatchError, StoredSecretPlace, StrandedSecretsError } from '../crypto/startup-key-check';
@@ -34,8 +34,9 @@ Commands:
       safe while the service runs, resumable: a run that was stopped is resumed by running it again.
       --status only counts the secrets by the key they are under and lists those no configured key
       opens (exit code 1 while a rotation is incomplete).
-  tokens create --role admin|org_admin|member|service [--org NAME] --name NAME
-      Create an API token; it is printed once.
+  tokens create --role admin|org_admin|member|service [--org NAME] --name NAME [--ttl DURATION]
+      Create an API token; it is printed once. --ttl (3600, 90m, 12h, 30d): it expires then;
+      required within BIFROST_TOKEN_MAX_TTL when that is set.
   migrate
       Bring the database schema up to date.
 
@@ -53,7 +54,7 @@ export type Command =
   | { name: 'export'; portable: boolean; scope?: string; output?: string }
   | { name: 'import'; file: string; dryRun: boolean; onConflict: 'skip' | 'overwrite'; createOrgs: boolean }
   | { name: 'rotate-key'; batchSize?: number; status: boolean }
-  | { name: 'tokens-create'; role: Role; org?: string; tokenName: string }
+  | { name: 'tokens-create'; role: Role; org?: string; tokenName: string; ttlSeconds?: number }
   | { name: 'migrate' }
   | { name: 'help' };
 
@@ -98,10 +99,18 @@ export function parseCommand(argv: string[]): Command {
     case 'tokens': {
       const [sub, ...more] = rest;
       if (sub !== 'create') throw new UsageError('the tokens command is "tokens create"');
-      const { values } = parse({ role: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' } }, 0, more);
+      const { values } = parse({ role: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' }, ttl: { type: 'string' } }, 0, more);
       if (typeof values.role !== 'string' || !(ROLES as readonly string[]).includes(values.role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
       if (typeof values.name !== 'string' || !values.name) throw new UsageError('--name is required');
-      return { name: 'tokens-create', role: values.role as Role, org: values.org as string | undefined, tokenName: values.name };
+      let ttlSeconds: number | undefined;
+      if (values.ttl !== undefined) {
+        try {
+          ttlSeconds = parseDuration('--ttl', values.ttl as string);
+        } catch {
+          throw new UsageError('--ttl must be a duration: seconds, or a number with s, m, h or d (e.g. 3600, 90m, 30d)');
+        }
+      }
+      return { name: 'tokens-create', role: values.role as Role, org: values.org as string | undefined, tokenName: values.name, ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) };
     }
     case 'migrate':
       parse({});
@@ -225,8 +234,8 @@ async function runTokensCreate(ctx: CliContext, cmd: Extract<Command, { name: 't
     if (!org) throw new Error(`no org named "${cmd.org}"`);
     orgId = org.id;
   }
-  const created = await ctx.tokens.create(CLI_PRINCIPAL, { name: cmd.tokenName, role: cmd.role, orgId });
-  io.stdout.write(JSON.stringify({ id: created.id, name: created.name, role: created.role, orgId: created.orgId, token: created.token }) + '\n');
+  const created = await ctx.tokens.create(CLI_PRINCIPAL, { name: cmd.tokenName, role: cmd.role, orgId, ...(cmd.ttlSeconds !== undefined ? { ttlSeconds: cmd.ttlSeconds } : {}) });
+  io.stdout.write(JSON.stringify({ id: created.id, name: created.name, role: created.role, orgId: created.orgId, expiresAt: created.expiresAt, token: created.token }) + '\n');
   io.stderr.write('The token is shown only now: keep it somewhere safe.\n');
 }
 

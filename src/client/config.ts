@@ -46,7 +46,7 @@ export class ConfigClient {
     const path = configPath(key);
     let body: unknown;
     try {
-      body = (await this.http.request({ method: 'GET', path, withExecution: true, key })).body;
+      body = (await this.http.request({ method: 'GET', path, withExecution: true, key, asExecution: true })).body;
     } catch (err) {
       if (err instanceof ConfigNotFoundError && options !== undefined && 'default' in options) {
         return options.default as T;
@@ -74,7 +74,7 @@ export class ConfigClient {
   /** Every key of the cascade with its value, secrets as `"••••••"`. `GET /api/sdk/configs`. */
   async list(): Promise<Record<string, unknown>> {
     const path = '/api/sdk/configs';
-    const { body } = await this.http.request({ method: 'GET', path, withExecution: true });
+    const { body } = await this.http.request({ method: 'GET', path, withExecution: true, asExecution: true });
     if (!isRecord(body)) {
       throw new ServerError(`GET ${path}: the answer is not an object`, { code: 'INVALID_RESPONSE', method: 'GET', path });
     }

@@ -96,7 +96,12 @@ export class ExecutionClient {
 
   /**
    * `POST /api/executions {workflow}`: creates a running execution and makes it the
-   * current one (its id is then sent as `X-Bifrost-Execution` on SDK calls).
+   * current one. The answer's execution token is used from then on for everything the
+   * run does that it may do: config reads (`config.get`, `config.all`), logs, secrets
+   * and the finish, so the run's requests never carry the client's long-lived token. It
+   * is dropped when the run finishes. `config.set`/`config.delete` and `execution.get`
+   * are not open to an execution token and still use the client's token. (Against a
+   * service that answers no token, the id is sent as `X-Bifrost-Execution` instead.)
    * Never retried (not idempotent).
    */
   async start(workflow: string): Promise<Execution> {
@@ -109,7 +114,9 @@ export class ExecutionClient {
       throw new ServerError(`POST ${path}: the answer has no execution id`, { code: 'INVALID_RESPONSE', method: 'POST', path });
     }
     this.http.executionId = body.id;
-    return body as unknown as Execution;
+    this.http.useExecutionToken(typeof body.token === 'string' && body.token !== '' ? body.token : undefined);
+    const { token: _token, ...execution } = body;
+    return execution as unknown as Execution;
   }
 
   /**
@@ -166,6 +173,7 @@ export class ExecutionClient {
       path: `/api/executions/${enc(id)}/secrets`,
       body: { values },
       sensitive: values,
+      asExecution: true,
     });
   }
 
@@ -200,7 +208,10 @@ export class ExecutionClient {
       method: 'POST',
       path: `/api/executions/${enc(id)}/finish`,
       body,
+      asExecution: true,
     });
+    // The run is over and its token with it: back to the client's own token.
+    this.http.useExecutionToken(undefined);
     return answer as ExecutionRecord;
   }
 
@@ -279,6 +290,7 @@ export class ExecutionClient {
         path: `/api/executions/${enc(executionId)}/logs`,
         body: { lines },
         sensitive: lines.map((l) => l.message),
+        asExecution: executionId === this.http.executionId,
       });
     }
   }

@@ -29,6 +29,11 @@ export interface RequestSpec {
   withExecution?: boolean;
   /** Config key of the call, for `ConfigNotFoundError`. */
   key?: string;
+  /**
+   * A call the execution token may make (SDK reads, the run's logs, secrets and finish): sent with
+   * it while a run started by `execution.start` holds one, else with the client's token.
+   */
+  asExecution?: boolean;
 }
 
 export interface HttpResponse {
@@ -179,6 +184,18 @@ export class HttpTransport {
   private readonly logger?: (event: ClientLogEvent) => void;
   /** The execution named in `X-Bifrost-Execution`. */
   executionId?: string;
+  /** The current run's execution token (from `POST /api/executions`), private like the token. */
+  #executionToken: string | undefined;
+
+  /** Uses `token` for the execution token's calls from now on (undefined: the client's own token again). */
+  useExecutionToken(token: string | undefined): void {
+    this.#executionToken = token !== undefined && HEADER_SAFE.test(token) ? token : undefined;
+  }
+
+  /** Whether a run's execution token is in use. */
+  get hasExecutionToken(): boolean {
+    return this.#executionToken !== undefined;
+  }
 
   constructor(options: BifrostClientOptions) {
     if (typeof options.baseUrl !== 'string' || options.baseUrl === '') {
@@ -231,7 +248,7 @@ export class HttpTransport {
   async request(spec: RequestSpec): Promise<HttpResponse> {
     let redactor: ((text: string) => string) | undefined;
     const redact = (text: string): string =>
-      (redactor ??= makeRedactor([this.#token, ...(spec.sensitive ?? [])]))(text);
+      (redactor ??= makeRedactor([this.#token, ...(this.#executionToken !== undefined ? [this.#executionToken] : []), ...(spec.sensitive ?? [])]))(text);
     const maxAttempts = IDEMPOTENT.has(spec.method) ? this.retries + 1 : 1;
     const body = spec.body === undefined ? undefined : JSON.stringify(spec.body);
     for (let attempt = 1; ; attempt++) {
@@ -284,11 +301,14 @@ export class HttpTransport {
   }
 
   private headers(spec: RequestSpec, hasBody: boolean): Record<string, string> {
+    // The execution token is bound to its org and execution: it needs neither header.
+    const asExecution = spec.asExecution === true && this.#executionToken !== undefined;
     const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#token}`,
+      authorization: `Bearer ${asExecution ? this.#executionToken : this.#token}`,
       accept: 'application/json',
     };
     if (hasBody) headers['content-type'] = 'application/json';
+    if (asExecution) return headers;
     if (this.org !== undefined) headers['x-bifrost-org'] = this.org;
     if (spec.withExecution && this.executionId !== undefined) headers['x-bifrost-execution'] = this.executionId;
     return headers;

@@ -78,6 +78,8 @@ export interface Execution {
   orgId: string;
   workflow: string;
   status: ExecutionStatus;
+  /** When the run's execution token expires (the token itself stays inside the client). */
+  tokenExpiresAt?: string;
 }
 
 export interface ExecutionLogLine {

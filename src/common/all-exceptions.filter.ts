@@ -161,7 +161,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const check = req.context?.tokenCheck;
     if (check && check.state !== 'confirmed') {
       try {
-        if (!(await check.confirm())) exception = invalidToken();
+        // A refusal with its own code (TOKEN_EXPIRED, EXECUTION_TOKEN_FINISHED) keeps it.
+        if (!(await check.confirm())) exception = caught instanceof AppError && caught.getStatus() === 401 ? caught : invalidToken();
       } catch (err) {
         exception = err;
       }

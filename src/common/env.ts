@@ -49,6 +49,20 @@ export interface AppEnv {
   requestTimeoutMs: number;
   /** An export whose client reads nothing for this long is cut off and its snapshot released (EXPORT_IDLE_MS). */
   exportIdleMs: number;
+  /**
+   * BIFROST_TOKEN_MAX_TTL (seconds; `30d`, `12h`, `90m` too): when set, every token created through
+   * POST /api/tokens must expire, at most this long after its creation. Null (the default): off.
+   */
+  tokenMaxTtlSeconds: number | null;
+  /** An execution token's lifetime when the request names none (BIFROST_EXECUTION_TOKEN_TTL, default 1 h). */
+  executionTokenTtlSeconds: number;
+  /** The longest an execution token may be asked to live (BIFROST_EXECUTION_TOKEN_MAX_TTL, default 24 h). */
+  executionTokenMaxTtlSeconds: number;
+  /**
+   * BIFROST_STRICT_SECRET_READS: a secret's plaintext is returned only to a read bound to a running
+   * execution (an execution token), so every plaintext that leaves is registered with a scrubber.
+   */
+  strictSecretReads: boolean;
 }
 
 export class EnvError extends Error {
@@ -65,6 +79,22 @@ const MIN_SECRET_KEY = 32;
 const GENERATED_KEY_FILE = './data/secret-key';
 const NODE_ENVS: NodeEnv[] = ['development', 'production', 'test'];
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'];
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+/** The most any duration setting may say: ten years. */
+const MAX_DURATION_SECONDS = 10 * 365 * 86400;
+
+/** A duration in seconds: `3600`, `3600s`, `90m`, `12h`, `30d`; undefined when unset or empty. */
+export function parseDuration(variable: string, raw: string | undefined): number | undefined {
+  const value = raw?.trim() ?? '';
+  if (value === '') return undefined;
+  const m = /^(\d{1,10})([smhd]?)$/.exec(value);
+  const seconds = m ? Number(m[1]) * DURATION_UNITS[m[2] || 's'] : NaN;
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_DURATION_SECONDS) {
+    throw new EnvError(variable, 'must be a duration of 1 second to 10 years: seconds, or a number with s, m, h or d (e.g. 3600, 90m, 30d)');
+  }
+  return seconds;
+}
 
 export function parseDatabaseUrl(raw: string | undefined): DatabaseSettings {
   const url = raw?.trim() || 'sqlite:./data/bifrost.sqlite';
@@ -188,6 +218,16 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, options: LoadOp
     throw new EnvError('EXPORT_IDLE_MS', 'must be an integer from 500 to 3600000 (milliseconds)');
   }
 
+  const tokenMaxTtl = (source.BIFROST_TOKEN_MAX_TTL ?? '').trim();
+  const tokenMaxTtlSeconds = /^(off|false|0)?$/i.test(tokenMaxTtl) ? null : parseDuration('BIFROST_TOKEN_MAX_TTL', tokenMaxTtl)!;
+  const executionTokenMaxTtlSeconds = parseDuration('BIFROST_EXECUTION_TOKEN_MAX_TTL', source.BIFROST_EXECUTION_TOKEN_MAX_TTL) ?? 86400;
+  const executionTokenTtlSeconds = parseDuration('BIFROST_EXECUTION_TOKEN_TTL', source.BIFROST_EXECUTION_TOKEN_TTL) ?? Math.min(3600, executionTokenMaxTtlSeconds);
+  if (executionTokenTtlSeconds > executionTokenMaxTtlSeconds) {
+    throw new EnvError('BIFROST_EXECUTION_TOKEN_TTL', 'must not be longer than BIFROST_EXECUTION_TOKEN_MAX_TTL');
+  }
+  const strictRaw = source.BIFROST_STRICT_SECRET_READS?.trim().toLowerCase() || 'false';
+  if (!['true', 'false', '1', '0'].includes(strictRaw)) throw new EnvError('BIFROST_STRICT_SECRET_READS', 'must be true or false');
+
   return {
     port: Number(portRaw),
     nodeEnv,
@@ -202,6 +242,10 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, options: LoadOp
     httpsOnly,
     requestTimeoutMs: Number(requestTimeoutRaw),
     exportIdleMs: Number(exportIdleRaw),
+    tokenMaxTtlSeconds,
+    executionTokenTtlSeconds,
+    executionTokenMaxTtlSeconds,
+    strictSecretReads: strictRaw === 'true' || strictRaw === '1',
   };
 }
 

@@ -8,7 +8,11 @@ import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
 import { SdkService } from './sdk.service';
 
 const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
-const EXECUTION_HEADER = { name: 'X-Bifrost-Execution', required: false, description: 'The running execution; a secret read is registered with its scrubber' };
+const EXECUTION_HEADER = {
+  name: 'X-Bifrost-Execution',
+  required: false,
+  description: 'The running execution; a secret read is registered with its scrubber. Not needed with an execution token (its execution is used; another one here: 403 `EXECUTION_TOKEN_MISMATCH`)',
+};
 
 @ApiTags('SDK')
 @ApiHeader(ORG_HEADER)
@@ -17,7 +21,7 @@ export class SdkController {
   constructor(private readonly sdk: SdkService) {}
 
   @Get(':key')
-  @Roles('service')
+  @Roles('service', 'execution')
   // The hot path reads the token's row in its own statement (SdkService.read): one round trip, not two.
   @TokenCheckedByHandler()
   // The one plaintext API.md allows out: the value, to a service token; the rest is still scrubbed.
@@ -44,11 +48,11 @@ export class SdkController {
     @Headers('x-bifrost-execution') executionId?: string,
   ): Promise<SdkConfigDto> {
     const orgId = await this.sdk.resolveOrg(principal, org);
-    return this.sdk.read(orgId, key, executionId);
+    return this.sdk.read(orgId, key, this.sdk.executionOf(principal, executionId));
   }
 
   @Get()
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({
     summary: 'Every key of the cascade as `{key: value}`, secrets as "••••••"',
     description: 'Every global key overlaid by the org’s own; the org is the token’s, or `X-Bifrost-Org` for an org-less service token. Not paged: the one list that is an object.',
@@ -56,6 +60,7 @@ export class SdkController {
   @ApiOkResponse({ schema: { type: 'object', additionalProperties: anyJson(), example: { stripe_api_key: '••••••', max_retries: 3 } } })
   @ApiErrors(ORG_HEADER_ERRORS)
   async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
+    this.sdk.executionOf(principal, undefined);
     return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
   }
 

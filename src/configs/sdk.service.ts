@@ -1,9 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_ENV } from '../common/app-env.provider';
+import type { AppEnv } from '../common/env';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
-import { TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.service';
+import { TOKEN_ACTIVE_SQL, TOKEN_CHECK_FROM, TokenCheckRow, TokensService } from '../auth/tokens.service';
 import { rawQuery } from '../common/database';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
@@ -25,7 +27,7 @@ export interface SdkValue {
 /**
  * A row of the SDK read, by `kind`: `c` a configs row (has_value is 0/1 on both databases), `v` a
  * secret_versions row (`version`), `t` the presented token's row (`scope` its id, `type` its role,
- * `value` its org, `has_value` 1 when not revoked), `x` the named execution (`scope` its org,
+ * `value` its org, `has_value` its TokenCheckRow `active`), `x` the named execution (`scope` its org,
  * `version` the count of its registered secrets).
  */
 interface SdkRow {
@@ -47,7 +49,7 @@ const SDK_READ_SQL =
   "SELECT 'c' AS kind, scope, type, value, ciphertext, has_value, NULL AS version FROM configs WHERE `key` = ? AND scope IN (?, ?)" +
   " UNION ALL SELECT 'v', scope, NULL, NULL, NULL, NULL, version FROM secret_versions WHERE scope IN (?, ?)";
 /** Also the presented token's row, when the guard left its check to this read (@TokenCheckedByHandler). */
-const TOKEN_PART = ` UNION ALL SELECT 't', id, role, org_id, NULL, CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END, NULL ${TOKEN_CHECK_FROM}`;
+const TOKEN_PART = ` UNION ALL SELECT 't', id, role, org_id, NULL, ${TOKEN_ACTIVE_SQL}, NULL ${TOKEN_CHECK_FROM}`;
 /**
  * Also the execution the read names (X-Bifrost-Execution, the read every workflow makes): its org
  * and how many secrets it has registered, which the registration and the response's scrubber would
@@ -90,6 +92,7 @@ export class SdkService {
     private readonly orgs: OrgsService,
     private readonly configs: ConfigsService,
     private readonly tokens: TokensService,
+    @Inject(APP_ENV) private readonly env: AppEnv,
   ) {}
 
   setExecutionSecretSink(sink: ExecutionSecretSink): void {
@@ -112,6 +115,16 @@ export class SdkService {
     const ctx = currentContext();
     if (ctx) ctx.orgId = orgId;
     return orgId;
+  }
+
+  /**
+   * The execution a read is made for: an execution token's own (X-Bifrost-Execution naming another
+   * is 403 EXECUTION_TOKEN_MISMATCH), else the header's.
+   */
+  executionOf(principal: Principal, header: string | undefined): string | undefined {
+    if (principal.role !== 'execution') return header;
+    if (header !== undefined && header !== principal.executionId) throw forbidden('This execution token acts for its own execution only', 'EXECUTION_TOKEN_MISMATCH');
+    return principal.executionId ?? undefined;
   }
 
   async read(orgId: string, key: string, executionId?: string | null): Promise<SdkValue> {
@@ -149,6 +162,11 @@ export class SdkService {
     let value: unknown;
     if (row.type === 'secret') {
       if (!row.hasValue || !row.ciphertext) throw await fail(conflict('SECRET_VALUE_MISSING', `The secret '${key}' has no value yet: set it before reading it`));
+      // Strict (BIFROST_STRICT_SECRET_READS): a plaintext only to an execution token, whose token row
+      // this very statement found with its execution running, so every plaintext is registered.
+      if (this.env.strictSecretReads && ctx?.principal?.role !== 'execution') {
+        throw await fail(forbidden('This service returns a secret only to a read made with a running execution’s token (BIFROST_STRICT_SECRET_READS)', 'SECRET_NEEDS_EXECUTION'));
+      }
       try {
         // Only a token written for this very row opens here.
         value = this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key });

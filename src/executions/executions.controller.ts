@@ -4,25 +4,40 @@ import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { badRequest, forbidden } from '../common/errors';
 import { ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
+import { currentContext } from '../common/request-context';
 import { SdkService } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import {
   AppendLogsDto,
-  CreatedExecutionDto,
   CreateExecutionDto,
+  ExecutionTokenDto,
   ExecutionListDto,
   ExecutionRecordDto,
   FinishExecutionDto,
+  IssueExecutionTokenDto,
   ListExecutionsQueryDto,
   MAX_LOG_BATCH_BYTES,
   MAX_LOG_LINES,
   RegisterSecretsDto,
+  StartedExecutionDto,
 } from './dto/execution.dto';
 import { ExecutionsService } from './executions.service';
 
 const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
 const ID_PARAM = { name: 'id', description: 'The execution id', format: 'uuid' };
 const NOT_FOUND = `\`EXECUTION_NOT_FOUND\`: no such execution in this org (another org’s reads the same); ${ORG_HEADER_ERRORS[404]}`;
+const MISMATCH = '`EXECUTION_TOKEN_MISMATCH`: an execution token of another execution';
+
+/**
+ * An execution token acts for its own execution only: any other id is 403 EXECUTION_TOKEN_MISMATCH
+ * (audited as a denial), nothing done.
+ */
+export function assertOwnExecution(principal: Principal, id: string | undefined): void {
+  if (principal.role !== 'execution') return;
+  if (id !== principal.executionId) throw forbidden('This execution token acts for its own execution only', 'EXECUTION_TOKEN_MISMATCH');
+  const ctx = currentContext();
+  if (ctx) ctx.executionId = principal.executionId;
+}
 
 /**
  * The workflow engine reports its runs here (service tokens); the org's people read them back.
@@ -38,17 +53,32 @@ export class ExecutionsController {
 
   @Post()
   @Roles('service')
-  @ApiOperation({ summary: 'Start an execution of a workflow (service tokens)', description: 'The org is the token’s, or `X-Bifrost-Org` for an org-less service token.' })
+  @ApiOperation({
+    summary: 'Start an execution of a workflow (service tokens); answers its execution token, shown once',
+    description:
+      'The org is the token’s, or `X-Bifrost-Org` for an org-less service token. The execution token reads configs through the SDK (each secret read registered with this execution’s scrubber, no header needed), writes this execution’s logs, registers its secrets and finishes it; anything else is 403 `EXECUTION_TOKEN_NOT_ALLOWED`. It stops working when the execution finishes (401 `EXECUTION_TOKEN_FINISHED`) or at `tokenExpiresAt` (401 `TOKEN_EXPIRED`), which is never later than the service token’s own expiry.',
+  })
   @ApiHeader(ORG_HEADER)
-  @ApiCreatedResponse({ type: CreatedExecutionDto })
-  @ApiErrors(ORG_HEADER_ERRORS, { body: true })
-  async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<CreatedExecutionDto> {
-    return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow);
+  @ApiCreatedResponse({ type: StartedExecutionDto })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 400: '`EXPIRY_TOO_LONG`, `INVALID_EXPIRY` (tokenTtlSeconds); nothing is created' }, { body: true })
+  async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<StartedExecutionDto> {
+    return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow, body.tokenTtlSeconds);
+  }
+
+  @Post(':id/token')
+  @Roles('service')
+  @ApiOperation({ summary: 'Another execution token for a running execution (service tokens), shown once', description: 'For a worker that restarted, or a run longer than the first token’s lifetime. A finished execution: 409 `EXECUTION_FINISHED`, nothing issued.' })
+  @ApiHeader(ORG_HEADER)
+  @ApiParam(ID_PARAM)
+  @ApiCreatedResponse({ type: ExecutionTokenDto })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 400: '`EXPIRY_TOO_LONG`, `INVALID_EXPIRY`', 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`' }, { body: true })
+  async issueToken(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: IssueExecutionTokenDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionTokenDto> {
+    return this.executions.issueToken(principal, await this.sdk.resolveOrg(principal, org), id, body.tokenTtlSeconds);
   }
 
   @Post(':id/logs')
   @HttpCode(204)
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({
     summary: 'Append a batch of log lines, scrubbed before they are stored',
     description: `At most ${MAX_LOG_LINES} lines and ${MAX_LOG_BATCH_BYTES} bytes of messages per batch; a larger batch is refused whole (413 \`LOG_BATCH_TOO_LARGE\`, or \`PAYLOAD_TOO_LARGE\` for a body over 1 MiB) and nothing is stored.`,
@@ -56,14 +86,15 @@ export class ExecutionsController {
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiNoContentResponse()
-  @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`', 413: '`LOG_BATCH_TOO_LARGE`' }, { body: true })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`', 413: '`LOG_BATCH_TOO_LARGE`', 403: MISMATCH }, { body: true })
   async appendLogs(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: AppendLogsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    assertOwnExecution(principal, id);
     await this.executions.appendLogs(await this.sdk.resolveOrg(principal, org), id, body.lines);
   }
 
   @Post(':id/secrets')
   @HttpCode(204)
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({
     summary: 'Register dynamic secrets (OAuth tokens and the like) with the execution’s scrubber',
     description: 'Stored encrypted; from now on they are scrubbed from everything the execution stores and from every response that names it, and what it stored before is scrubbed again.',
@@ -74,24 +105,27 @@ export class ExecutionsController {
   @ApiErrors(
     {
       ...ORG_HEADER_ERRORS,
+      403: MISMATCH,
       404: NOT_FOUND,
       413: '`TOO_MANY_EXECUTION_SECRETS` (over 1,000), `EXECUTION_SECRETS_TOO_LARGE` (over 256 KiB of UTF-8 in all); nothing is registered',
     },
     { body: true },
   )
   async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
+    assertOwnExecution(principal, id);
     await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
   }
 
   @Post(':id/finish')
   @HttpCode(200)
-  @Roles('service')
+  @Roles('service', 'execution')
   @ApiOperation({ summary: 'Finish the execution with its result or error (scrubbed before they are stored)', description: 'Answers the execution as `GET` does.' })
   @ApiHeader(ORG_HEADER)
   @ApiParam(ID_PARAM)
   @ApiOkResponse({ type: ExecutionRecordDto })
-  @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`: it was finished already' }, { body: true })
+  @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`: it was finished already', 403: MISMATCH }, { body: true })
   async finish(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: FinishExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
+    assertOwnExecution(principal, id);
     return this.executions.finish(await this.sdk.resolveOrg(principal, org), id, body);
   }
 

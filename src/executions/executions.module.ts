@@ -1,11 +1,12 @@
 import { Module, OnModuleInit } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { ConfigsModule } from '../configs/configs.module';
 import { SdkService } from '../configs/sdk.service';
 import { ExecutionsController } from './executions.controller';
 import { ExecutionsService } from './executions.service';
 
 @Module({
-  imports: [ConfigsModule],
+  imports: [ConfigsModule, AuthModule],
   controllers: [ExecutionsController],
   providers: [ExecutionsService],
   exports: [ExecutionsService],

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Principal } from '../auth/roles';
+import { TokensService } from '../auth/tokens.service';
 import { inTransaction, timeParam } from '../common/database';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
@@ -13,8 +14,8 @@ import { isScrubbableSecret } from '../scrubber/secret-forms';
 import { Scrubber } from '../scrubber/scrubber';
 import { SecretRegistry } from '../scrubber/secret-registry';
 import {
-  CreatedExecutionDto,
   ExecutionListDto,
+  ExecutionTokenDto,
   ExecutionRecordDto,
   ExecutionSummaryDto,
   FinishExecutionDto,
@@ -23,6 +24,7 @@ import {
   MAX_EXECUTION_SECRET_BYTES,
   MAX_LOG_LINES,
   MAX_SECRETS_PER_EXECUTION,
+  StartedExecutionDto,
 } from './dto/execution.dto';
 import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret } from './execution.entity';
 
@@ -71,9 +73,15 @@ export class ExecutionsService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly crypto: CryptoService,
     private readonly registry: SecretRegistry,
+    private readonly tokens: TokensService,
   ) {}
 
-  async create(principal: Principal, orgId: string, workflow: string): Promise<CreatedExecutionDto> {
+  /**
+   * Starts an execution and issues its execution token (one transaction: both or neither). The
+   * token's lifetime is checked before anything is written.
+   */
+  async create(principal: Principal, orgId: string, workflow: string, tokenTtlSeconds?: number): Promise<StartedExecutionDto> {
+    this.tokens.executionTokenTtl(tokenTtlSeconds);
     const scrubber = await this.registry.forTarget({ orgId });
     const row: Execution = Object.assign(new Execution(), {
       id: randomUUID(),
@@ -86,9 +94,24 @@ export class ExecutionsService {
       startedAt: new Date(),
       finishedAt: null,
     });
-    await this.dataSource.getRepository(Execution).insert(row);
+    const issued = await inTransaction(this.dataSource, async (em) => {
+      await em.insert(Execution, row);
+      return this.tokens.issueExecutionToken(em, principal, orgId, row.id, tokenTtlSeconds);
+    });
     this.enter(row);
-    return { id: row.id, orgId: row.orgId, workflow: row.workflow, status: row.status, startedAt: row.startedAt };
+    return { id: row.id, orgId: row.orgId, workflow: row.workflow, status: row.status, startedAt: row.startedAt, ...issued };
+  }
+
+  /** Another execution token for a running execution (the first one's TTL ran out, the worker restarted); 409 once it finished. */
+  async issueToken(principal: Principal, orgId: string, id: string, tokenTtlSeconds?: number): Promise<ExecutionTokenDto> {
+    if (!UUID.test(id)) throw executionNotFound();
+    this.tokens.executionTokenTtl(tokenTtlSeconds);
+    return inTransaction(this.dataSource, async (em) => {
+      const execution = await this.findOwned(em, orgId, id, true);
+      if (execution.status !== 'running') throw executionFinished();
+      this.enter(execution);
+      return this.tokens.issueExecutionToken(em, principal, orgId, id, tokenTtlSeconds);
+    });
   }
 
   async appendLogs(orgId: string, id: string, lines: LogLineDto[]): Promise<void> {

@@ -217,6 +217,8 @@ interface Seed {
   writeOrgAdmin: string;
   /** A running execution of the org whose secret is registered already (the read a workflow makes). */
   executionId: string;
+  /** That execution's execution token (issue 17): bound to it, no header needed. */
+  executionToken: string;
 }
 
 async function seed(): Promise<Seed> {
@@ -237,12 +239,16 @@ async function seed(): Promise<Seed> {
   for (let i = 0; i < 5; i++) await call('PUT', `/api/scopes/global/configs/global_${i}`, ADMIN_TOKEN, { type: 'string', value: `global ${i}` });
   const writeOrg = await call('POST', '/api/orgs', ADMIN_TOKEN, { name: 'bench-writes' });
   const writeOrgAdmin = await token('org_admin', 'bench-writer', writeOrg.id as string);
-  const execution = await call('POST', '/api/executions', service, { workflow: 'bench' });
+  // A 24 h execution token, so it outlives any run of the benchmark.
+  const execution = await call('POST', '/api/executions', service, { workflow: 'bench', tokenTtlSeconds: 86400 });
   const executionId = execution.id as string;
+  const executionToken = execution.token as string;
   // Its first read registers the secret with the execution; the measured reads find it registered.
   const first = await fetch(`${base()}/api/sdk/configs/stripe_api_key`, { headers: { Authorization: `Bearer ${service}`, 'X-Bifrost-Execution': executionId } });
   if (first.status !== 200) throw new Error(`the read in an execution answered ${first.status}`);
-  return { orgId, service, orgAdmin, writeOrgId: writeOrg.id as string, writeOrgAdmin, executionId };
+  const withToken = await fetch(`${base()}/api/sdk/configs/stripe_api_key`, { headers: { Authorization: `Bearer ${executionToken}` } });
+  if (withToken.status !== 200) throw new Error(`the read with the execution token answered ${withToken.status}`);
+  return { orgId, service, orgAdmin, writeOrgId: writeOrg.id as string, writeOrgAdmin, executionId, executionToken };
 }
 
 // ---- load ---------------------------------------------------------------------------------
@@ -515,6 +521,14 @@ async function main(): Promise<void> {
         headers: { ...(inExecution.headers as Record<string, string>), 'x-bifrost-execution': s.executionId },
       }, service.pid),
     );
+    // Issue 17: the same read with the execution's own token (what the client sends inside a run now):
+    // the token's row and its execution's status in the read's statement, no header.
+    keep(
+      await load('execution_token_sdk_read', 'service', 'the same read with the running execution’s execution token (no header; the token row and the execution’s status read in the same statement)', {
+        url: `http://127.0.0.1:${PORTS.service}${sdkPath}`,
+        headers: { authorization: `Bearer ${s.executionToken}` },
+      }, service.pid),
+    );
     keep(await workflowRuns('service_workflow_run', s.service, service.pid));
     keep(
       await load('service_list_100', 'service', 'GET /api/scopes/{org}/configs?limit=100: 100 configs, secrets masked (org_admin)', {
@@ -561,6 +575,8 @@ async function main(): Promise<void> {
   const ratios = {
     'service_sdk_read / baseline_sdk_read_naive': ratio(by('service_sdk_read'), by('baseline_sdk_read_naive')),
     'service_sdk_read_in_execution / service_sdk_read': ratio(by('service_sdk_read_in_execution'), by('service_sdk_read')),
+    'execution_token_sdk_read / service_sdk_read_in_execution': ratio(by('execution_token_sdk_read'), by('service_sdk_read_in_execution')),
+    'execution_token_sdk_read / service_sdk_read': ratio(by('execution_token_sdk_read'), by('service_sdk_read')),
     'service_sdk_read_in_execution / baseline_sdk_read_naive': ratio(by('service_sdk_read_in_execution'), by('baseline_sdk_read_naive')),
     'service_sdk_read / baseline_sdk_read_batched': ratio(by('service_sdk_read'), by('baseline_sdk_read_batched')),
     'service_sdk_read_unbatched / baseline_sdk_read_naive': ratio(by('service_sdk_read_unbatched'), by('baseline_sdk_read_naive')),

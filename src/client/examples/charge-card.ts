@@ -6,6 +6,11 @@
  * stored execution (logs, result) and out of every answer: this example is how
  * that is shown end to end.
  *
+ * `execution.start` switches the client to the run's execution token: the config read,
+ * the log line and the finish go out with that short-lived token (bound to this one
+ * execution, dead once it finishes), never with the engine's long-lived `BIFROST_TOKEN`,
+ * and the key read is registered with this execution's scrubber without any header.
+ *
  * Run it: `BIFROST_URL=http://127.0.0.1:3000 BIFROST_TOKEN=bft_... [BIFROST_ORG=acme]
  * PAYMENT_URL=http://127.0.0.1:4000/v1/charges node dist/client/examples/charge-card.js [amount] [currency]`
  */

@@ -113,7 +113,12 @@ export interface FakeExecution {
  * An in-memory Bifrost speaking the SDK and executions part of the contract
  * (no scrubbing: it shows what the client sends).
  */
-export function fakeBifrost(opts: { token: string; orgId?: string; configs?: Record<string, FakeConfig> }): {
+/**
+ * With `executionTokens`, POST /api/executions answers an execution token as the service does, which
+ * is accepted for SDK reads and its own execution's logs, secrets and finish only (403 elsewhere)
+ * until that execution finishes (401 then).
+ */
+export function fakeBifrost(opts: { token: string; orgId?: string; configs?: Record<string, FakeConfig>; executionTokens?: boolean }): {
   handler: Handler;
   configs: Map<string, FakeConfig>;
   executions: Map<string, FakeExecution>;
@@ -122,9 +127,19 @@ export function fakeBifrost(opts: { token: string; orgId?: string; configs?: Rec
   const executions = new Map<string, FakeExecution>();
   const orgId = opts.orgId ?? 'org-1';
   let next = 1;
+  /** Execution token → its execution id. */
+  const executionTokens = new Map<string, string>();
   const handler: Handler = (req, res) => {
-    if (req.headers.authorization !== `Bearer ${opts.token}`) return sendError(res, 401, 'UNAUTHORIZED', 'Missing or unknown token');
     const path = req.url.split('?')[0];
+    const presented = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    const boundTo = executionTokens.get(presented);
+    if (boundTo !== undefined) {
+      if (executions.get(boundTo)?.status !== 'running') return sendError(res, 401, 'EXECUTION_TOKEN_FINISHED', 'The execution has finished');
+      const own = path.match(/^\/api\/executions\/([^/]+)\/(logs|secrets|finish)$/);
+      const sdkRead = req.method === 'GET' && /^\/api\/sdk\/configs(\/[^/]+)?$/.test(path);
+      if (!sdkRead && !(own && req.method === 'POST')) return sendError(res, 403, 'EXECUTION_TOKEN_NOT_ALLOWED', 'Not open to an execution token');
+      if (own && decodeURIComponent(own[1]) !== boundTo) return sendError(res, 403, 'EXECUTION_TOKEN_MISMATCH', 'Another execution');
+    } else if (presented !== opts.token) return sendError(res, 401, 'UNAUTHORIZED', 'Missing or unknown token');
     const body = (req.body ?? {}) as Record<string, unknown>;
     let m: RegExpMatchArray | null;
     if (path === '/api/sdk/configs' && req.method === 'GET') {
@@ -154,7 +169,10 @@ export function fakeBifrost(opts: { token: string; orgId?: string; configs?: Rec
     if (path === '/api/executions' && req.method === 'POST') {
       const e: FakeExecution = { id: `exec-${next++}`, orgId, workflow: String(body.workflow), status: 'running', logs: [], secrets: [] };
       executions.set(e.id, e);
-      return sendJson(res, 201, { id: e.id, orgId, workflow: e.workflow, status: e.status });
+      if (!opts.executionTokens) return sendJson(res, 201, { id: e.id, orgId, workflow: e.workflow, status: e.status });
+      const token = `bft_fake_execution_token_${e.id}_0123456789abcdef`;
+      executionTokens.set(token, e.id);
+      return sendJson(res, 201, { id: e.id, orgId, workflow: e.workflow, status: e.status, token, tokenExpiresAt: new Date(Date.now() + 3600_000).toISOString() });
     }
     if ((m = path.match(/^\/api\/executions\/([^/]+)(?:\/(logs|secrets|finish))?$/))) {
       const e = executions.get(decodeURIComponent(m[1]));

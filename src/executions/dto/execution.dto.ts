@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { Allow, ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { Allow, ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
 import { anyJson } from '../../common/openapi';
 import { EXECUTION_STATUSES, ExecutionStatus, FINISHED_STATUSES, FinishedStatus } from '../execution.entity';
 
@@ -28,6 +28,24 @@ export class CreateExecutionDto {
   @IsString()
   @Length(1, 255)
   workflow: string;
+
+  @ApiPropertyOptional({ type: Number, example: 3600, description: 'How long the execution token lives, in seconds (default BIFROST_EXECUTION_TOKEN_TTL, 1 h; at most BIFROST_EXECUTION_TOKEN_MAX_TTL, 24 h: `EXPIRY_TOO_LONG`)' })
+  @IsOptional()
+  @IsInt()
+  tokenTtlSeconds?: number;
+}
+
+export class IssueExecutionTokenDto {
+  @ApiPropertyOptional({ type: Number, example: 3600, description: 'As `tokenTtlSeconds` of `POST /api/executions`' })
+  @IsOptional()
+  @IsInt()
+  tokenTtlSeconds?: number;
+}
+
+export class ExecutionTokenDto {
+  @ApiProperty({ example: 'bft_0nV3r-sh0wn-4ga1n-xxxxxxxxxxxxxxxxxxxxxxxxxx', description: 'The execution token, shown only here: it reads configs through the SDK and reports this execution, nothing else, until the execution finishes or `tokenExpiresAt`' })
+  token: string;
+  @ApiProperty({ type: String, format: 'date-time' }) tokenExpiresAt: Date;
 }
 
 export class LogLineDto {
@@ -87,6 +105,13 @@ export class CreatedExecutionDto {
   @ApiProperty({ example: 'charge_card' }) workflow: string;
   @ApiProperty({ enum: EXECUTION_STATUSES, example: 'running' }) status: ExecutionStatus;
   @ApiProperty({ type: String, format: 'date-time' }) startedAt: Date;
+}
+
+/** The answer of POST /api/executions: the execution and its token. */
+export class StartedExecutionDto extends CreatedExecutionDto {
+  @ApiProperty({ example: 'bft_0nV3r-sh0wn-4ga1n-xxxxxxxxxxxxxxxxxxxxxxxxxx', description: 'The execution token, shown only here (see ExecutionTokenDto)' })
+  token: string;
+  @ApiProperty({ type: String, format: 'date-time' }) tokenExpiresAt: Date;
 }
 
 export class ExecutionLogDto {
