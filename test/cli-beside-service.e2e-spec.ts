@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { rawCount } from './helpers/raw-db';
 import { bearer, freshDatabase, onMysql, seedOrg, startApp, TEST_SECRET_KEY, TestApp, TestDatabase } from './helpers/test-app';
+import { waitFor } from './helpers/poll';
 
 /**
  * The `bifrost` CLI (the built one, `node dist/cli/main.js`, as users run it) on the database of a
@@ -107,14 +108,6 @@ async function stallWhile<T>(fn: () => Promise<T>): Promise<{ result: T; maxStal
     return { result, maxStallMs: h.max / 1e6 };
   } finally {
     h.disable();
-  }
-}
-
-async function until(predicate: () => Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -268,7 +261,7 @@ describe('the bifrost CLI beside a live service', () => {
     expect(maxStallMs).toBeLessThan(MAX_STALL_MS);
 
     // Every read answered 200 has its entry in the audit log (moved in from the journal, if it went there).
-    await until(async () => (await rawCount(t!, 'audit_entries', "action = 'config.read'")) === readsBefore + reads.length, 'the read audit entries');
+    await waitFor(async () => (await rawCount(t!, 'audit_entries', "action = 'config.read'")) === readsBefore + reads.length, 'the read audit entries');
     expect(await rawCount(t, 'configs', "`key` LIKE 'imported_%'")).toBe(ROWS);
   });
 
@@ -335,6 +328,6 @@ describe('the bifrost CLI beside a live service', () => {
     // Once the lock is free, the same write goes through; nothing of the refused one was applied.
     await t.http().get(`/api/scopes/${acme.org.id}/configs/blocked`).set(admin).expect(404);
     await t.http().put(`/api/scopes/${acme.org.id}/configs/blocked`).set(admin).send({ type: 'string', value: 'now' }).expect(201);
-    await until(async () => (await rawCount(t!, 'audit_entries', "action = 'config.read' AND `key` = 'read_me'")) === 1, 'the read audit entry');
+    await waitFor(async () => (await rawCount(t!, 'audit_entries', "action = 'config.read' AND `key` = 'read_me'")) === 1, 'the read audit entry');
   });
 });

@@ -1,5 +1,6 @@
 import { rawCount } from './helpers/raw-db';
 import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
+import { waitFor } from './helpers/poll';
 
 /**
  * Issue 17, execution tokens: POST /api/executions answers a token bound to the org and the
@@ -7,16 +8,6 @@ import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
  * with the execution or its TTL.
  */
 jest.setTimeout(120_000);
-
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const SECRET = 'sk_live_exec_token_secret_0123456789';
 
@@ -153,10 +144,10 @@ describe('execution tokens', () => {
 
     const e = await start(a.service, { tokenTtlSeconds: 2 });
     await t.http().get('/api/sdk/configs/retries').set(bearer(e.token)).expect(200);
-    const res = await eventually(async () => {
+    const res = await waitFor(async () => {
       const r = await t.http().get('/api/sdk/configs/retries').set(bearer(e.token));
       return r.status === 200 ? undefined : r;
-    });
+    }, 'the execution token to expire', 30_000, 200);
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 401, code: 'TOKEN_EXPIRED' });
     // The execution runs on: the engine asks for another token.
     const again = (await t.http().post(`/api/executions/${e.id}/token`).set(bearer(a.service)).send({ tokenTtlSeconds: 600 }).expect(201)).body;

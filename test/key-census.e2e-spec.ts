@@ -1,45 +1,21 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { encodeBound } from '../src/crypto/binding';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretRegistry } from '../src/scrubber/secret-registry';
 import { rawRows } from './helpers/raw-db';
 import { bearer, freshDatabase, seedOrg, startApp, TestApp, TestDatabase } from './helpers/test-app';
+import { waitFor } from './helpers/poll';
+import { CLI, exited, MAIN, run as runScript } from './helpers/processes';
+
+/** The CLI and server of these tests run with NODE_ENV=test. */
+const run = (script: string, args: string[], env: Record<string, string>) => runScript(script, args, { NODE_ENV: 'test', ...env });
 
 // The built server and CLI as users run them; `npm test` builds first (pretest).
-const MAIN = join(__dirname, '..', 'dist', 'main.js');
-const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 const OLD = 'key-census-old-key-'.padEnd(44, 'o');
 const NEW = 'key-census-new-key-'.padEnd(44, 'n');
 const oldId = Keyring.fromSecrets(OLD).keyIds[0];
 const newId = Keyring.fromSecrets(NEW).keyIds[0];
-
-function run(script: string, args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string; stdout: () => string } {
-  let out = '';
-  let stdout = '';
-  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => {
-    out += d;
-    stdout += d;
-  });
-  child.stderr!.on('data', (d) => (out += d));
-  return { child, output: () => out, stdout: () => stdout };
-}
-
-const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-    : new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-
-async function waitFor(predicate: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('an interrupted key rotation', () => {
   const N = 150;
@@ -66,7 +42,7 @@ describe('an interrupted key rotation', () => {
     const base = { DATABASE_URL: db.url, BIFROST_SECRET_KEY: NEW };
     // rotate-key, one secret a batch, killed (SIGKILL) at its first progress line (after 10 batches).
     const rotation = run(CLI, ['rotate-key', '--batch-size', '1'], { ...base, BIFROST_SECRET_KEY_PREVIOUS: OLD });
-    await waitFor(() => /re-encrypted \d+/.test(rotation.output()) || rotation.child.exitCode !== null, 'rotate-key to report progress');
+    await waitFor(() => /re-encrypted \d+/.test(rotation.output()) || rotation.child.exitCode !== null, 'rotate-key to report progress', 60_000, 10);
     rotation.child.kill('SIGKILL');
     expect(await exited(rotation.child)).toMatchObject({ signal: 'SIGKILL' });
     const underNew = await countUnder(db, newId);

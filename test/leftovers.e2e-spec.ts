@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
@@ -6,34 +6,11 @@ import http from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabase, TestDatabase } from './helpers/test-app';
+import { waitFor } from './helpers/poll';
+import { CLI, exited, MAIN, run } from './helpers/processes';
 
 // The built server and CLI as users run them; `npm test` builds first (pretest).
-const MAIN = join(__dirname, '..', 'dist', 'main.js');
-const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 const KEY = 'leftovers-test-key-'.padEnd(40, 'x');
-
-function run(script: string, args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  let out = '';
-  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return { child, output: () => out };
-}
-
-async function waitFor<T>(probe: () => T | null | undefined | false, what: string, ms = 60_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const got = probe();
-    if (got) return got;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-    : new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
 
 /** Every file under `dir`, with its size. */
 function filesUnder(dir: string): { path: string; bytes: number }[] {

@@ -1,31 +1,16 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabase, onMysql, TestDatabase } from './helpers/test-app';
+import { waitFor } from './helpers/poll';
+import { exited, MAIN, run } from './helpers/processes';
 
-// The built server as users run it (`node dist/main.js`); `npm test` builds first (pretest).
-const MAIN = join(__dirname, '..', 'dist', 'main.js');
+/** The built server (`node dist/main.js`) with `env`. */
+const start = (env: Record<string, string>) => run(MAIN, [], env);
 
-function start(env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  let out = '';
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return { child, output: () => out };
-}
-
-async function waitFor(predicate: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const exited = (child: ChildProcess) => new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
 
 describe('the server process', () => {
   beforeAll(() => {

@@ -1,21 +1,12 @@
 import { TokensService } from '../src/auth/tokens.service';
 import { rawCount, rawRows } from './helpers/raw-db';
 import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
+import { waitFor } from './helpers/poll';
 
 /** Issue 17, expiry and last use: tokens with a lifetime, refused with their own code once it is over. */
 jest.setTimeout(120_000);
 
 /** Polls `probe` until it returns something other than undefined, for up to `ms` (a loaded machine is slow). */
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('token expiry and lastUsedAt', () => {
   let t: TestApp;
   let org: Awaited<ReturnType<typeof seedOrg>>;
@@ -71,11 +62,11 @@ describe('token expiry and lastUsedAt', () => {
     // Read twice: the second read trusts the cached principal and checks the row in its own statement.
     await t.http().get('/api/sdk/configs/plain_key').set(bearer(token)).expect(200);
     await t.http().get('/api/sdk/configs/plain_key').set(bearer(token)).expect(200);
-    const res = await eventually(async () => {
+    const res = await waitFor(async () => {
       const r = await t.http().get('/api/sdk/configs/plain_key').set(bearer(token));
       if (r.status === 200) return undefined;
       return r;
-    });
+    }, 'the token to expire', 30_000, 200);
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('TOKEN_EXPIRED');
     const me = await t.http().get('/api/me').set(bearer(token)).expect(401);
@@ -95,10 +86,10 @@ describe('token expiry and lastUsedAt', () => {
   it('writes lastUsedAt in the background, at most once a minute per token', async () => {
     const { token, id } = (await create({}).expect(201)).body;
     await t.http().get('/api/sdk/configs/plain_key').set(bearer(token)).expect(200);
-    const first = await eventually(async () => {
+    const first = await waitFor(async () => {
       const items = (await t.http().get('/api/tokens').set(bearer(t.adminToken)).expect(200)).body.items as { id: string; lastUsedAt: string | null }[];
       return items.find((x) => x.id === id)?.lastUsedAt ?? undefined;
-    });
+    }, 'lastUsedAt to be written', 30_000, 200);
     expect(Math.abs(Date.parse(first) - Date.now())).toBeLessThan(60_000);
     for (let i = 0; i < 3; i++) await t.http().get('/api/me').set(bearer(token)).expect(200);
     await t.app.get(TokensService).flushLastUsed();

@@ -1,0 +1,32 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The built server and CLI as users run them; `npm test` builds first (pretest). */
+export const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+export interface Spawned {
+  child: ChildProcess;
+  /** stdout and stderr together, as they came. */
+  output: () => string;
+  stdout: () => string;
+}
+
+/** Runs a built script of the project with only PATH and `env` in its environment. */
+export function run(script: string, args: string[], env: Record<string, string>): Spawned {
+  let out = '';
+  let stdout = '';
+  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => {
+    out += d;
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => (out += d));
+  return { child, output: () => out, stdout: () => stdout };
+}
+
+/** How the process ended (at once if it has). */
+export const exited = (child: ChildProcess): Promise<{ code: number | null; signal: string | null }> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+    : new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
