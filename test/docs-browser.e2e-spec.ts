@@ -1,35 +1,22 @@
-import { existsSync } from 'node:fs';
-import { Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { describeInBrowser, launchChromium } from './helpers/browser';
 import { bearer, startApp, TestApp } from './helpers/test-app';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// A fresh machine has no browser: there the test is skipped with one line saying why. CI sets
-// REQUIRE_BROWSER=1 (.ci/run installs Debian's chromium), and then a missing browser fails the run.
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.REQUIRE_BROWSER !== '1') {
-  process.stderr.write(`skipped: the Swagger UI browser test needs Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)\n`);
-}
-const describeInBrowser = haveBrowser || process.env.REQUIRE_BROWSER === '1' ? describe : describe.skip;
 const SECRET = 'sk_live_browser_' + 'Q7x9'.repeat(6);
 const OTHER_HOST = 'bifrost-config.test';
 
 // An admin in Swagger UI: authorize with a token, run the list endpoint, see the secret masked.
-describeInBrowser('Swagger UI in headless Chromium', () => {
+describeInBrowser('Swagger UI')('Swagger UI in headless Chromium', () => {
   let t: TestApp;
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing and REQUIRE_BROWSER=1: install Debian's chromium (.ci/run does)`);
+    // A name other than localhost, as an admin reaches the service after `docker compose up`:
+    // browsers treat localhost as secure, so only another host shows what plain HTTP does.
+    browser = await launchChromium([`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`]);
     t = await startApp({ listen: true });
     await t.http().put('/api/scopes/global/configs/stripe_api_key').set(bearer(t.adminToken)).send({ type: 'secret', value: SECRET, description: 'Stripe live key' }).expect(201);
     await t.http().put('/api/scopes/global/configs/max_retries').set(bearer(t.adminToken)).send({ type: 'int', value: 3 }).expect(201);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // A name other than localhost, as an admin reaches the service after `docker compose up`:
-      // browsers treat localhost as secure, so only another host shows what plain HTTP does.
-      args: [`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { describeInBrowser, launchChromium } from './helpers/browser';
 import { rawRows } from './helpers/raw-db';
 import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
 
@@ -8,31 +8,20 @@ import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
  * Like the Swagger UI test: skipped with one line where no Chromium is installed, run for real in CI
  * (REQUIRE_BROWSER=1). The page's script is the build's (dist/settings/web/app.js): `npm test` builds first.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.REQUIRE_BROWSER !== '1') {
-  process.stderr.write(`skipped: the settings page browser test needs Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)\n`);
-}
-const describeInBrowser = haveBrowser || process.env.REQUIRE_BROWSER === '1' ? describe : describe.skip;
 
 const SECRET = 'sk_live_page_' + 'Zq8w'.repeat(6);
 const NEW_SECRET = 'sk_live_rotated_' + 'Mv3k'.repeat(6);
 const HOSTILE = '<img src=x onerror=alert(1)>';
 
-describeInBrowser('Settings → Configuration page in headless Chromium', () => {
+describeInBrowser('settings page')('Settings → Configuration page in headless Chromium', () => {
   let t: TestApp;
   let browser: Browser;
   let acme: Awaited<ReturnType<typeof seedOrg>>;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing and REQUIRE_BROWSER=1: install Debian's chromium (.ci/run does)`);
+    browser = await launchChromium();
     t = await startApp({ listen: true });
     acme = await seedOrg(t, 'acme');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
   });
   afterAll(async () => {
     await browser?.close();
