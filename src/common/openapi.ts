@@ -198,9 +198,9 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
         r.description = r.description ? withoutRepeats(String(r.description)) : (SUCCESS_TEXT[Number(status)] ?? STATUS_TEXT[Number(status)] ?? 'Answer');
         if (Number(status) >= 400 && !r.content) r.content = { 'application/json': { schema: { $ref: getSchemaPath(ErrorDto) } } };
       }
-      // A token everywhere under /api and for /metrics; the health checks, docs and the settings page's files are public.
-      if (path.startsWith('/api') || path === '/metrics') op.security = [{ bearer: [] }];
-      else op.security = [];
+      // @Roles() routes carry bearer auth (ApiBearerAuth); every other route is @Public(): no token.
+      const security = op.security as unknown[] | undefined;
+      op.security = security && security.length > 0 ? security : [];
     }
   }
   return document;

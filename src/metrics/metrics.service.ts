@@ -45,31 +45,9 @@ export class MetricsService {
 
   constructor(@InjectDataSource() dataSource: DataSource) {
     collectDefaultMetrics({ register: this.registry, prefix: 'bifrost_' });
-    const queue = () => this.auditQueue();
-    new Gauge({
-      name: 'bifrost_audit_queue_depth',
-      help: 'Audit entries of reads waiting for their group commit',
-      registers: [this.registry],
-      collect() {
-        this.set(queue());
-      },
-    });
-    new Gauge({
-      name: 'bifrost_scrubber_matcher_builds',
-      help: 'Secret matchers built since start (each change of a scope’s or an execution’s secrets)',
-      registers: [this.registry],
-      collect() {
-        this.set(MATCHER_BUILDS.count);
-      },
-    });
-    new Gauge({
-      name: 'bifrost_scrubber_matcher_build_seconds',
-      help: 'Time spent building secret matchers since start',
-      registers: [this.registry],
-      collect() {
-        this.set(MATCHER_BUILDS.seconds);
-      },
-    });
+    this.gauge('bifrost_audit_queue_depth', 'Audit entries of reads waiting for their group commit', () => this.auditQueue());
+    this.gauge('bifrost_scrubber_matcher_builds', 'Secret matchers built since start (each change of a scope’s or an execution’s secrets)', () => MATCHER_BUILDS.count);
+    this.gauge('bifrost_scrubber_matcher_build_seconds', 'Time spent building secret matchers since start', () => MATCHER_BUILDS.seconds);
     const pool = mysqlPool(dataSource) as PoolInternals | null;
     if (pool) {
       new Gauge({
@@ -85,6 +63,18 @@ export class MetricsService {
         },
       });
     }
+  }
+
+  /** A gauge read when scraped. */
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** One answered request (from the onResponse hook): `route` is the pattern, or null for no route. */

@@ -1,9 +1,10 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Public } from '../auth/auth.decorators';
+import { AppError } from '../common/errors';
 import { SETTINGS_CSS, SETTINGS_HTML } from './page';
 
 /**
@@ -16,6 +17,11 @@ function scriptPath(): string | null {
     if (existsSync(file)) return file;
   }
   return null;
+}
+
+/** A static text answer; no-store for the page, no-cache (revalidated) for its assets. */
+function sendText(reply: FastifyReply, type: string, cache: 'no-store' | 'no-cache', body: string): void {
+  void reply.header('Content-Type', `${type}; charset=utf-8`).header('Cache-Control', cache).send(body);
 }
 
 /**
@@ -45,7 +51,7 @@ export class SettingsController {
   @ApiProduces('text/html')
   @ApiOkResponse({ description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } })
   page(@Res() reply: FastifyReply): void {
-    void reply.header('Content-Type', 'text/html; charset=utf-8').header('Cache-Control', 'no-store').send(SETTINGS_HTML);
+    sendText(reply, 'text/html', 'no-store', SETTINGS_HTML);
   }
 
   @Get('assets/app.css')
@@ -54,7 +60,7 @@ export class SettingsController {
   @ApiProduces('text/css')
   @ApiOkResponse({ description: 'CSS', content: { 'text/css': { schema: { type: 'string' } } } })
   css(@Res() reply: FastifyReply): void {
-    void reply.header('Content-Type', 'text/css; charset=utf-8').header('Cache-Control', 'no-cache').send(SETTINGS_CSS);
+    sendText(reply, 'text/css', 'no-cache', SETTINGS_CSS);
   }
 
   @Get('assets/app.js')
@@ -68,13 +74,7 @@ export class SettingsController {
       const file = scriptPath();
       this.script = file ? readFileSync(file, 'utf8') : null;
     }
-    if (this.script === null) {
-      void reply
-        .status(503)
-        .header('Content-Type', 'application/json; charset=utf-8')
-        .send(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', code: 'SETTINGS_NOT_BUILT', message: 'The settings page was not built: run npm run build' }));
-      return;
-    }
-    void reply.header('Content-Type', 'text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(this.script);
+    if (this.script === null) throw new AppError(HttpStatus.SERVICE_UNAVAILABLE, 'SETTINGS_NOT_BUILT', 'The settings page was not built: run npm run build');
+    sendText(reply, 'text/javascript', 'no-cache', this.script);
   }
 }
