@@ -194,8 +194,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const requestId = currentContext()?.requestId ?? req.context?.requestId;
     if (requestId && !res.getHeader('X-Request-Id')) res.header('X-Request-Id', requestId);
     if (body.statusCode === 405) res.header('Allow', allow.join(', '));
-    if (body.statusCode === HttpStatus.TOO_MANY_REQUESTS) res.header('Retry-After', String((exception as { retryAfter?: number }).retryAfter ?? 60));
-    if (body.code === 'DATABASE_BUSY') res.header('Retry-After', '1');
+    // An error that says how long to wait (the throttle, import and export slots) gets its Retry-After.
+    const retryAfter = (exception as { retryAfter?: unknown }).retryAfter;
+    if (typeof retryAfter === 'number') res.header('Retry-After', String(retryAfter));
+    else if (body.statusCode === HttpStatus.TOO_MANY_REQUESTS) res.header('Retry-After', '60');
+    else if (body.code === 'DATABASE_BUSY') res.header('Retry-After', '1');
     this.adapterHost.httpAdapter.reply(res, body, body.statusCode);
   }
 }

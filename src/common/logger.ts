@@ -7,12 +7,13 @@ const RANK: Record<LogLevel, number> = { fatal: 60, error: 50, warn: 40, info: 3
 /** Every line passes through this before it is written (the scrubber registers itself here). */
 export type LineFilter = (line: string) => string;
 
+/** Nest's start-up contexts: every module and route mapped (~50 lines), logged at debug. */
+const STARTUP_CHATTER = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
+
 /**
  * JSON-lines logger for Nest and the service's own code. It never receives request bodies or
  * headers; every line still passes through the registered filters (the secret scrubber) last.
  */
-const STARTUP_CHATTER = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
-
 export class JsonLogger implements LoggerService {
   private static filters: LineFilter[] = [];
   private readonly threshold: number;

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put } from '@nestjs/common';
 import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles, TokenCheckedByHandler } from '../auth/auth.decorators';
+import { actingExecution } from '../auth/execution-scope';
 import { anyJson, ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
 import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
@@ -48,7 +49,7 @@ export class SdkController {
     @Headers('x-bifrost-execution') executionId?: string,
   ): Promise<SdkConfigDto> {
     const orgId = await this.sdk.resolveOrg(principal, org);
-    return this.sdk.read(orgId, key, this.sdk.executionOf(principal, executionId));
+    return this.sdk.read(orgId, key, actingExecution(principal, executionId));
   }
 
   @Get()
@@ -60,7 +61,6 @@ export class SdkController {
   @ApiOkResponse({ schema: { type: 'object', additionalProperties: anyJson(), example: { stripe_api_key: '••••••', max_retries: 3 } } })
   @ApiErrors(ORG_HEADER_ERRORS)
   async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
-    this.sdk.executionOf(principal, undefined);
     return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
   }
 

@@ -117,16 +117,6 @@ export class SdkService {
     return orgId;
   }
 
-  /**
-   * The execution a read is made for: an execution token's own (X-Bifrost-Execution naming another
-   * is 403 EXECUTION_TOKEN_MISMATCH), else the header's.
-   */
-  executionOf(principal: Principal, header: string | undefined): string | undefined {
-    if (principal.role !== 'execution') return header;
-    if (header !== undefined && header !== principal.executionId) throw forbidden('This execution token acts for its own execution only', 'EXECUTION_TOKEN_MISMATCH');
-    return principal.executionId ?? undefined;
-  }
-
   async read(orgId: string, key: string, executionId?: string | null): Promise<SdkValue> {
     assertValidKey(key);
     const ctx = currentContext();

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import { actingExecution } from '../auth/execution-scope';
 import type { Principal } from '../auth/roles';
 import { badRequest, forbidden } from '../common/errors';
 import { ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
-import { currentContext } from '../common/request-context';
 import { SdkService } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import {
@@ -27,17 +27,6 @@ const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For a
 const ID_PARAM = { name: 'id', description: 'The execution id', format: 'uuid' };
 const NOT_FOUND = `\`EXECUTION_NOT_FOUND\`: no such execution in this org (another org’s reads the same); ${ORG_HEADER_ERRORS[404]}`;
 const MISMATCH = '`EXECUTION_TOKEN_MISMATCH`: an execution token of another execution';
-
-/**
- * An execution token acts for its own execution only: any other id is 403 EXECUTION_TOKEN_MISMATCH
- * (audited as a denial), nothing done.
- */
-export function assertOwnExecution(principal: Principal, id: string | undefined): void {
-  if (principal.role !== 'execution') return;
-  if (id !== principal.executionId) throw forbidden('This execution token acts for its own execution only', 'EXECUTION_TOKEN_MISMATCH');
-  const ctx = currentContext();
-  if (ctx) ctx.executionId = principal.executionId;
-}
 
 /**
  * The workflow engine reports its runs here (service tokens); the org's people read them back.
@@ -88,7 +77,7 @@ export class ExecutionsController {
   @ApiNoContentResponse()
   @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`', 413: '`LOG_BATCH_TOO_LARGE`', 403: MISMATCH }, { body: true })
   async appendLogs(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: AppendLogsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
-    assertOwnExecution(principal, id);
+    actingExecution(principal, id);
     await this.executions.appendLogs(await this.sdk.resolveOrg(principal, org), id, body.lines);
   }
 
@@ -112,7 +101,7 @@ export class ExecutionsController {
     { body: true },
   )
   async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
-    assertOwnExecution(principal, id);
+    actingExecution(principal, id);
     await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
   }
 
@@ -125,7 +114,7 @@ export class ExecutionsController {
   @ApiOkResponse({ type: ExecutionRecordDto })
   @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`: it was finished already', 403: MISMATCH }, { body: true })
   async finish(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: FinishExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
-    assertOwnExecution(principal, id);
+    actingExecution(principal, id);
     return this.executions.finish(await this.sdk.resolveOrg(principal, org), id, body);
   }
 

@@ -48,13 +48,7 @@ export class ExportController {
   async export(@CurrentPrincipal() principal: Principal, @Query() query: ExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     const portable = query.portable !== 'false';
     // A slot first (ExportSlots): on MySQL an export holds a pool connection while its client reads.
-    let release: () => void;
-    try {
-      release = this.exportSlots.acquire(principal.id);
-    } catch (err) {
-      reply.header('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? 5));
-      throw err;
-    }
+    const release = this.exportSlots.acquire(principal.id);
     // Streamed, so the global interceptor never sees it: a portable bundle is scrubbed value by
     // value inside ExportService (as for the CLI). Scope checked and export audited before any
     // header is sent: an error here gets the usual error body.
@@ -117,7 +111,7 @@ export class ExportController {
       release = this.slots.acquire(principal.id);
     } catch (err) {
       // The body is left unread: close the connection rather than read it to its end.
-      reply.header('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? 5)).header('Connection', 'close');
+      reply.header('Connection', 'close');
       throw err;
     }
     try {
