@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { RequestWithContext } from '../common/request-context';
+import { pathOf, RequestWithContext } from '../common/request-context';
 import { GlobalAuthGuard } from './auth.guard';
 
 /** Does the request bring a body (a Content-Length over 0, or a chunked one)? */
@@ -20,7 +20,7 @@ export function bringsBody(req: Pick<FastifyRequest, 'headers'>): boolean {
  */
 export function registerEarlyAuthentication(fastify: FastifyInstance, guard: GlobalAuthGuard): void {
   fastify.addHook('preParsing', async (req, reply, payload) => {
-    if (!bringsBody(req) || !(req.url === '/api' || req.url.startsWith('/api/') || req.url.startsWith('/api?'))) return payload;
+    if (!bringsBody(req) || !pathOf(req).startsWith('/api/')) return payload;
     try {
       await guard.identify(req as RequestWithContext);
     } catch (err) {

@@ -429,7 +429,6 @@ async function save(form: HTMLFormElement, existing: Config | null, f: FormField
     // The typed secret does not stay in the page, whatever the answer.
     if (type === 'secret') control.value = '';
   }
-  body.value = undefined;
   form.remove();
   await renderConfiguration(`Saved ${key}.`);
 }
