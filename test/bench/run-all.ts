@@ -124,7 +124,9 @@ function databaseUrl(): string {
   return url.toString();
 }
 
-async function startService(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
+let loggedBytes = 0;
+
+async function startService(extraEnv: Record<string, string> = {}, drainStdout = false): Promise<ChildProcess> {
   // BENCH_PROFILE=<dir>: the service writes a V8 CPU profile there when it stops (for `--cpu-prof` analysis).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : [];
   const child = spawn(process.execPath, [...profile, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'dist', 'main.js')], {
@@ -139,9 +141,11 @@ async function startService(extraEnv: Record<string, string> = {}): Promise<Chil
       LOG_LEVEL: 'warn',
       ...extraEnv,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // A drained pipe, as a container's log driver reads it, when the run measures what logging costs.
+    stdio: ['ignore', drainStdout ? 'pipe' : 'ignore', 'pipe'],
   });
   children.add(child);
+  if (drainStdout) child.stdout!.on('data', (d: Buffer) => (loggedBytes += d.length));
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
   child.once('exit', (code, signal) => {
@@ -560,6 +564,16 @@ async function main(): Promise<void> {
       keep(await load('service_sdk_read_unbatched', 'service', 'the same audited read with BIFROST_AUDIT_BATCHING=off (one audit INSERT per read)', readOpts(PORTS.service), service.pid));
       await stopChild(service);
     }
+
+    // Issue 20: the same read with one log line per request at info, written to a drained pipe.
+    if (!ONLY || ONLY.has('service_sdk_read_log_info')) {
+      service = await startService({ LOG_LEVEL: 'info' }, true);
+      await checkRead(base() + sdkPath, s.service);
+      loggedBytes = 0;
+      const m = await load('service_sdk_read_log_info', 'service', 'the same audited read with LOG_LEVEL=info (one JSON line per request to a drained stdout pipe)', readOpts(PORTS.service), service.pid);
+      if (m) keep({ ...m, what: `${m.what}; ${loggedBytes} bytes logged` });
+      await stopChild(service);
+    }
   } finally {
     cleanup();
     await dropDatabase();
@@ -580,6 +594,7 @@ async function main(): Promise<void> {
     'service_sdk_read_in_execution / baseline_sdk_read_naive': ratio(by('service_sdk_read_in_execution'), by('baseline_sdk_read_naive')),
     'service_sdk_read / baseline_sdk_read_batched': ratio(by('service_sdk_read'), by('baseline_sdk_read_batched')),
     'service_sdk_read_unbatched / baseline_sdk_read_naive': ratio(by('service_sdk_read_unbatched'), by('baseline_sdk_read_naive')),
+    'service_sdk_read_log_info / service_sdk_read': ratio(by('service_sdk_read_log_info'), by('service_sdk_read')),
     'service_sdk_read / baseline_hello': ratio(by('service_sdk_read'), by('baseline_hello')),
   };
   const after = { loadavg: loadavg().map((l) => Math.round(l * 100) / 100), busy: busyProcesses() };
