@@ -123,6 +123,7 @@ export class ExportController {
           onConflict: (query.onConflict ?? 'skip') as OnConflict,
           createOrgs: query.createOrgs === 'true',
           allowTypeChange: query.allowTypeChange === 'true',
+          allowSecretLikeValues: query.allowSecretLikeValues === 'true',
         });
       } finally {
         await body.dispose();
