@@ -25,6 +25,7 @@ import { ExecutionsModule } from './executions/executions.module';
 import { ScrubberModule } from './scrubber/scrubber.module';
 import { SettingsModule } from './settings/settings.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { LeaksModule } from './leaks/leaks.module';
 
 export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, ExecutionLog, ExecutionSecret];
 
@@ -54,6 +55,7 @@ export class AppModule {
         ExportModule,
         HealthModule,
         SettingsModule,
+        LeaksModule,
       ],
       providers: [
         { provide: APP_ENV, useValue: env },

@@ -158,7 +158,7 @@ describe('export (source deployment)', () => {
       expect(op.security).toEqual([{ bearer: [] }]);
     }
     expect(doc.paths['/api/import'].post.requestBody.content['application/json'].schema.oneOf).toHaveLength(3);
-    expect(doc.paths['/api/import'].post.parameters.map((p: Json) => p.name).sort()).toEqual(['allowTypeChange', 'createOrgs', 'dryRun', 'onConflict']);
+    expect(doc.paths['/api/import'].post.parameters.map((p: Json) => p.name).sort()).toEqual(['allowSecretLikeValues', 'allowTypeChange', 'createOrgs', 'dryRun', 'onConflict']);
     expect(doc.paths['/api/export'].get.parameters.map((p: Json) => p.name).sort()).toEqual(['portable', 'scope']);
     for (const schema of ['BundleDto', 'WrappedBundleDto', 'BifrostExportDto', 'ImportResultDto', 'ImportProblemDto']) expect(doc.components.schemas[schema]).toBeDefined();
   });

@@ -302,7 +302,8 @@ describe(`scrubber and executions (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
 
   describe('every response is scrubbed', () => {
     it('never shows a secret to an admin listing configs, even inside non-secret values and keys', async () => {
-      await putConfig(acme.org.id, 'dsn', { type: 'string', value: `postgres://app:${encodeURIComponent(ORG_SECRET)}@db/app` }, acme.orgAdmin);
+      // A credential in a plain value is refused unless meant (LOOKS_LIKE_A_SECRET): here it is the point.
+      await putConfig(acme.org.id, 'dsn', { type: 'string', value: `postgres://app:${encodeURIComponent(ORG_SECRET)}@db/app`, allowSecretLikeValue: true }, acme.orgAdmin);
       await putConfig(acme.org.id, 'blob', { type: 'json', value: { [ORG_SECRET]: [GLOBAL_SECRET, { b64: Buffer.from(ORG_SECRET).toString('base64') }] } }, acme.orgAdmin);
       await putConfig('global', 'banner', { type: 'string', value: `global says ${GLOBAL_SECRET}` });
 

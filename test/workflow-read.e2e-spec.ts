@@ -50,7 +50,7 @@ describe(`the workflow's read asks one SELECT (issue 16)${onMysql ? ' (mysql)' :
     t = await startApp({ listen: true });
     org = await seedOrg(t, 'wf');
     await t.http().put(`/api/scopes/${org.org.id}/configs/api_key`).set(bearer(t.adminToken)).send({ type: 'secret', value }).expect(201);
-    await t.http().put(`/api/scopes/${org.org.id}/configs/plain`).set(bearer(t.adminToken)).send({ type: 'string', value: `says ${value}` }).expect(201);
+    await t.http().put(`/api/scopes/${org.org.id}/configs/plain`).set(bearer(t.adminToken)).send({ type: 'string', value: `says ${value}`, allowSecretLikeValue: true }).expect(201);
     executionId = (await t.http().post('/api/executions').set(bearer(org.service)).send({ workflow: 'charge_card' }).expect(201)).body.id;
   });
   afterAll(async () => t?.close());

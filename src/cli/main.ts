@@ -19,16 +19,18 @@ import { sweepTempDirs } from '../common/temp-dir';
 import { KeyCensus, KeyMismatchError, StoredSecretPlace, StrandedSecretsError } from '../crypto/startup-key-check';
 import type { ImportProblem } from '../export/bundle';
 import { CLI_LOCK_WAIT_MS, CliContext, migrate, openCli } from './cli-context';
+import { parseScan, runScan, SCAN_USAGE, ScanCommand } from './scan-command';
 
 export const USAGE = `Usage: bifrost <command> [options]
 
 Commands:
   export [--portable | --backup] [--scope all|global|ORG_ID] [-o FILE]
       Write a bundle (portable by default: secrets without values; --backup: with their Fernet tokens).
-  import FILE [--dry-run] [--on-conflict skip|overwrite] [--create-orgs]
+  import FILE [--dry-run] [--on-conflict skip|overwrite] [--create-orgs] [--allow-secret-like-values]
       Import a bundle or a Bifrost configs export, all or nothing. A bundle from another deployment is
       either wrapped in the file as {"bundle": ..., "sourceSecretKey": "..."} or its key is given in
-      BIFROST_SOURCE_SECRET_KEY.
+      BIFROST_SOURCE_SECRET_KEY. A plain row that looks like a credential is refused (LOOKS_LIKE_A_SECRET)
+      unless --allow-secret-like-values.
   rotate-key [--batch-size N] [--status]
       Re-encrypt every secret under BIFROST_SECRET_KEY (old keys in BIFROST_SECRET_KEY_PREVIOUS);
       safe while the service runs, resumable: a run that was stopped is resumed by running it again.
@@ -39,6 +41,7 @@ Commands:
       required within BIFROST_TOKEN_MAX_TTL when that is set.
   migrate
       Bring the database schema up to date.
+${SCAN_USAGE}
 
 The database and keys come from the same variables as the server (DATABASE_URL, BIFROST_SECRET_KEY, ...).`;
 
@@ -52,10 +55,11 @@ export class UsageError extends Error {
 
 export type Command =
   | { name: 'export'; portable: boolean; scope?: string; output?: string }
-  | { name: 'import'; file: string; dryRun: boolean; onConflict: 'skip' | 'overwrite'; createOrgs: boolean }
+  | { name: 'import'; file: string; dryRun: boolean; onConflict: 'skip' | 'overwrite'; createOrgs: boolean; allowSecretLikeValues?: boolean }
   | { name: 'rotate-key'; batchSize?: number; status: boolean }
   | { name: 'tokens-create'; role: Role; org?: string; tokenName: string; ttlSeconds?: number }
   | { name: 'migrate' }
+  | ScanCommand
   | { name: 'help' };
 
 /** Parses the command line (without `node` and the script). */
@@ -84,11 +88,11 @@ export function parseCommand(argv: string[]): Command {
       return { name: 'export', portable: !values.backup, scope: values.scope as string | undefined, output: values.output as string | undefined };
     }
     case 'import': {
-      const { values, positionals } = parse({ 'dry-run': { type: 'boolean' }, 'on-conflict': { type: 'string' }, 'create-orgs': { type: 'boolean' } }, 1);
+      const { values, positionals } = parse({ 'dry-run': { type: 'boolean' }, 'on-conflict': { type: 'string' }, 'create-orgs': { type: 'boolean' }, 'allow-secret-like-values': { type: 'boolean' } }, 1);
       if (positionals.length !== 1) throw new UsageError('import needs the bundle FILE');
       const onConflict = (values['on-conflict'] as string | undefined) ?? 'skip';
       if (onConflict !== 'skip' && onConflict !== 'overwrite') throw new UsageError('--on-conflict must be skip or overwrite');
-      return { name: 'import', file: positionals[0], dryRun: !!values['dry-run'], onConflict, createOrgs: !!values['create-orgs'] };
+      return { name: 'import', file: positionals[0], dryRun: !!values['dry-run'], onConflict, createOrgs: !!values['create-orgs'], ...(values['allow-secret-like-values'] ? { allowSecretLikeValues: true } : {}) };
     }
     case 'rotate-key': {
       const { values } = parse({ 'batch-size': { type: 'string' }, status: { type: 'boolean' } });
@@ -115,6 +119,8 @@ export function parseCommand(argv: string[]): Command {
     case 'migrate':
       parse({});
       return { name: 'migrate' };
+    case 'scan':
+      return parseScan(rest, (m) => new UsageError(m));
     default:
       throw new UsageError(`unknown command "${name}"`);
   }
@@ -166,7 +172,7 @@ async function runImport(ctx: CliContext, cmd: Extract<Command, { name: 'import'
   const result = await ctx.imports.import(
     CLI_PRINCIPAL,
     () => createReadStream(cmd.file, { highWaterMark: 64 * 1024 }),
-    { dryRun: cmd.dryRun, onConflict: cmd.onConflict, createOrgs: cmd.createOrgs, sourceSecretKey },
+    { dryRun: cmd.dryRun, onConflict: cmd.onConflict, createOrgs: cmd.createOrgs, sourceSecretKey, allowSecretLikeValues: cmd.allowSecretLikeValues },
     (p) => {
       if (p.rows - reported >= PROGRESS_EVERY || (p.phase === 'write' && reported > p.rows)) {
         reported = p.rows;
@@ -290,6 +296,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       else if (cmd.name === 'import') await runImport(opened, cmd, io);
       else if (cmd.name === 'rotate-key') await runRotate(opened, cmd, io);
       else if (cmd.name === 'tokens-create') await runTokensCreate(opened, cmd, io);
+      else if (cmd.name === 'scan') await runScan(opened, cmd, io);
     });
     return 0;
   } catch (err) {

@@ -162,6 +162,14 @@ describe('config', () => {
     await expect(config.get('k', { default: 1 })).rejects.toMatchObject({ name: 'ForbiddenError', status: 403 });
   });
 
+  it('set sends allowSecretLikeValue when given', async () => {
+    const fake = fakeBifrost({ token: TOKEN, configs: {} });
+    const s = await serve(fake.handler);
+    const { config } = client(s.url);
+    await config.set('legacy_dsn', 'postgres://app:pw@db/app', { allowSecretLikeValue: true });
+    expect(s.requests[0].body).toEqual({ value: 'postgres://app:pw@db/app', allowSecretLikeValue: true });
+  });
+
   it('set, list and delete', async () => {
     const fake = fakeBifrost({ token: TOKEN, configs: { region: { type: 'string', value: 'eu' } } });
     const s = await serve(fake.handler);

@@ -66,8 +66,9 @@ export class ConfigClient {
    */
   async set(key: string, value: unknown, options: SetOptions = {}): Promise<void> {
     const path = configPath(key);
-    const body: { value: unknown; isSecret?: boolean } = { value };
+    const body: { value: unknown; isSecret?: boolean; allowSecretLikeValue?: boolean } = { value };
     if (options.isSecret !== undefined) body.isSecret = options.isSecret;
+    if (options.allowSecretLikeValue !== undefined) body.allowSecretLikeValue = options.allowSecretLikeValue;
     await this.http.request({ method: 'PUT', path, body, sensitive: [value], withExecution: true, key });
   }
 

@@ -68,6 +68,8 @@ export interface GetOptions<T> {
 export interface SetOptions {
   /** Store the value as an encrypted secret. */
   isSecret?: boolean;
+  /** Keep a plain value that looks like a credential plain (else the server answers 400 LOOKS_LIKE_A_SECRET). */
+  allowSecretLikeValue?: boolean;
 }
 
 export type ExecutionStatus = 'running' | 'success' | 'failed' | (string & {});

@@ -5,6 +5,7 @@ import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import { ApiErrors } from '../common/openapi';
 import type { Principal } from '../auth/roles';
 import { ConfigsService } from './configs.service';
+import { LOOKS_LIKE_A_SECRET_DOC } from '../leaks/openapi';
 import { ConfigDto, ConfigListDto, EffectiveConfigListDto, ListConfigsQueryDto, PatchConfigDto, PutConfigDto } from './dto/config.dto';
 
 const SCOPE_PARAM = { name: 'scope', description: '`global` or an org id', example: 'global' };
@@ -57,7 +58,7 @@ export class ConfigsController {
   @ApiErrors(
     {
       ...WRITE_ERRORS,
-      400: `${WRITE_ERRORS[400]}; \`INVALID_TYPE\`, \`INVALID_VALUE\` (the value does not fit its type), \`MASK_AS_VALUE\`, \`VALUE_TOO_LARGE\``,
+      400: `${WRITE_ERRORS[400]}; \`INVALID_TYPE\`, \`INVALID_VALUE\` (the value does not fit its type), \`MASK_AS_VALUE\`, \`VALUE_TOO_LARGE\`; ${LOOKS_LIKE_A_SECRET_DOC}`,
       409: '`SECRET_TYPE_CHANGE`: the key holds a secret and the body gives another type without `"allowTypeChange": true`',
     },
     { body: true },

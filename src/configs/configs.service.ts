@@ -11,6 +11,7 @@ import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
 import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
 import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
+import { guardPlainWrite } from '../leaks/plain-write-guard';
 
 /** A config as the API shows it: a secret's value is always masked. */
 export interface ConfigView {
@@ -47,6 +48,8 @@ export interface PutInput {
   description?: string | null;
   /** Replacing a secret with a value of another type must say so (else 409 SECRET_TYPE_CHANGE). */
   allowTypeChange?: boolean;
+  /** A plain value that looks like a credential is meant (else 400 LOOKS_LIKE_A_SECRET): src/leaks. */
+  allowSecretLikeValue?: boolean;
 }
 
 export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', `This key holds a secret; ${how}`);
@@ -179,12 +182,13 @@ export class ConfigsService {
   async put(actor: Principal, scope: string, key: string, input: PutInput): Promise<{ created: boolean; config: ConfigView }> {
     assertValidKey(key);
     if (!(CONFIG_TYPES as readonly string[]).includes(input.type)) throw badRequest('INVALID_TYPE', `type must be one of ${CONFIG_TYPES.join(', ')}`);
-    const { stored } = normalizeValue(input.type, input.value);
+    const { stored, value } = normalizeValue(input.type, input.value);
     const secret = input.type === 'secret';
+    const auditNote = await guardPlainWrite(this.audit, { actor, scope, key, type: input.type, value, allow: input.allowSecretLikeValue, exists: async () => (await this.storedType(scope, key)) !== null });
     // Encrypt once, outside the transaction: the lock is held for the shortest time.
     // Bound to its scope and key: the token is accepted nowhere else (a copied row does not open).
     const ciphertext = secret ? this.crypto.encryptBound({ scope, key }, stored) : null;
-    const result = await inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, input, secret ? null : stored, ciphertext));
+    const result = await inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, { ...input, auditNote }, secret ? null : stored, ciphertext));
     // Committed: this instance's scrubber takes the change as it is, without reloading the scope.
     if (result.secretVersion !== undefined) this.registry?.noteWrite(scope, result.secretVersion, key, secret && ciphertext !== null ? { ciphertext, plain: stored } : null);
     return { created: result.created, config: result.config };
@@ -203,7 +207,7 @@ export class ConfigsService {
     actor: Principal,
     scope: string,
     key: string,
-    input: { type: ConfigType; description?: string | null; allowTypeChange?: boolean },
+    input: { type: ConfigType; description?: string | null; allowTypeChange?: boolean; auditNote?: string },
     stored: string | null,
     ciphertext: string | null,
     opts: { audit?: boolean; keepSecretWhenNull?: boolean } = {},
@@ -252,7 +256,7 @@ export class ConfigsService {
         scope,
         key,
         configType: row.type,
-        reason: downgrade ? `type changed from secret to ${row.type}` : undefined,
+        reason: [downgrade ? `type changed from secret to ${row.type}` : null, input.auditNote].filter(Boolean).join('; ') || undefined,
         actor,
       });
     }

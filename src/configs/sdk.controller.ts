@@ -7,6 +7,7 @@ import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
 import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
 import { SdkService } from './sdk.service';
+import { LOOKS_LIKE_A_SECRET_DOC } from '../leaks/openapi';
 
 const ORG_HEADER = { name: 'X-Bifrost-Org', required: false, description: 'For an org-less service token: the org (id or name) to act for' };
 const EXECUTION_HEADER = {
@@ -77,7 +78,7 @@ export class SdkController {
   @ApiErrors(
     {
       ...ORG_HEADER_ERRORS,
-      400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\`, \`INVALID_VALUE\`, \`MASK_AS_VALUE\`, \`VALUE_TOO_LARGE\``,
+      400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\`, \`INVALID_VALUE\`, \`MASK_AS_VALUE\`, \`VALUE_TOO_LARGE\`; ${LOOKS_LIKE_A_SECRET_DOC}`,
       409: '`SECRET_TYPE_CHANGE`: `isSecret: false` over an existing secret',
     },
     { body: true },
@@ -88,7 +89,7 @@ export class SdkController {
     @Body() body: SdkPutConfigDto,
     @Headers('x-bifrost-org') org?: string,
   ): Promise<void> {
-    await this.sdk.write(principal, await this.sdk.resolveOrg(principal, org), key, body.value, body.isSecret);
+    await this.sdk.write(principal, await this.sdk.resolveOrg(principal, org), key, body.value, body.isSecret, body.allowSecretLikeValue);
   }
 
   @Delete(':key')

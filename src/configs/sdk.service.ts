@@ -205,13 +205,13 @@ export class SdkService {
    * (409 SECRET_TYPE_CHANGE). The lock in putIn re-checks, so a secret created meanwhile is refused
    * too, never downgraded.
    */
-  async write(principal: Principal, orgId: string, key: string, value: unknown, isSecret?: boolean): Promise<void> {
+  async write(principal: Principal, orgId: string, key: string, value: unknown, isSecret?: boolean, allowSecretLikeValue?: boolean): Promise<void> {
     let type = inferType(value, isSecret);
     if (type !== 'secret' && (await this.configs.storedType(orgId, key)) === 'secret') {
       if (isSecret === false) throw secretTypeChange('an SDK write never makes it plain (an admin or org admin may, with PUT /api/scopes/{scope}/configs/{key} and "allowTypeChange": true)');
       type = 'secret';
     }
-    await this.configs.put(principal, orgId, key, { type, value, allowTypeChange: false });
+    await this.configs.put(principal, orgId, key, { type, value, allowTypeChange: false, allowSecretLikeValue });
   }
 
   async delete(principal: Principal, orgId: string, key: string): Promise<void> {

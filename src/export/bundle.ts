@@ -32,6 +32,9 @@ export interface ImportProblem {
   key?: string;
   code: string;
   message: string;
+  /** LOOKS_LIKE_A_SECRET: the row's scope and the detector that matched (never the value). */
+  scope?: BundleScope;
+  detector?: string;
 }
 
 export interface BundleHeader {

@@ -90,7 +90,7 @@ export class ExportController {
   @ApiOkResponse({ type: ImportResultDto, description: 'Imported (or, for a dry run, what would be)' })
   @ApiErrors(
     {
-      400: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`; the message gives the total), `REQUEST_ABORTED`',
+      400: '`INVALID_BUNDLE` (the first 1,000 problems by row in `details`, each `{row, key?, code, message}`, a `LOOKS_LIKE_A_SECRET` row also with `scope` and `detector`; the message gives the total), `REQUEST_ABORTED`',
       403: '`ORG_FORBIDDEN`: an org_admin importing outside its org, or asking for `createOrgs`',
       408: '`IMPORT_BODY_STALLED`: no part of the body arrived for 30 s',
       413: '`PAYLOAD_TOO_LARGE` over 512 MiB (an import is not held to the 1 MiB limit)',
@@ -123,6 +123,7 @@ export class ExportController {
           onConflict: (query.onConflict ?? 'skip') as OnConflict,
           createOrgs: query.createOrgs === 'true',
           allowTypeChange: query.allowTypeChange === 'true',
+          allowSecretLikeValues: query.allowSecretLikeValues === 'true',
         });
       } finally {
         await body.dispose();

@@ -22,6 +22,7 @@ import { BundleHeader, BundleScope, descendBundle, headerCollector, ImportProble
 import { DuplicateCheck } from './duplicate-check';
 import { JsonSyntaxError, JsonValueTooLargeError, scanJson } from './json-stream';
 import { ProblemList } from './problem-list';
+import { checkImportRow, leakRefusalSummary } from '../leaks/import-rows';
 
 export type OnConflict = 'overwrite' | 'skip';
 
@@ -36,6 +37,8 @@ export interface ImportOptions {
   allowTypeChange?: boolean;
   /** Takes the place of the body's sourceSecretKey (the CLI reads it from the environment). */
   sourceSecretKey?: string;
+  /** Plain rows that look like credentials are imported (audited) instead of being LOOKS_LIKE_A_SECRET problems. */
+  allowSecretLikeValues?: boolean;
 }
 
 export interface ImportResult {
@@ -116,6 +119,8 @@ interface Resolved {
   scopeOut: BundleScope;
   secretPlain: string | null;
   secretKeep?: string;
+  /** A credential-looking plain value imported by allowSecretLikeValues: its audit note. */
+  leakNote?: string;
 }
 
 const invalidBundle = (problems: ImportProblem[] | ProblemList) => {
@@ -151,7 +156,7 @@ export class ImportService {
       const code = err instanceof AppError ? err.code : 'INTERNAL_ERROR';
       // A refused import is audited too; outside any transaction, since nothing was written.
       await this.audit
-        .recordRead({ action: 'config.import', outcome: err instanceof AppError && err.getStatus() === 403 ? 'denied' : 'failure', reason: `${code}${opts.dryRun ? ' (dry run)' : ''}`, actor })
+        .recordRead({ action: 'config.import', outcome: err instanceof AppError && err.getStatus() === 403 ? 'denied' : 'failure', reason: `${code}${leakRefusalSummary(err)}${opts.dryRun ? ' (dry run)' : ''}`, actor })
         .catch(() => undefined);
       throw err;
     }
@@ -343,7 +348,13 @@ export class ImportService {
           continue;
         }
       }
-      out.push({ row, parsed: p, scopeId: scopeId!, scopeOut: name === null ? 'global' : { org: name }, secretPlain, secretKeep });
+      const scopeOut: BundleScope = name === null ? 'global' : { org: name };
+      const leak = checkImportRow(row, scopeOut, p, opts.allowSecretLikeValues === true);
+      if (leak.problem) {
+        problems.push(leak.problem);
+        continue;
+      }
+      out.push({ row, parsed: p, scopeId: scopeId!, scopeOut, secretPlain, secretKeep, leakNote: leak.note });
     }
     return out;
   }
@@ -407,7 +418,7 @@ export class ImportService {
       );
       if (secret || old?.type === 'secret') touchedSecretScopes.add(r.scopeId);
       const reason = old?.type === 'secret' && !secret ? `import, type changed from secret to ${p.type}` : 'import';
-      entries.push({ action: old ? 'config.update' : 'config.create', outcome: 'success', scope: r.scopeId, key: p.key, configType: p.type, reason, actor });
+      entries.push({ action: old ? 'config.update' : 'config.create', outcome: 'success', scope: r.scopeId, key: p.key, configType: p.type, reason: r.leakNote ? `${reason}, ${r.leakNote}` : reason, actor });
     }
     // Once a row is refused nothing more is written: the import is refused at its end.
     if (!em || writes.length === 0 || problems.total > 0) return;

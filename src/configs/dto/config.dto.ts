@@ -3,6 +3,7 @@ import { Allow, IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateIf } f
 import { CONFIG_TYPES, ConfigType } from '../config.entity';
 import { MASK } from '../config-values';
 import { anyJson } from '../../common/openapi';
+import { ALLOW_FLAG_DOC } from '../../leaks/openapi';
 
 export class PutConfigDto {
   @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' })
@@ -36,6 +37,11 @@ export class PutConfigDto {
   @IsOptional()
   @IsBoolean()
   allowTypeChange?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: ALLOW_FLAG_DOC })
+  @IsOptional()
+  @IsBoolean()
+  allowSecretLikeValue?: boolean;
 }
 
 export class PatchConfigDto {
@@ -99,6 +105,11 @@ export class SdkPutConfigDto {
   @IsOptional()
   @IsBoolean()
   isSecret?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: ALLOW_FLAG_DOC })
+  @IsOptional()
+  @IsBoolean()
+  allowSecretLikeValue?: boolean;
 }
 
 export class SdkConfigDto {

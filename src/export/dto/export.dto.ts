@@ -42,6 +42,16 @@ export class ImportQueryDto {
   @IsOptional()
   @IsIn(BOOL, { message: 'allowTypeChange must be true or false' })
   allowTypeChange?: string;
+
+  @ApiPropertyOptional({
+    enum: BOOL,
+    default: 'false',
+    description:
+      'A non-secret row whose value looks like a credential is a `LOOKS_LIKE_A_SECRET` problem (dry run included) unless this is true; each such row is then imported and its audit entry says `looks like a secret (<detector>), kept plain by allowSecretLikeValues`',
+  })
+  @IsOptional()
+  @IsIn(BOOL, { message: 'allowSecretLikeValues must be true or false' })
+  allowSecretLikeValues?: string;
 }
 
 export class BundleOrgScopeDto {
@@ -101,9 +111,12 @@ export class ScopedKeyDto {
 export class ImportProblemDto {
   @ApiProperty({ type: Number, nullable: true, description: 'Index in the bundle’s configs (items) array; null for the bundle as a whole' }) row: number | null;
   @ApiPropertyOptional({ description: 'The row’s key, when it is a valid key' }) key?: string;
-  @ApiProperty({ example: 'INVALID_VALUE', description: 'UNSUPPORTED_FORMAT, MISSING_CONFIGS, INVALID_ROW, INVALID_KEY, INVALID_SCOPE, INVALID_TYPE, INVALID_VALUE, VALUE_TOO_LARGE, MISSING_VALUE, INVALID_DESCRIPTION, SECRET_IN_CLEAR, INVALID_SECRET, SECRET_UNDECRYPTABLE, SECRET_SCOPE_MISMATCH, SECRET_UNBOUND, INVALID_SOURCE_KEY, DUPLICATE_CONFIG, DUPLICATE_MEMBER, ORG_NOT_FOUND, SCOPE_FORBIDDEN' })
+  @ApiProperty({ example: 'INVALID_VALUE', description: 'UNSUPPORTED_FORMAT, MISSING_CONFIGS, INVALID_ROW, INVALID_KEY, INVALID_SCOPE, INVALID_TYPE, INVALID_VALUE, VALUE_TOO_LARGE, MISSING_VALUE, INVALID_DESCRIPTION, SECRET_IN_CLEAR, INVALID_SECRET, SECRET_UNDECRYPTABLE, SECRET_SCOPE_MISMATCH, SECRET_UNBOUND, INVALID_SOURCE_KEY, DUPLICATE_CONFIG, DUPLICATE_MEMBER, ORG_NOT_FOUND, SCOPE_FORBIDDEN, LOOKS_LIKE_A_SECRET' })
   code: string;
   @ApiProperty() message: string;
+  @ApiPropertyOptional({ oneOf: [{ type: 'string', enum: ['global'] }, { $ref: getSchemaPath(BundleOrgScopeDto) }], description: '`LOOKS_LIKE_A_SECRET`: the row’s scope' })
+  scope?: 'global' | BundleOrgScopeDto;
+  @ApiPropertyOptional({ example: 'stripe-live-key', description: '`LOOKS_LIKE_A_SECRET`: the detector that matched (never the value)' }) detector?: string;
 }
 
 @ApiExtraModels(ImportProblemDto)

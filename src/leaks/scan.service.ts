@@ -1,0 +1,70 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/roles';
+import { badRequest } from '../common/errors';
+import { ConfigEntity, ConfigType } from '../configs/config.entity';
+import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
+import { UUID } from '../scopes/orgs.service';
+import { detectLeak } from './detectors';
+
+export interface ScanFinding {
+  scope: string;
+  key: string;
+  type: ConfigType;
+  detector: string;
+}
+
+export interface ScanResult {
+  /** Plain configs looked at. */
+  scanned: number;
+  /** Every finding, whether listed or not. */
+  found: number;
+  /** The first MAX_LISTED findings by scope and key. */
+  items: ScanFinding[];
+  truncated: boolean;
+}
+
+/** Findings listed in one answer; `found` gives the true total. */
+export const MAX_LISTED = 1000;
+/** Rows read per statement: the scan holds one page of values at a time. */
+const PAGE = 500;
+
+/**
+ * Lists the plain configs that already look like credentials (a deployment migrated from Bifrost,
+ * or values written before the write rule), by scope, key and detector, never a value. Reads
+ * every plain row a page at a time in (scope, key) order; one `config.list` audit entry.
+ */
+@Injectable()
+export class ScanService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  async scan(actor: Principal | null, scope?: string): Promise<ScanResult> {
+    if (scope !== undefined && scope !== GLOBAL_SCOPE && !UUID.test(scope)) throw badRequest('INVALID_SCOPE', 'scope must be "global" or an org id');
+    const result: ScanResult = { scanned: 0, found: 0, items: [], truncated: false };
+    let after: { scope: string; key: string } | null = null;
+    for (;;) {
+      const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.scope', 'c.key', 'c.type', 'c.value']).where("c.type <> 'secret'");
+      if (scope !== undefined) qb.andWhere('c.scope = :scope', { scope });
+      if (after) qb.andWhere('(c.scope > :as OR (c.scope = :as AND c.key > :ak))', { as: after.scope, ak: after.key });
+      const rows = await qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(PAGE).getMany();
+      for (const row of rows) {
+        result.scanned++;
+        if (row.value === null) continue;
+        const found = detectLeak(row.key, JSON.parse(row.value));
+        if (!found) continue;
+        result.found++;
+        if (result.items.length < MAX_LISTED) result.items.push({ scope: row.scope, key: row.key, type: row.type, detector: found.detector });
+        else result.truncated = true;
+      }
+      if (rows.length < PAGE) break;
+      after = { scope: rows[rows.length - 1].scope, key: rows[rows.length - 1].key };
+    }
+    await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope: scope ?? null, reason: `leak scan: ${result.found} of ${result.scanned} plain configs look like credentials`, ...(actor ? { actor } : {}) });
+    return result;
+  }
+}
