@@ -1,18 +1,28 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString } from 'class-validator';
+import { IsIn, IsOptional, IsString } from 'class-validator';
+import { PageCursor, PageLimit } from '../common/paging';
+import { withCode } from '../common/validation';
 import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from './audit-entry.entity';
 
-/** Checked in AuditService.list so each bad filter gets its own code. */
+/** Each bad filter has its own code (the first bad one answers); since and until are checked by AuditService.list. */
 export class AuditQueryDto {
   @ApiPropertyOptional({ description: '`global` or an org id' }) @IsOptional() @IsString() scope?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() key?: string;
-  @ApiPropertyOptional({ enum: AUDIT_ACTIONS }) @IsOptional() @IsString() action?: string;
+  @ApiPropertyOptional({ enum: AUDIT_ACTIONS })
+  @IsOptional()
+  @IsString()
+  @IsIn(AUDIT_ACTIONS as unknown as string[], withCode('INVALID_ACTION', `action must be one of ${AUDIT_ACTIONS.join(', ')}`))
+  action?: string;
   @ApiPropertyOptional({ description: 'Actor id or name' }) @IsOptional() @IsString() actor?: string;
-  @ApiPropertyOptional({ enum: AUDIT_OUTCOMES }) @IsOptional() @IsString() outcome?: string;
+  @ApiPropertyOptional({ enum: AUDIT_OUTCOMES })
+  @IsOptional()
+  @IsString()
+  @IsIn(AUDIT_OUTCOMES as unknown as string[], withCode('INVALID_OUTCOME', `outcome must be one of ${AUDIT_OUTCOMES.join(', ')}`))
+  outcome?: string;
   @ApiPropertyOptional({ description: 'ISO 8601', example: '2026-11-01T00:00:00Z' }) @IsOptional() @IsString() since?: string;
   @ApiPropertyOptional({ description: 'ISO 8601', example: '2026-12-01T00:00:00Z' }) @IsOptional() @IsString() until?: string;
-  @ApiPropertyOptional({ description: '1-500, default 100' }) @IsOptional() @IsString() limit?: string;
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' }) @IsOptional() @IsString() cursor?: string;
+  @PageLimit() limit?: string;
+  @PageCursor() cursor?: string;
 }
 
 class AuditActorDto {
