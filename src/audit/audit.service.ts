@@ -3,12 +3,13 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isConnectionError, isDatabaseBusy, rawInsertMany, timeParam } from '../common/database';
-import { AppError, badRequest, forbidden } from '../common/errors';
+import { AppError, forbidden } from '../common/errors';
 import { parseLimit, textCursor } from '../common/paging';
 import { isUuid } from '../common/params';
 import { currentContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
 import { AuditAction, AuditEntry, AuditOutcome } from './audit-entry.entity';
+import { invalidDate, isIsoDate } from './audit.dto';
 import { MetricsService } from '../metrics/metrics.service';
 
 export interface AuditInput {
@@ -223,7 +224,7 @@ export class AuditService implements OnModuleDestroy {
   }
 
   async list(principal: Principal, q: AuditQuery): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
-    // action and outcome are checked by AuditQueryDto.
+    // AuditQueryDto checked each filter; these read them.
     const limit = parseLimit(q.limit);
     const since = parseDate(q.since, 'since');
     const until = parseDate(q.until, 'until');
@@ -253,13 +254,10 @@ export class AuditService implements OnModuleDestroy {
   }
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
-function parseDate(raw: string | undefined, name: string): Date | undefined {
+function parseDate(raw: string | undefined, name: 'since' | 'until'): Date | undefined {
   if (raw === undefined) return undefined;
-  const d = new Date(raw);
-  if (!ISO_8601.test(raw) || Number.isNaN(d.getTime())) throw badRequest('INVALID_DATE', `${name} must be an ISO 8601 date or date-time`);
-  return d;
+  if (!isIsoDate(raw)) throw invalidDate(name);
+  return new Date(raw);
 }
 
 const toItem = (e: AuditEntry): AuditItem => ({

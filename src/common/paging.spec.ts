@@ -67,6 +67,11 @@ describe('the query DTOs', () => {
     expect(await validate(ListConfigsQueryDto, { cursor: '***' })).toMatchObject({ code: 'INVALID_CURSOR', message: 'cursor is not one this service issued' });
     expect(await validate(AuditQueryDto, { action: 'config.reveal' })).toMatchObject({ code: 'INVALID_ACTION' });
     expect(await validate(AuditQueryDto, { outcome: 'maybe' })).toMatchObject({ code: 'INVALID_OUTCOME' });
+    for (const since of ['yesterday', '2024-13-01T00:00:00Z', '2024-01-01T25:00:00Z', '1700000000', '2024-01-01T00:00:00Z'.repeat(50)]) {
+      expect(await validate(AuditQueryDto, { since })).toMatchObject({ code: 'INVALID_DATE', message: 'since must be an ISO 8601 date or date-time' });
+    }
+    expect(await validate(AuditQueryDto, { until: '2024-02-30T00:00:00+0100x' })).toMatchObject({ code: 'INVALID_DATE', message: 'until must be an ISO 8601 date or date-time' });
+    expect((await validate(AuditQueryDto, { since: '2026-11-01', until: '2026-12-01T00:00:00.5+01:00' })).ok).toBeInstanceOf(AuditQueryDto);
     expect(await validate(ListExecutionsQueryDto, { status: 'paused' })).toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 
