@@ -96,4 +96,27 @@ describe(`lists page alike; bodies are not compressed (${DB})`, () => {
     // `identity` is no encoding.
     await t.http().put('/api/scopes/global/configs/plain').set(admin).set('Content-Encoding', 'identity').send({ type: 'string', value: 'plain' }).expect(201);
   });
+
+  it('refuses, on every list, a cursor of another list, its own with a stray character, or a repeated one', async () => {
+    for (const key of ['pg_one', 'pg_two']) await t.http().put(`/api/scopes/global/configs/${key}`).set(admin).send({ type: 'string', value: 'v' }).expect(201);
+    for (let i = 0; i < 2; i++) await t.http().post('/api/executions').set(bearer(acme.service)).send({ workflow: `wf-${i}` }).expect(201);
+    const lists = ['/api/tokens', '/api/orgs', '/api/audit', '/api/scopes/global/configs', '/api/executions'];
+    const issued = new Map<string, string>();
+    for (const path of lists) {
+      const page = (await t.http().get(path).query({ limit: '1' }).set(admin).expect(200)).body as Page<unknown>;
+      expect({ path, next: typeof page.nextCursor }).toEqual({ path, next: 'string' });
+      issued.set(path, page.nextCursor as string);
+      await t.http().get(path).query({ limit: '1', cursor: page.nextCursor as string }).set(admin).expect(200);
+    }
+    for (const path of lists) {
+      const own = issued.get(path) as string;
+      const bad = [...lists.filter((p) => p !== path).map((p) => issued.get(p) as string), `${own}=`, `${own}%`, `${own}.`, 'A'.repeat(1025)];
+      for (const cursor of bad) {
+        const res = await t.http().get(path).query({ cursor }).set(admin);
+        expect({ path, cursor, status: res.status, code: res.body.code }).toEqual({ path, cursor, status: 400, code: 'INVALID_CURSOR' });
+      }
+      const twice = await t.http().get(`${path}?limit=1&limit=2`).set(admin);
+      expect({ path, status: twice.status, code: twice.body.code }).toEqual({ path, status: 400, code: 'VALIDATION_FAILED' });
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { AllExceptionsFilter } from '../common/all-exceptions.filter';
 import { RequestWithContext } from '../common/request-context';
 import { KEY_PATTERN } from '../configs/config-values';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { UUID } from '../scopes/orgs.service';
+import { isUuid } from '../common/params';
 import { AuditController } from './audit.controller';
 import { AuditService } from './audit.service';
 
@@ -33,7 +33,7 @@ export class AuditModule implements OnModuleInit, OnModuleDestroy {
       // Path parameters are the caller's text, checked by nobody yet: kept only when they are a scope
       // or a key. Anything else could be long enough to fail the insert (and the batch it shares with
       // other requests' entries), or be something that must not be stored.
-      const target = [params.scope, params.orgId].find((s) => s === GLOBAL_SCOPE || (s !== undefined && UUID.test(s)));
+      const target = [params.scope, params.orgId].find((s) => s === GLOBAL_SCOPE || (s !== undefined && isUuid(s)));
       const scope = principal?.orgId ?? null;
       // The route's pattern, never the raw path: nothing the caller typed is stored.
       const route = req.routeOptions?.url ?? '(no route)';

@@ -3,10 +3,13 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isConnectionError, isDatabaseBusy, rawInsertMany, timeParam } from '../common/database';
-import { AppError, badRequest, forbidden } from '../common/errors';
+import { AppError, forbidden } from '../common/errors';
+import { parseLimit, textCursor } from '../common/paging';
+import { isUuid } from '../common/params';
 import { currentContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
-import { AUDIT_ACTIONS, AUDIT_OUTCOMES, AuditAction, AuditEntry, AuditOutcome } from './audit-entry.entity';
+import { AuditAction, AuditEntry, AuditOutcome } from './audit-entry.entity';
+import { invalidDate, isIsoDate } from './audit.dto';
 import { MetricsService } from '../metrics/metrics.service';
 
 export interface AuditInput {
@@ -66,8 +69,8 @@ const AUDIT_FIELDS = ['at', 'actorId', 'actorName', 'actorRole', 'action', 'scop
 const AUDIT_COLUMNS = ['at', 'actor_id', 'actor_name', 'actor_role', 'action', 'scope', 'key', 'config_type', 'outcome', 'reason', 'execution_id', 'request_id', 'ip', 'user_agent'];
 
 const MAX_BATCH = 500;
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 100;
+/** The audit list's cursor: the last entry's id (newest first). */
+const ENTRY_CURSOR = textCursor('a', (id) => /^\d{1,19}$/.test(id));
 const cut = (s: string | null | undefined, n: number) => (s == null ? null : s.length > n ? s.slice(0, n) : s);
 /** The most of a caller's User-Agent an entry keeps. */
 export const USER_AGENT_MAX = 128;
@@ -92,9 +95,8 @@ export function cleanUserAgent(ua: string | null | undefined): string | null {
 /** The client address, only when it is one (a trusted proxy could forward anything in X-Forwarded-For). */
 const addressOf = (ip: string | null | undefined) => (ip && isIP(ip) ? ip : null);
 
-const EXECUTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Execution ids are UUIDs; anything else in X-Bifrost-Execution (a token pasted there, say) is not stored. */
-const executionIdOf = (id: string | null | undefined) => (id && EXECUTION_ID.test(id) ? id : null);
+const executionIdOf = (id: string | null | undefined) => (isUuid(id) ? id : null);
 
 interface Pending {
   row: Partial<AuditEntry>;
@@ -222,24 +224,11 @@ export class AuditService implements OnModuleDestroy {
   }
 
   async list(principal: Principal, q: AuditQuery): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
-    const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
-    if (!/^\d+$/.test(q.limit ?? '1') || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw badRequest('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`);
-    }
-    if (q.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(q.action)) {
-      throw badRequest('INVALID_ACTION', `action must be one of ${AUDIT_ACTIONS.join(', ')}`);
-    }
-    if (q.outcome !== undefined && !(AUDIT_OUTCOMES as readonly string[]).includes(q.outcome)) {
-      throw badRequest('INVALID_OUTCOME', `outcome must be one of ${AUDIT_OUTCOMES.join(', ')}`);
-    }
+    // AuditQueryDto checked each filter; these read them.
+    const limit = parseLimit(q.limit);
     const since = parseDate(q.since, 'since');
     const until = parseDate(q.until, 'until');
-    let before: string | undefined;
-    if (q.cursor !== undefined) {
-      const decoded = Buffer.from(q.cursor, 'base64url').toString('utf8');
-      if (!/^a:\d{1,19}$/.test(decoded)) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
-      before = decoded.slice(2);
-    }
+    const before = ENTRY_CURSOR.decode(q.cursor);
     let scope = q.scope;
     if (principal.role !== 'admin') {
       if (scope !== undefined && scope !== principal.orgId) throw forbidden('org_admin reads the audit log of its own org only', 'ORG_FORBIDDEN');
@@ -260,18 +249,15 @@ export class AuditService implements OnModuleDestroy {
     const page = more ? rows.slice(0, limit) : rows;
     return {
       items: page.map(toItem),
-      nextCursor: more ? Buffer.from(`a:${page[page.length - 1].id}`).toString('base64url') : null,
+      nextCursor: more ? ENTRY_CURSOR.encode(String(page[page.length - 1].id)) : null,
     };
   }
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
-function parseDate(raw: string | undefined, name: string): Date | undefined {
+function parseDate(raw: string | undefined, name: 'since' | 'until'): Date | undefined {
   if (raw === undefined) return undefined;
-  const d = new Date(raw);
-  if (!ISO_8601.test(raw) || Number.isNaN(d.getTime())) throw badRequest('INVALID_DATE', `${name} must be an ISO 8601 date or date-time`);
-  return d;
+  if (!isIsoDate(raw)) throw invalidDate(name);
+  return new Date(raw);
 }
 
 const toItem = (e: AuditEntry): AuditItem => ({

@@ -1,14 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { badRequest } from '../common/errors';
 import { ApiErrors } from '../common/openapi';
 import { PageQueryDto } from '../common/paging';
+import { idParam } from '../common/params';
 import { CurrentPrincipal, Roles } from './auth.decorators';
 import type { Principal } from './roles';
 import { CreatedTokenDto, CreateTokenDto, PrincipalDto, TokenListDto } from './tokens.dto';
 import { TokensService } from './tokens.service';
 
-const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => badRequest('INVALID_ID', 'id must be a UUID') });
+const tokenIdParam = idParam(() => badRequest('INVALID_ID', 'id must be a UUID'));
 
 @ApiTags('Tokens')
 @Controller('api')
@@ -56,7 +57,7 @@ export class TokensController {
     403: '`ROLE_NOT_ALLOWED`: an org_admin revoking a token of its org that is not a member token',
     404: '`TOKEN_NOT_FOUND` (for an org_admin, also another org’s token)',
   })
-  async revoke(@CurrentPrincipal() principal: Principal, @Param('id', uuidPipe) id: string): Promise<void> {
+  async revoke(@CurrentPrincipal() principal: Principal, @Param('id', tokenIdParam) id: string): Promise<void> {
     await this.tokens.revoke(principal, id);
   }
 

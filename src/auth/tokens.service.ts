@@ -3,13 +3,13 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isUniqueViolation, rawQuery, timeParam } from '../common/database';
-import { decodeCursor, encodeCursor, parseLimit } from '../common/paging';
+import { parseLimit, timeIdCursor } from '../common/paging';
 import { AppError, forbidden, invalidToken, notFound, badRequest } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
 import { AuthThrottle } from './auth-throttle';
 import { AuditService } from '../audit/audit.service';
-import { OrgsService, UUID } from '../scopes/orgs.service';
+import { OrgsService } from '../scopes/orgs.service';
 import { ApiToken } from './api-token.entity';
 import { BOOTSTRAP_PRINCIPAL, Principal, Role } from './roles';
 import { AppEnv } from '../common/env';
@@ -74,6 +74,8 @@ export const LAST_USED_EVERY_MS = 60_000;
 /** Uses are gathered this long before one UPDATE writes them. */
 const LAST_USED_FLUSH_MS = 1_000;
 const LAST_USED_BATCH = 200;
+/** The tokens list's cursor: the last token's creation time and id (oldest first). */
+const TOKEN_CURSOR = timeIdCursor('t');
 
 /**
  * The part of a handler's statement that reads the pending token's row (UNION ALL it in, with the
@@ -403,10 +405,7 @@ export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
   /** A page of the tokens the actor sees (not execution tokens), oldest first, and the cursor of the next one. */
   async list(actor: Principal, page: { limit?: string; cursor?: string } = {}): Promise<{ items: TokenView[]; nextCursor: string | null }> {
     const limit = parseLimit(page.limit);
-    const after = decodeCursor(page.cursor, 't', (position) => {
-      const [time, id] = position.split('|');
-      return !!id && UUID.test(id) && !Number.isNaN(new Date(time).getTime());
-    });
+    const after = TOKEN_CURSOR.decode(page.cursor);
     // Every token but execution tokens (one per run; they die with their execution).
     const qb = this.dataSource.getRepository(ApiToken).createQueryBuilder('t').where('t.role <> :execution', { execution: 'execution' });
     if (actor.role !== 'admin') {
@@ -414,15 +413,14 @@ export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
       else qb.andWhere('t.orgId IS NULL');
     }
     if (after !== undefined) {
-      const [time, id] = after.split('|');
-      const t = timeParam(this.dataSource, new Date(time));
-      qb.andWhere('(t.createdAt > :t OR (t.createdAt = :t AND t.id > :id))', { t, id });
+      const t = timeParam(this.dataSource, after.at);
+      qb.andWhere('(t.createdAt > :t OR (t.createdAt = :t AND t.id > :id))', { t, id: after.id });
     }
     const rows = await qb.orderBy('t.createdAt', 'ASC').addOrderBy('t.id', 'ASC').limit(limit + 1).getMany();
     const more = rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     const last = items[items.length - 1];
-    return { items: items.map(toTokenView), nextCursor: more ? encodeCursor('t', `${last.createdAt.toISOString()}|${last.id}`) : null };
+    return { items: items.map(toTokenView), nextCursor: more ? TOKEN_CURSOR.encode({ at: last.createdAt, id: last.id }) : null };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import type { TransformerPackage } from '@nestjs/common/interfaces/external/transformer-package.interface';
-import { getMetadataStorage } from 'class-validator';
+import { getMetadataStorage, ValidationOptions } from 'class-validator';
 import { badRequest } from './errors';
 
 interface TypeMetadataStorage {
@@ -80,6 +80,26 @@ function describe(errors: ValidationError[], parent = ''): { field: string; rule
   return out;
 }
 
+/**
+ * A rule with its own error code (a query filter's INVALID_LIMIT, INVALID_TYPE, ...): the pipe
+ * answers the first such field's code and message when every broken rule has one; any other fault
+ * (an unknown parameter, a repeated one, a body of the wrong shape) is VALIDATION_FAILED as before.
+ */
+export const withCode = (code: string, message: string): ValidationOptions => ({ message, context: { code } });
+
+function coded(errors: ValidationError[]): { code: string; message: string } | undefined {
+  let first: { code: string; message: string } | undefined;
+  for (const e of errors) {
+    if ((e.children ?? []).length > 0) return undefined;
+    for (const [rule, message] of Object.entries(e.constraints ?? {})) {
+      const code = (e.contexts?.[rule] as { code?: unknown } | undefined)?.code;
+      if (typeof code !== 'string') return undefined;
+      first ??= { code, message };
+    }
+  }
+  return first;
+}
+
 export const validationPipe = () =>
   new ValidationPipe({
     whitelist: true,
@@ -89,6 +109,8 @@ export const validationPipe = () =>
     transformerPackage: transformer,
     validationError: { target: false, value: false },
     exceptionFactory: (errors) => {
+      const own = coded(errors);
+      if (own) return badRequest(own.code, own.message);
       const details = describe(errors);
       const message = details.flatMap((d) => d.messages).join('; ') || 'The request is not valid';
       return badRequest('VALIDATION_FAILED', message, details.map(({ field, rules }) => ({ field, rules })));

@@ -1,4 +1,5 @@
 import { badRequest } from '../common/errors';
+import { ParamPipe } from '../common/params';
 import { MASK } from '../scrubber/secret-forms';
 import { ConfigType } from './config.entity';
 
@@ -6,11 +7,15 @@ export { MASK };
 export const MAX_VALUE_BYTES = 64 * 1024;
 export const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
+const isConfigKey = (key: unknown): key is string => typeof key === 'string' && KEY_PATTERN.test(key);
+const invalidKey = () => badRequest('INVALID_KEY', 'key must match ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$ (letters, digits, _ . -; not starting with . or -)');
+
 export function assertValidKey(key: string): void {
-  if (!KEY_PATTERN.test(key)) {
-    throw badRequest('INVALID_KEY', 'key must match ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$ (letters, digits, _ . -; not starting with . or -)');
-  }
+  if (!isConfigKey(key)) throw invalidKey();
 }
+
+/** `{key}`: 400 INVALID_KEY. */
+export const configKeyParam = new ParamPipe(isConfigKey, invalidKey);
 
 /** The checked, typed value and its stored form (JSON text; for a secret, the plaintext to encrypt). */
 export interface NormalizedValue {

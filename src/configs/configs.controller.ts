@@ -3,7 +3,9 @@ import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, 
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import { ApiErrors } from '../common/openapi';
+import { orgIdParam, scopeParam } from '../common/params';
 import type { Principal } from '../auth/roles';
+import { configKeyParam } from './config-values';
 import { ConfigsService } from './configs.service';
 import { LOOKS_LIKE_A_SECRET_DOC } from '../leaks/openapi';
 import { ConfigDto, ConfigListDto, EffectiveConfigListDto, ListConfigsQueryDto, PatchConfigDto, PutConfigDto } from './dto/config.dto';
@@ -30,7 +32,7 @@ export class ConfigsController {
   @ApiParam(SCOPE_PARAM)
   @ApiOkResponse({ type: ConfigListDto })
   @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_TYPE\`, \`INVALID_PREFIX\`, \`INVALID_LIMIT\`, \`INVALID_CURSOR\`` })
-  list(@Param('scope') scope: string, @Query() query: ListConfigsQueryDto): Promise<ConfigListDto> {
+  list(@Param('scope', scopeParam) scope: string, @Query() query: ListConfigsQueryDto): Promise<ConfigListDto> {
     return this.configs.list(scope, query);
   }
 
@@ -41,7 +43,7 @@ export class ConfigsController {
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
   @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_KEY\``, 404: '`CONFIG_NOT_FOUND`' })
-  get(@Param('scope') scope: string, @Param('key') key: string): Promise<ConfigDto> {
+  get(@Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string): Promise<ConfigDto> {
     return this.configs.get(scope, key);
   }
 
@@ -65,8 +67,8 @@ export class ConfigsController {
   )
   async put(
     @CurrentPrincipal() principal: Principal,
-    @Param('scope') scope: string,
-    @Param('key') key: string,
+    @Param('scope', scopeParam) scope: string,
+    @Param('key', configKeyParam) key: string,
     @Body() body: PutConfigDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ConfigDto> {
@@ -82,7 +84,7 @@ export class ConfigsController {
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
   @ApiErrors({ ...WRITE_ERRORS, 404: '`CONFIG_NOT_FOUND`' }, { body: true })
-  patch(@CurrentPrincipal() principal: Principal, @Param('scope') scope: string, @Param('key') key: string, @Body() body: PatchConfigDto): Promise<ConfigDto> {
+  patch(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string, @Body() body: PatchConfigDto): Promise<ConfigDto> {
     return this.configs.patchDescription(principal, scope, key, body.description);
   }
 
@@ -94,7 +96,7 @@ export class ConfigsController {
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse()
   @ApiErrors({ ...WRITE_ERRORS, 404: '`CONFIG_NOT_FOUND`' })
-  async delete(@CurrentPrincipal() principal: Principal, @Param('scope') scope: string, @Param('key') key: string): Promise<void> {
+  async delete(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string): Promise<void> {
     await this.configs.delete(principal, scope, key);
   }
 
@@ -111,7 +113,7 @@ export class ConfigsController {
     403: '`ORG_FORBIDDEN`: another org',
     404: '`ORG_NOT_FOUND`',
   })
-  effective(@Param('orgId') orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {
+  effective(@Param('orgId', orgIdParam) orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {
     return this.configs.effective(orgId, query);
   }
 }

@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
+import { parseLimit, textCursor } from '../common/paging';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
@@ -54,8 +55,8 @@ export interface PutInput {
 
 export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', `This key holds a secret; ${how}`);
 
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 100;
+/** The config lists' cursor: the last key of the page. */
+const KEY_CURSOR = textCursor('k', (key) => KEY_PATTERN.test(key));
 /** The columns a listing needs: never the ciphertext. */
 const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt'];
 
@@ -96,24 +97,12 @@ interface ListPlan {
   after?: string;
 }
 
-/** Parses list filters; each bad one gets its own code. */
+/** A list's plan from its query (type and prefix checked by ListConfigsQueryDto). */
 export function parseListQuery(q: ListQuery): ListPlan {
-  if (q.type !== undefined && !(CONFIG_TYPES as readonly string[]).includes(q.type)) {
-    throw badRequest('INVALID_TYPE', `type must be one of ${CONFIG_TYPES.join(', ')}`);
-  }
-  if (q.prefix !== undefined && q.prefix.length > 255) throw badRequest('INVALID_PREFIX', 'prefix may be at most 255 characters');
-  const limit = q.limit === undefined ? DEFAULT_LIMIT : /^\d{1,4}$/.test(q.limit) ? Number(q.limit) : NaN;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw badRequest('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`);
-  let after: string | undefined;
-  if (q.cursor !== undefined) {
-    const decoded = Buffer.from(q.cursor, 'base64url').toString('utf8');
-    if (!decoded.startsWith('k:') || !KEY_PATTERN.test(decoded.slice(2))) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
-    after = decoded.slice(2);
-  }
-  return { type: q.type as ConfigType | undefined, prefix: q.prefix, limit, after };
+  return { type: q.type as ConfigType | undefined, prefix: q.prefix, limit: parseLimit(q.limit), after: KEY_CURSOR.decode(q.cursor) };
 }
 
-const cursorFor = (key: string) => Buffer.from(`k:${key}`).toString('base64url');
+const cursorFor = (key: string) => KEY_CURSOR.encode(key);
 
 /**
  * Configs in a scope: typed values, encrypted secrets, masking, and the cascade. Each write and its

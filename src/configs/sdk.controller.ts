@@ -5,6 +5,7 @@ import { actingExecution } from '../auth/execution-scope';
 import { anyJson, ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
 import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
+import { configKeyParam } from './config-values';
 import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
 import { SdkService } from './sdk.service';
 import { LOOKS_LIKE_A_SECRET_DOC } from '../leaks/openapi';
@@ -45,7 +46,7 @@ export class SdkController {
   })
   async read(
     @CurrentPrincipal() principal: Principal,
-    @Param('key') key: string,
+    @Param('key', configKeyParam) key: string,
     @Headers('x-bifrost-org') org?: string,
     @Headers('x-bifrost-execution') executionId?: string,
   ): Promise<SdkConfigDto> {
@@ -85,7 +86,7 @@ export class SdkController {
   )
   async write(
     @CurrentPrincipal() principal: Principal,
-    @Param('key') key: string,
+    @Param('key', configKeyParam) key: string,
     @Body() body: SdkPutConfigDto,
     @Headers('x-bifrost-org') org?: string,
   ): Promise<void> {
@@ -98,7 +99,7 @@ export class SdkController {
   @ApiOperation({ summary: 'Delete the org’s own row (never the global one)', description: 'After it, a read falls back to the global row, if any. Missing in the org: 404 `CONFIG_NOT_FOUND`.' })
   @ApiNoContentResponse()
   @ApiErrors({ ...ORG_HEADER_ERRORS, 400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\``, 404: `\`CONFIG_NOT_FOUND\`; ${ORG_HEADER_ERRORS[404]}` })
-  async delete(@CurrentPrincipal() principal: Principal, @Param('key') key: string, @Headers('x-bifrost-org') org?: string): Promise<void> {
+  async delete(@CurrentPrincipal() principal: Principal, @Param('key', configKeyParam) key: string, @Headers('x-bifrost-org') org?: string): Promise<void> {
     await this.sdk.delete(principal, await this.sdk.resolveOrg(principal, org), key);
   }
 }

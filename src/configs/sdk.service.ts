@@ -12,7 +12,8 @@ import { currentContext } from '../common/request-context';
 import { SecretBindingMismatchError } from '../crypto/binding';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { OrgsService, UUID } from '../scopes/orgs.service';
+import { OrgsService } from '../scopes/orgs.service';
+import { isUuid } from '../common/params';
 import { ConfigEntity, ConfigType } from './config.entity';
 import { assertValidKey, inferType, MASK } from './config-values';
 import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed, secretTypeChange } from './configs.service';
@@ -121,7 +122,7 @@ export class SdkService {
     assertValidKey(key);
     const ctx = currentContext();
     const check = ctx?.tokenCheck?.state === 'pending' ? ctx.tokenCheck : undefined;
-    const named = executionId && UUID.test(executionId) ? executionId : null;
+    const named = executionId && isUuid(executionId) ? executionId : null;
     const params: unknown[] = [key, orgId, GLOBAL_SCOPE, orgId, GLOBAL_SCOPE];
     if (check) params.push(check.hash);
     if (named) params.push(named);

@@ -3,10 +3,10 @@ import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, Api
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import { actingExecution } from '../auth/execution-scope';
 import type { Principal } from '../auth/roles';
-import { badRequest, forbidden } from '../common/errors';
+import { forbidden } from '../common/errors';
 import { ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
 import { SdkService } from '../configs/sdk.service';
-import { UUID } from '../scopes/orgs.service';
+import { invalidOrgId, isUuid } from '../common/params';
 import {
   AppendLogsDto,
   CreateExecutionDto,
@@ -131,7 +131,7 @@ export class ExecutionsController {
   async list(@CurrentPrincipal() principal: Principal, @Query() query: ListExecutionsQueryDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionListDto> {
     let orgId: string | null;
     if (principal.role === 'admin') {
-      if (query.orgId !== undefined && !UUID.test(query.orgId)) throw badRequest('INVALID_ID', 'orgId must be an org id (a UUID)');
+      if (query.orgId !== undefined && !isUuid(query.orgId)) throw invalidOrgId();
       orgId = query.orgId ?? null;
     } else {
       orgId = await this.orgOf(principal, org);

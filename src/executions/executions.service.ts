@@ -5,11 +5,12 @@ import { DataSource, EntityManager } from 'typeorm';
 import type { Principal } from '../auth/roles';
 import { TokensService } from '../auth/tokens.service';
 import { inTransaction, timeParam } from '../common/database';
-import { AppError, badRequest, conflict, notFound } from '../common/errors';
+import { AppError, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
 import type { SeenExecution } from '../configs/sdk.service';
-import { UUID } from '../scopes/orgs.service';
+import { parseLimit, timeIdCursor } from '../common/paging';
+import { isUuid } from '../common/params';
 import { isScrubbableSecret } from '../scrubber/secret-forms';
 import { Scrubber } from '../scrubber/scrubber';
 import { SecretRegistry } from '../scrubber/secret-registry';
@@ -55,8 +56,8 @@ export function checkLogBatch(lines: readonly { level?: unknown; message?: unkno
 
 const INSERT_CHUNK = 200;
 const RESCRUB_CHUNK = 500;
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 100;
+/** The executions list's cursor: the last execution's start and id (newest first; no prefix, as issued before). */
+const EXECUTION_CURSOR = timeIdCursor('');
 
 const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
@@ -104,7 +105,7 @@ export class ExecutionsService {
 
   /** Another execution token for a running execution (the first one's TTL ran out, the worker restarted); 409 once it finished. */
   async issueToken(principal: Principal, orgId: string, id: string, tokenTtlSeconds?: number): Promise<ExecutionTokenDto> {
-    if (!UUID.test(id)) throw executionNotFound();
+    if (!isUuid(id)) throw executionNotFound();
     this.tokens.executionTokenTtl(tokenTtlSeconds);
     return inTransaction(this.dataSource, async (em) => {
       const execution = await this.findOwned(em, orgId, id, true);
@@ -116,7 +117,7 @@ export class ExecutionsService {
 
   async appendLogs(orgId: string, id: string, lines: LogLineDto[]): Promise<void> {
     checkLogBatch(lines);
-    if (!UUID.test(id)) throw executionNotFound();
+    if (!isUuid(id)) throw executionNotFound();
     await inTransaction(this.dataSource, async (em) => {
       const execution = await this.findOwned(em, orgId, id, true);
       if (execution.status !== 'running') throw executionFinished();
@@ -140,7 +141,7 @@ export class ExecutionsService {
    * SDK read), so the fast path asks the database nothing more.
    */
   async registerSecrets(orgId: string, id: string, values: readonly string[], seen?: SeenExecution): Promise<void> {
-    if (!UUID.test(id)) throw executionNotFound();
+    if (!isUuid(id)) throw executionNotFound();
     const wanted = [...new Set(values.filter(isScrubbableSecret))];
     if (bytesOf(wanted) > MAX_EXECUTION_SECRET_BYTES) throw executionSecretsTooLarge();
     // Fast path (an SDK read of a secret it registered already): no transaction, no lock.
@@ -170,7 +171,7 @@ export class ExecutionsService {
   }
 
   async finish(orgId: string, id: string, dto: FinishExecutionDto): Promise<ExecutionRecordDto> {
-    if (!UUID.test(id)) throw executionNotFound();
+    if (!isUuid(id)) throw executionNotFound();
     await inTransaction(this.dataSource, async (em) => {
       const execution = await this.findOwned(em, orgId, id, true);
       if (execution.status !== 'running') throw executionFinished();
@@ -183,7 +184,7 @@ export class ExecutionsService {
 
   /** An execution with its logs; `orgId` null (an admin) reads any org's. */
   async get(orgId: string | null, id: string): Promise<ExecutionRecordDto> {
-    if (!UUID.test(id)) throw executionNotFound();
+    if (!isUuid(id)) throw executionNotFound();
     const execution = await this.findOwned(this.dataSource.manager, orgId, id, false);
     this.enter(execution);
     const logs = await this.dataSource
@@ -198,17 +199,14 @@ export class ExecutionsService {
 
   /** Newest first; `orgId` null (an admin without a filter) lists every org's. */
   async list(orgId: string | null, q: { status?: string; limit?: string; cursor?: string }): Promise<ExecutionListDto> {
-    const limit = q.limit === undefined ? DEFAULT_LIMIT : /^\d{1,4}$/.test(q.limit) ? Number(q.limit) : NaN;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw badRequest('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_LIMIT}`);
+    const limit = parseLimit(q.limit);
+    const after = EXECUTION_CURSOR.decode(q.cursor);
     const qb = this.dataSource.getRepository(Execution).createQueryBuilder('e');
     if (orgId) qb.andWhere('e.orgId = :orgId', { orgId });
     if (q.status) qb.andWhere('e.status = :status', { status: q.status });
-    if (q.cursor !== undefined) {
-      const [time, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
-      const at = new Date(time);
-      if (!id || !UUID.test(id) || Number.isNaN(at.getTime())) throw badRequest('INVALID_CURSOR', 'cursor is not one this service issued');
-      const t = timeParam(this.dataSource, at);
-      qb.andWhere('(e.startedAt < :t OR (e.startedAt = :t AND e.id < :id))', { t, id });
+    if (after !== undefined) {
+      const t = timeParam(this.dataSource, after.at);
+      qb.andWhere('(e.startedAt < :t OR (e.startedAt = :t AND e.id < :id))', { t, id: after.id });
     }
     const rows = await qb.orderBy('e.startedAt', 'DESC').addOrderBy('e.id', 'DESC').limit(limit + 1).getMany();
     const more = rows.length > limit;
@@ -216,7 +214,7 @@ export class ExecutionsService {
     const last = page[page.length - 1];
     return {
       items: page.map((e) => this.summary(e)),
-      nextCursor: more ? Buffer.from(`${last.startedAt.toISOString()}|${last.id}`).toString('base64url') : null,
+      nextCursor: more ? EXECUTION_CURSOR.encode({ at: last.startedAt, id: last.id }) : null,
     };
   }
 

@@ -9,7 +9,7 @@ import { badRequest, forbidden } from '../common/errors';
 import { ConfigType } from '../configs/config.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { Org } from '../scopes/org.entity';
-import { UUID } from '../scopes/orgs.service';
+import { isUuid } from '../common/params';
 import type { Scrubber } from '../scrubber/scrubber';
 import { SecretRegistry } from '../scrubber/secret-registry';
 import { BUNDLE_CLOSING, bundleItem, bundleOpening, BundleScope } from './bundle';
@@ -84,7 +84,7 @@ export class ExportService {
     }
     if (scope === undefined || scope === 'all') return null;
     if (scope === GLOBAL_SCOPE) return GLOBAL_SCOPE;
-    if (!UUID.test(scope) || !(await this.dataSource.getRepository(Org).exists({ where: { id: scope } }))) {
+    if (!isUuid(scope) || !(await this.dataSource.getRepository(Org).exists({ where: { id: scope } }))) {
       throw badRequest('INVALID_SCOPE', 'scope must be "all", "global" or the id of an org');
     }
     return scope;

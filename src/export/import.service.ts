@@ -16,7 +16,7 @@ import { InvalidTokenError } from '../crypto/fernet';
 import { Keyring } from '../crypto/keyring';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { Org } from '../scopes/org.entity';
-import { UUID } from '../scopes/orgs.service';
+import { isUuid } from '../common/params';
 import { confusableWith, normalizeOrgName } from '../scopes/org-names';
 import { BundleHeader, BundleScope, descendBundle, headerCollector, ImportProblem, isRowPath, ParsedRow, parseRow, rowArrayPath } from './bundle';
 import { DuplicateCheck } from './duplicate-check';
@@ -544,7 +544,7 @@ class OrgLookup {
     const name = normalizeOrgName(requested); // as create() names it
     const planned = this.plans.get(name);
     if (planned !== undefined) return planned === id ? id : null;
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     for (const other of this.plans.values()) if (other === id) return null;
     if (!this.byId.has(id)) {
       const found = await this.em.getRepository(Org).createQueryBuilder('o').select(['o.id', 'o.name']).where('o.id = :id', { id }).getOne();
@@ -569,7 +569,7 @@ class OrgLookup {
       for (const n of names) this.byName.set(n, null);
       for (const o of found) this.remember(o);
     }
-    const uuids = [...ids].filter((id) => UUID.test(id));
+    const uuids = [...ids].filter((id) => isUuid(id));
     for (const id of ids) this.byId.set(id, null);
     if (uuids.length > 0) {
       const found = await repo.createQueryBuilder('o').select(['o.id', 'o.name']).where('o.id IN (:...ids)', { ids: uuids }).getMany();

@@ -5,8 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { badRequest } from '../common/errors';
 import { ConfigEntity, ConfigType } from '../configs/config.entity';
-import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { UUID } from '../scopes/orgs.service';
+import { isScope } from '../common/params';
 import { detectLeak } from './detectors';
 
 export interface ScanFinding {
@@ -44,7 +43,7 @@ export class ScanService {
   ) {}
 
   async scan(actor: Principal | null, scope?: string): Promise<ScanResult> {
-    if (scope !== undefined && scope !== GLOBAL_SCOPE && !UUID.test(scope)) throw badRequest('INVALID_SCOPE', 'scope must be "global" or an org id');
+    if (scope !== undefined && !isScope(scope)) throw badRequest('INVALID_SCOPE', 'scope must be "global" or an org id');
     const result: ScanResult = { scanned: 0, found: 0, items: [], truncated: false };
     let after: { scope: string; key: string } | null = null;
     for (;;) {

@@ -2,9 +2,10 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { badRequest, forbidden, notFound } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
-import { OrgsService, UUID } from './orgs.service';
+import { OrgsService } from './orgs.service';
+import { GLOBAL_SCOPE, invalidOrgId, invalidScope, isScope, isUuid } from '../common/params';
 
-export const GLOBAL_SCOPE = 'global';
+export { GLOBAL_SCOPE };
 
 /**
  * Checks `{scope}` and `{orgId}` path parameters against the principal's org, in one place for every
@@ -27,13 +28,13 @@ export class OrgScopeGuard implements CanActivate {
       if (scope === GLOBAL_SCOPE) {
         if (!isRead && principal.role !== 'admin') throw forbidden('Writes in the global scope are for admin only', 'GLOBAL_WRITE_FORBIDDEN');
       } else {
-        if (!UUID.test(scope)) throw badRequest('INVALID_SCOPE', 'scope must be "global" or an org id');
+        if (!isScope(scope)) throw invalidScope();
         await this.checkOrg(principal, scope, () => badRequest('INVALID_SCOPE', 'No org has this id'));
         if (req.context && !req.context.orgId) req.context.orgId = scope;
       }
     }
     if (orgId !== undefined) {
-      if (!UUID.test(orgId)) throw badRequest('INVALID_ID', 'orgId must be an org id (a UUID)');
+      if (!isUuid(orgId)) throw invalidOrgId();
       await this.checkOrg(principal, orgId, () => notFound('ORG_NOT_FOUND', 'No such org'));
       if (req.context && !req.context.orgId) req.context.orgId = orgId;
     }

@@ -2,6 +2,7 @@ import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/openapi';
 import { PageQueryDto } from '../common/paging';
+import { orgIdParam } from '../common/params';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/roles';
 import { CreateOrgDto, OrgDto, OrgListDto } from './orgs.dto';
@@ -41,7 +42,7 @@ export class OrgsController {
   @ApiOperation({ summary: 'One org (your own, or any for admin)', description: 'Another org’s id is 403 `ORG_FORBIDDEN` whether or not it exists, so ids cannot be probed.' })
   @ApiOkResponse({ type: OrgDto })
   @ApiErrors({ 400: '`INVALID_ID`: not an org id (a UUID)', 403: '`ORG_FORBIDDEN`: another org', 404: '`ORG_NOT_FOUND`' })
-  async get(@Param('orgId') orgId: string): Promise<OrgDto> {
+  async get(@Param('orgId', orgIdParam) orgId: string): Promise<OrgDto> {
     return toOrgDto(await this.orgs.getOrThrow(orgId));
   }
 }

@@ -4,11 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { isUniqueViolation } from '../common/database';
 import { conflict, notFound } from '../common/errors';
-import { decodeCursor, encodeCursor, parseLimit } from '../common/paging';
+import { parseLimit, textCursor } from '../common/paging';
+import { isUuid } from '../common/params';
 import { Org } from './org.entity';
 import { confusableWith, normalizeOrgName } from './org-names';
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The orgs list's cursor: the last name of the page (names are 1-100 characters). */
+const NAME_CURSOR = textCursor('n', (name) => name.length > 0 && name.length <= 100);
 
 @Injectable()
 export class OrgsService {
@@ -38,7 +40,7 @@ export class OrgsService {
   /** A page of orgs by name (`onlyId`: that org alone; null: none), and the cursor of the next one. */
   async list(onlyId: string | null | undefined, page: { limit?: string; cursor?: string } = {}): Promise<{ items: Org[]; nextCursor: string | null }> {
     const limit = parseLimit(page.limit);
-    const after = decodeCursor(page.cursor, 'n', (name) => name.length > 0 && name.length <= 100);
+    const after = NAME_CURSOR.decode(page.cursor);
     if (onlyId === null) return { items: [], nextCursor: null };
     const qb = this.repo.createQueryBuilder('o');
     if (onlyId) qb.andWhere('o.id = :onlyId', { onlyId });
@@ -46,11 +48,11 @@ export class OrgsService {
     const rows = await qb.orderBy('o.name', 'ASC').limit(limit + 1).getMany();
     const more = rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
-    return { items, nextCursor: more ? encodeCursor('n', items[items.length - 1].name) : null };
+    return { items, nextCursor: more ? NAME_CURSOR.encode(items[items.length - 1].name) : null };
   }
 
   async find(id: string): Promise<Org | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     return this.repo.findOne({ where: { id } });
   }
 

@@ -8,7 +8,7 @@ import { currentContext, RequestContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
 import { decodeExecutionSecret } from '../executions/execution.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { UUID } from '../scopes/orgs.service';
+import { isUuid } from '../common/params';
 import { LayeredMatcher } from './layered-matcher';
 import { Scrubber } from './scrubber';
 
@@ -91,7 +91,7 @@ export interface ScrubbableRequest {
 export function namedExecution(req: ScrubbableRequest | undefined, ctx: RequestContext | undefined): string | null {
   if (ctx?.executionId) return ctx.executionId;
   const header = req?.headers?.[EXECUTION_HEADER];
-  return typeof header === 'string' && UUID.test(header) ? header : null;
+  return typeof header === 'string' && isUuid(header) ? header : null;
 }
 
 /**
@@ -155,7 +155,7 @@ export class SecretRegistry {
    * (see `forget` for when the request itself changed the secrets).
    */
   forTarget(target: ScrubTarget, ctx: RequestContext | undefined = currentContext()): Promise<Scrubber> {
-    const executionId = target.executionId && UUID.test(target.executionId) ? target.executionId : null;
+    const executionId = target.executionId && isUuid(target.executionId) ? target.executionId : null;
     const normalized: ScrubTarget = { orgId: target.orgId === GLOBAL_SCOPE ? null : target.orgId, executionId };
     if (!ctx) return this.resolve(normalized, undefined);
     let memo = this.perRequest.get(ctx);

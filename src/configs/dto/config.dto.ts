@@ -1,9 +1,11 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Allow, IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { Allow, IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
 import { CONFIG_TYPES, ConfigType } from '../config.entity';
 import { MASK } from '../config-values';
 import { anyJson } from '../../common/openapi';
 import { ALLOW_FLAG_DOC } from '../../leaks/openapi';
+import { PageCursor, PageLimit } from '../../common/paging';
+import { withCode } from '../../common/validation';
 
 export class PutConfigDto {
   @ApiProperty({ enum: CONFIG_TYPES, example: 'secret' })
@@ -85,11 +87,23 @@ export class EffectiveConfigListDto {
   @ApiProperty({ type: String, nullable: true }) nextCursor: string | null;
 }
 
+/** Each bad filter has its own code; the first bad one (in this order) answers. */
 export class ListConfigsQueryDto {
-  @ApiPropertyOptional({ enum: CONFIG_TYPES }) @IsOptional() @IsString() type?: string;
-  @ApiPropertyOptional({ description: 'Only keys starting with this (case-sensitive)' }) @IsOptional() @IsString() prefix?: string;
-  @ApiPropertyOptional({ description: '1-500, default 100' }) @IsOptional() @IsString() limit?: string;
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' }) @IsOptional() @IsString() cursor?: string;
+  @ApiPropertyOptional({ enum: CONFIG_TYPES })
+  @IsOptional()
+  @IsString()
+  @IsIn(CONFIG_TYPES as unknown as string[], withCode('INVALID_TYPE', `type must be one of ${CONFIG_TYPES.join(', ')}`))
+  type?: string;
+
+  @ApiPropertyOptional({ description: 'Only keys starting with this (case-sensitive)' })
+  @IsOptional()
+  @IsString()
+  // In UTF-16 code units, as a key's length is (class-validator's MaxLength counts a surrogate pair as one).
+  @ValidateBy({ name: 'prefixLength', validator: { validate: (v: unknown) => typeof v === 'string' && v.length <= 255 } }, withCode('INVALID_PREFIX', 'prefix may be at most 255 characters'))
+  prefix?: string;
+
+  @PageLimit() limit?: string;
+  @PageCursor() cursor?: string;
 }
 
 export class SdkPutConfigDto {

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { Allow, ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
 import { anyJson } from '../../common/openapi';
+import { PageCursor, PageLimit } from '../../common/paging';
 import { EXECUTION_STATUSES, ExecutionStatus, FINISHED_STATUSES, FinishedStatus } from '../execution.entity';
 
 /** At most this many lines per `POST /logs` batch, and this many UTF-8 bytes of messages (413 beyond). */
@@ -142,6 +143,6 @@ export class ListExecutionsQueryDto {
   orgId?: string;
 
   @ApiPropertyOptional({ enum: EXECUTION_STATUSES }) @IsOptional() @IsIn(EXECUTION_STATUSES as unknown as string[]) status?: string;
-  @ApiPropertyOptional({ description: '1-500, default 100' }) @IsOptional() @IsString() limit?: string;
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' }) @IsOptional() @IsString() cursor?: string;
+  @PageLimit() limit?: string;
+  @PageCursor() cursor?: string;
 }
