@@ -23,6 +23,10 @@ export interface ConfigView {
   description: string | null;
   updatedAt: Date;
   updatedBy: string;
+  /** A secret's: when its value was first redacted from what an execution stored, until a new value is set. */
+  exposedAt: Date | null;
+  /** A secret's: a short HMAC of its value (see CryptoService.fingerprint); null for other types or no value. */
+  fingerprint: string | null;
 }
 
 export interface EffectiveConfigView extends ConfigView {
@@ -53,10 +57,10 @@ export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', 
 
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 100;
-/** The columns a listing needs: never the ciphertext. */
-const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt'];
+/** The columns a listing needs; the ciphertext only to fingerprint it (through the crypto cache), never to answer it. */
+const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.ciphertext', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt', 'c.exposedAt'];
 
-export function toView(row: ConfigEntity): ConfigView {
+export function toView(row: ConfigEntity, fingerprint: (row: ConfigEntity) => string | null = () => null): ConfigView {
   const secret = row.type === 'secret';
   return {
     scope: row.scope,
@@ -68,6 +72,8 @@ export function toView(row: ConfigEntity): ConfigView {
     description: row.description ?? null,
     updatedAt: row.updatedAt,
     updatedBy: row.updatedBy,
+    exposedAt: secret ? (row.exposedAt ?? null) : null,
+    fingerprint: secret && row.hasValue ? fingerprint(row) : null,
   };
 }
 
@@ -126,6 +132,18 @@ export class ConfigsService {
     @Optional() private readonly registry?: SecretRegistry,
   ) {}
 
+  /** A secret's fingerprint, computed on read (opened tokens are cached); null when no key opens it here. */
+  private readonly fingerprintOf = (row: ConfigEntity): string | null => {
+    if (!row.ciphertext) return null;
+    try {
+      return this.crypto.fingerprint(this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key: row.key }));
+    } catch {
+      return null;
+    }
+  };
+
+  readonly view = (row: ConfigEntity): ConfigView => toView(row, this.fingerprintOf);
+
   private scopedQuery(scopes: string[], plan: ListPlan) {
     const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope IN (:...scopes)', { scopes });
     if (plan.type) qb.andWhere('c.type = :type', { type: plan.type });
@@ -141,7 +159,7 @@ export class ConfigsService {
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: plan.type ? `type=${plan.type}` : null });
     const more = rows.length > plan.limit;
     const page = more ? rows.slice(0, plan.limit) : rows;
-    return { items: page.map(toView), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
+    return { items: page.map(this.view), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
   }
 
   /** The cascade: every global key overlaid by the org's own, each marked with its source. */
@@ -159,7 +177,7 @@ export class ConfigsService {
     const more = merged.length > plan.limit;
     const page = more ? merged.slice(0, plan.limit) : merged;
     return {
-      items: page.map((row) => ({ ...toView(row), source: row.scope === orgId ? 'org' : 'global' })),
+      items: page.map((row) => ({ ...this.view(row), source: row.scope === orgId ? 'org' : 'global' })),
       nextCursor: more ? cursorFor(page[page.length - 1].key) : null,
     };
   }
@@ -169,7 +187,7 @@ export class ConfigsService {
     const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
     await this.audit.recordRead({ action: 'config.read', outcome: row ? 'success' : 'failure', scope, key, configType: row?.type ?? null, reason: row ? 'masked read' : 'CONFIG_NOT_FOUND' });
     if (!row) throw configNotFound();
-    return toView(row);
+    return this.view(row);
   }
 
   /**
@@ -232,6 +250,7 @@ export class ConfigsService {
       updatedBy: actor.name,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
+      exposedAt: null,
     });
     if (existing && secret && existing.type === 'secret' && ciphertext === null && opts.keepSecretWhenNull) {
       // An import's null secret never overwrites a value.
@@ -239,8 +258,10 @@ export class ConfigsService {
       row.keyId = existing.keyId;
       row.hasValue = existing.hasValue;
     }
+    // Exposure lasts until a new value is set: the same token kept (an import's null secret) keeps it.
+    if (existing && secret && row.ciphertext !== null && row.ciphertext === existing.ciphertext) row.exposedAt = existing.exposedAt ?? null;
     if (existing) {
-      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, keyId: row.keyId, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now });
+      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, keyId: row.keyId, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now, exposedAt: row.exposedAt });
     } else {
       await em.insert(ConfigEntity, row);
     }
@@ -256,7 +277,7 @@ export class ConfigsService {
         actor,
       });
     }
-    return { created: !existing, config: toView(row), secretVersion };
+    return { created: !existing, config: this.view(row), secretVersion };
   }
 
   async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
@@ -267,7 +288,7 @@ export class ConfigsService {
       const now = new Date();
       await em.update(ConfigEntity, { scope, key }, { description, updatedBy: actor.name, updatedAt: now });
       await this.audit.record(em, { action: 'config.update', outcome: 'success', scope, key, configType: row.type, reason: 'description', actor });
-      return toView(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
+      return this.view(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
     });
   }
 
