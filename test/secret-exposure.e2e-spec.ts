@@ -90,6 +90,17 @@ describe(`secret exposure, verify and fingerprints (${onMysql ? 'MariaDB' : 'SQL
       expect((await exposed(other.org.id, other.orgAdmin)).items).toEqual([]);
     });
 
+    it('counts a result and a workflow name too', async () => {
+      const run = (await t.http().post('/api/executions').set(bearer(acme.service)).send({ workflow: `wf ${UNUSED}` }).expect(201)).body as { id: string };
+      expect((await redactedEntries(run.id)).map((e) => [e.key, e.reason])).toEqual([['unused_key', 'count=1 in=workflow']]);
+      await t.http().post(`/api/executions/${run.id}/finish`).set(bearer(acme.service)).send({ status: 'success', result: { a: STRIPE, b: [STRIPE] } }).expect(200);
+      const entries = await redactedEntries(run.id);
+      expect(Object.fromEntries(entries.map((e) => [e.key, e.reason]))).toEqual({ unused_key: 'count=1 in=workflow', stripe_key: 'count=2 in=result' });
+      expect((await config(acme.org.id, 'unused_key')).exposedAt).not.toBeNull();
+      // Set again, so the tests below start from one exposed secret in the org.
+      await put(acme.org.id, 'unused_key', { type: 'secret', value: UNUSED }, acme.orgAdmin).expect(200);
+    });
+
     it('records nothing for an execution whose output holds no secret', async () => {
       const quiet = await start();
       await log(quiet.id, 'nothing to see', `almost ${STRIPE.slice(0, 10)}`);
@@ -159,7 +170,7 @@ describe(`secret exposure, verify and fingerprints (${onMysql ? 'MariaDB' : 'SQL
       noValues(JSON.stringify(entries));
     });
 
-    it('404 for a missing config, 409 for a plain one or a secret without a value, 400 for a value that is not a string', async () => {
+    it('404 for a missing config, 409 for a plain one, 400 for a value that is not a string', async () => {
       expect((await verify(acme.org.id, 'nope', 'x').expect(404)).body.code).toBe('CONFIG_NOT_FOUND');
       expect((await verify(acme.org.id, 'plain_key', 'hello').expect(409)).body.code).toBe('NOT_A_SECRET');
       expect((await verify(acme.org.id, 'stripe_key', 42).expect(400)).body.code).toBe('VALIDATION_FAILED');

@@ -181,10 +181,12 @@ export class ExecutionsService {
     await inTransaction(this.dataSource, async (em) => {
       const execution = await this.findOwned(em, orgId, id, true);
       if (execution.status !== 'running') throw executionFinished();
-      const scrubber = new RecordingScrubber(await this.freshScrubber(execution));
-      const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(scrubber.scrubDeep(v)));
-      await em.update(Execution, { id }, { status: dto.status, result: json(dto.result), error: json(dto.error), finishedAt: new Date() });
-      await this.noteRedactions(em, execution, scrubber.changed, dto.error === undefined || dto.error === null ? 'result' : 'result/error');
+      const scrubber = await this.freshScrubber(execution);
+      const [result, error] = [new RecordingScrubber(scrubber), new RecordingScrubber(scrubber)];
+      const json = (v: unknown, r: RecordingScrubber) => (v === undefined || v === null ? null : JSON.stringify(r.scrubDeep(v)));
+      await em.update(Execution, { id }, { status: dto.status, result: json(dto.result, result), error: json(dto.error, error), finishedAt: new Date() });
+      const where = [result.changed.length > 0 ? 'result' : '', error.changed.length > 0 ? 'error' : ''].filter(Boolean).join('+');
+      await this.noteRedactions(em, execution, [...result.changed, ...error.changed], where);
     });
     return this.get(orgId, id);
   }
