@@ -11,6 +11,10 @@ import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
 import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
 import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
+import { LruMap } from '../common/lru-map';
+
+/** Fingerprints kept in memory (a list page holds at most 500; the scrubber keeps every secret anyway). */
+const FINGERPRINTS_KEPT = 10_000;
 
 /** A config as the API shows it: a secret's value is always masked. */
 export interface ConfigView {
@@ -132,14 +136,24 @@ export class ConfigsService {
     @Optional() private readonly registry?: SecretRegistry,
   ) {}
 
-  /** A secret's fingerprint, computed on read (opened tokens are cached); null when no key opens it here. */
+  /** Fingerprints by token: a token always opens to one value under the process's keys, so none goes stale. */
+  private readonly fingerprints = new LruMap<string, string | null>(FINGERPRINTS_KEPT);
+
+  /** A secret's fingerprint, computed on read; null when no key opens it for this row. */
   private readonly fingerprintOf = (row: ConfigEntity): string | null => {
     if (!row.ciphertext) return null;
+    // Keyed by place and token: a token copied to another row does not open there (binding).
+    const cacheKey = `${row.scope}\u0000${row.key}\u0000${row.ciphertext}`;
+    const known = this.fingerprints.get(cacheKey);
+    if (known !== undefined) return known;
+    let fingerprint: string | null;
     try {
-      return this.crypto.fingerprint(this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key: row.key }));
+      fingerprint = this.crypto.fingerprint(this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key: row.key }));
     } catch {
-      return null;
+      fingerprint = null;
     }
+    this.fingerprints.set(cacheKey, fingerprint);
+    return fingerprint;
   };
 
   readonly view = (row: ConfigEntity): ConfigView => toView(row, this.fingerprintOf);
