@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
+import { LruMap } from '../common/lru-map';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
@@ -11,7 +12,6 @@ import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
 import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
 import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
-import { LruMap } from '../common/lru-map';
 
 /** Fingerprints kept in memory (a list page holds at most 500; the scrubber keeps every secret anyway). */
 const FINGERPRINTS_KEPT = 10_000;

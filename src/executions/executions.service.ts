@@ -1,13 +1,15 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { AuditInput, AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { TokensService } from '../auth/tokens.service';
 import { inTransaction, timeParam } from '../common/database';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
+import { ConfigEntity } from '../configs/config.entity';
 import type { SeenExecution } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import { isScrubbableSecret } from '../scrubber/secret-forms';
@@ -27,9 +29,6 @@ import {
   StartedExecutionDto,
 } from './dto/execution.dto';
 import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret, SecretExposure } from './execution.entity';
-import { AuditInput, AuditService } from '../audit/audit.service';
-import { ConfigEntity } from '../configs/config.entity';
-import { IsNull } from 'typeorm';
 import { attributeRedactions, RecordingScrubber } from './redaction';
 
 export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
