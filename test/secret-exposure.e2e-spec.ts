@@ -170,12 +170,21 @@ describe(`secret exposure, verify and fingerprints (${onMysql ? 'MariaDB' : 'SQL
       noValues(JSON.stringify(entries));
     });
 
-    it('404 for a missing config, 409 for a plain one, 400 for a value that is not a string', async () => {
+    it('404 for a missing config, 409 for a plain one or a secret without a value, 400 for a value that is not a string', async () => {
       expect((await verify(acme.org.id, 'nope', 'x').expect(404)).body.code).toBe('CONFIG_NOT_FOUND');
       expect((await verify(acme.org.id, 'plain_key', 'hello').expect(409)).body.code).toBe('NOT_A_SECRET');
       expect((await verify(acme.org.id, 'stripe_key', 42).expect(400)).body.code).toBe('VALIDATION_FAILED');
+      // A secret without a value: a portable bundle brings the key alone.
+      const bundle = JSON.parse((await t.http().get(`/api/export?scope=${acme.org.id}`).set(admin).expect(200)).text);
+      const item = bundle.configs.find((c: Json) => c.key === 'stripe_key');
+      bundle.configs = [{ ...item, key: 'valueless_key' }];
+      const imported = await t.http().post('/api/import').set(admin).set('Content-Type', 'application/json').send(JSON.stringify(bundle));
+      expect([imported.status, imported.body.code]).toEqual([200, undefined]);
+      expect((await config(acme.org.id, 'valueless_key')).hasValue).toBe(false);
+      expect((await config(acme.org.id, 'valueless_key')).fingerprint).toBeNull();
+      expect((await verify(acme.org.id, 'valueless_key', 'x').expect(409)).body.code).toBe('SECRET_VALUE_MISSING');
       const entries = (await t.http().get(`/api/audit?action=config.verify&scope=${acme.org.id}`).set(admin).expect(200)).body.items as Json[];
-      expect(entries.filter((e) => e.outcome === 'failure').map((e) => e.reason)).toEqual(expect.arrayContaining(['CONFIG_NOT_FOUND', 'NOT_A_SECRET']));
+      expect(entries.filter((e) => e.outcome === 'failure').map((e) => e.reason)).toEqual(expect.arrayContaining(['CONFIG_NOT_FOUND', 'NOT_A_SECRET', 'SECRET_VALUE_MISSING']));
     });
 
     it('is for those who may write the config: members, other orgs and org admins in global are refused', async () => {
