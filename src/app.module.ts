@@ -20,14 +20,14 @@ import { ScopesModule } from './scopes/scopes.module';
 import { ConfigEntity } from './configs/config.entity';
 import { ConfigsModule } from './configs/configs.module';
 import { ExportModule } from './export/export.module';
-import { Execution, ExecutionLog, ExecutionSecret } from './executions/execution.entity';
+import { Execution, ExecutionLog, ExecutionSecret, SecretExposure } from './executions/execution.entity';
 import { ExecutionsModule } from './executions/executions.module';
 import { ScrubberModule } from './scrubber/scrubber.module';
 import { SettingsModule } from './settings/settings.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { LeaksModule } from './leaks/leaks.module';
 
-export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, ExecutionLog, ExecutionSecret];
+export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, ExecutionLog, ExecutionSecret, SecretExposure];
 
 @Module({})
 export class AppModule {

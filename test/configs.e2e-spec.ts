@@ -86,6 +86,8 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
           description: `${type} case`,
           updatedAt: expect.any(String),
           updatedBy: 'bootstrap',
+          exposedAt: null,
+          fingerprint: null,
         });
         const read = await get(scope, key).expect(200);
         expect(read.body.value).toStrictEqual(expected);
@@ -131,6 +133,8 @@ describe(`configs: typed values, secrets, cascade, SDK (${onMysql ? 'MariaDB' : 
         description: 'Stripe live key',
         updatedAt: expect.any(String),
         updatedBy: 'cfg-a-org_admin',
+        exposedAt: null,
+        fingerprint: expect.stringMatching(/^[0-9a-f]{12}$/),
       });
       const responses = [
         created,

@@ -8,6 +8,8 @@ export const AUDIT_ACTIONS = [
   'config.delete',
   'config.export',
   'config.import',
+  'config.verify',
+  'secret.redacted',
   'key.rotate',
   'token.create',
   'token.revoke',

@@ -7,11 +7,12 @@ import { DatabaseSettings } from './env';
 import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
 import { SecretKeyIds1764900000000 } from './migrations/1764900000000-secret-key-ids';
 import { TokenLifetimes1765000000000 } from './migrations/1765000000000-token-lifetimes';
+import { SecretExposure1765100000000 } from './migrations/1765100000000-secret-exposure';
 // Installs SQLite's isolation in TypeORM's better-sqlite3 driver (every DataSource of this process).
 import { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver';
 import { appendRows, DEFAULT_LOCK_WAIT_MS, inSqliteScope, isSqliteBusy } from './sqlite-gate';
 
-export const MIGRATIONS = [InitialSchema1764400000000, SecretKeyIds1764900000000, TokenLifetimes1765000000000];
+export const MIGRATIONS = [InitialSchema1764400000000, SecretKeyIds1764900000000, TokenLifetimes1765000000000, SecretExposure1765100000000];
 
 /** DataSource options for either dialect; the schema always comes from MIGRATIONS. */
 export function dataSourceOptions(db: DatabaseSettings, entities: DataSourceOptions['entities']): DataSourceOptions {

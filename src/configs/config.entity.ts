@@ -44,4 +44,8 @@ export class ConfigEntity {
 
   @Column({ name: 'updated_at', type: 'datetime' })
   updatedAt: Date;
+
+  /** When the scrubber first redacted this secret's value from what an execution stored; NULL again once a new value is set. */
+  @Column({ name: 'exposed_at', type: 'datetime', nullable: true })
+  exposedAt: Date | null;
 }

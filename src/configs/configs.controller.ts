@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Put, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
@@ -8,7 +8,19 @@ import type { Principal } from '../auth/roles';
 import { configKeyParam } from './config-values';
 import { ConfigsService } from './configs.service';
 import { LOOKS_LIKE_A_SECRET_DOC } from '../leaks/openapi';
-import { ConfigDto, ConfigListDto, EffectiveConfigListDto, ListConfigsQueryDto, PatchConfigDto, PutConfigDto } from './dto/config.dto';
+import {
+  ConfigDto,
+  ConfigListDto,
+  EffectiveConfigListDto,
+  ExposedSecretListDto,
+  ListConfigsQueryDto,
+  ListExposedQueryDto,
+  PatchConfigDto,
+  PutConfigDto,
+  VerifySecretDto,
+  VerifySecretResultDto,
+} from './dto/config.dto';
+import { SecretChecksService, VERIFY_LIMIT } from './secret-checks.service';
 
 const SCOPE_PARAM = { name: 'scope', description: '`global` or an org id', example: 'global' };
 const SCOPE_ERRORS = {
@@ -24,7 +36,10 @@ const KEY_PARAM = { name: 'key', description: 'Case-sensitive; `^[A-Za-z0-9_][A-
 @ApiTags('Configs')
 @Controller('api')
 export class ConfigsController {
-  constructor(private readonly configs: ConfigsService) {}
+  constructor(
+    private readonly configs: ConfigsService,
+    private readonly checks: SecretChecksService,
+  ) {}
 
   @Get('scopes/:scope/configs')
   @Roles('admin', 'org_admin', 'member')
@@ -98,6 +113,46 @@ export class ConfigsController {
   @ApiErrors({ ...WRITE_ERRORS, 404: '`CONFIG_NOT_FOUND`' })
   async delete(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string): Promise<void> {
     await this.configs.delete(principal, scope, key);
+  }
+
+  @Post('scopes/:scope/configs/:key/verify')
+  @HttpCode(200)
+  @Roles('admin', 'org_admin')
+  @ApiOperation({
+    summary: 'Whether a value is the stored secret, without revealing it',
+    description:
+      `Answers \`{matches}\` from a constant-time comparison. Same roles as writing the config (writes in \`global\` are for admin alone). Audited as \`config.verify\` with the result, never the value. ` +
+      `At most ${VERIFY_LIMIT} attempts a minute per token, every attempt counted (429 \`VERIFY_THROTTLED\` with \`Retry-After\`; the first refusal of a window is audited).`,
+  })
+  @ApiParam(SCOPE_PARAM)
+  @ApiParam(KEY_PARAM)
+  @ApiOkResponse({ type: VerifySecretResultDto })
+  @ApiErrors(
+    {
+      ...WRITE_ERRORS,
+      404: '`CONFIG_NOT_FOUND`',
+      409: '`NOT_A_SECRET`: a plain config (its value is readable as it is); `SECRET_VALUE_MISSING`: the secret has no value yet',
+      429: `\`VERIFY_THROTTLED\`: more than ${VERIFY_LIMIT} verify requests in a minute by this token (with \`Retry-After\`)`,
+      500: '`DECRYPTION_FAILED`, `SECRET_BINDING_MISMATCH`: the stored value cannot be read here',
+    },
+    { body: true },
+  )
+  verify(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string, @Body() body: VerifySecretDto): Promise<VerifySecretResultDto> {
+    return this.checks.verify(principal, scope, key, body.value);
+  }
+
+  @Get('scopes/:scope/exposed-secrets')
+  @Roles('admin', 'org_admin')
+  @ApiOperation({
+    summary: 'The scope’s secrets whose value reached an execution’s output (rotate these)',
+    description:
+      'Secrets with `exposedAt` set: the scrubber redacted their value from what an execution stored. Each leaves the list when a new value is set. Admins and org admins (their own org, and `global`, whose masked view shows the same); ordered by key, paged like the config list. Audited as `config.list`.',
+  })
+  @ApiParam(SCOPE_PARAM)
+  @ApiOkResponse({ type: ExposedSecretListDto })
+  @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_LIMIT\`, \`INVALID_CURSOR\`` })
+  exposed(@Param('scope', scopeParam) scope: string, @Query() query: ListExposedQueryDto): Promise<ExposedSecretListDto> {
+    return this.checks.exposed(scope, query);
   }
 
   @Get('orgs/:orgId/effective-configs')

@@ -4,12 +4,13 @@ import { ConfigsController } from './configs.controller';
 import { ConfigsService } from './configs.service';
 import { SdkController } from './sdk.controller';
 import { SdkService } from './sdk.service';
+import { SecretChecksService } from './secret-checks.service';
 import { SecretVersions } from './secret-versions';
 
 @Module({
   imports: [AuthModule],
   controllers: [ConfigsController, SdkController],
-  providers: [ConfigsService, SdkService, SecretVersions],
+  providers: [ConfigsService, SdkService, SecretVersions, SecretChecksService],
   exports: [ConfigsService, SdkService, SecretVersions],
 })
 export class ConfigsModule {}

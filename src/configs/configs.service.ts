@@ -5,6 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
 import { parseLimit, textCursor } from '../common/paging';
+import { LruMap } from '../common/lru-map';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
@@ -13,6 +14,9 @@ import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-valu
 import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
 import { guardPlainWrite } from '../leaks/plain-write-guard';
+
+/** Fingerprints kept in memory (a list page holds at most 500; the scrubber keeps every secret anyway). */
+const FINGERPRINTS_KEPT = 10_000;
 
 /** A config as the API shows it: a secret's value is always masked. */
 export interface ConfigView {
@@ -25,6 +29,10 @@ export interface ConfigView {
   description: string | null;
   updatedAt: Date;
   updatedBy: string;
+  /** A secret's: when its value was first redacted from what an execution stored, until a new value is set. */
+  exposedAt: Date | null;
+  /** A secret's: a short HMAC of its value (see CryptoService.fingerprint); null for other types or no value. */
+  fingerprint: string | null;
 }
 
 export interface EffectiveConfigView extends ConfigView {
@@ -57,10 +65,10 @@ export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', 
 
 /** The config lists' cursor: the last key of the page. */
 const KEY_CURSOR = textCursor('k', (key) => KEY_PATTERN.test(key));
-/** The columns a listing needs: never the ciphertext. */
-const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt'];
+/** The columns a listing needs; the ciphertext only to fingerprint it (through the crypto cache), never to answer it. */
+const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.ciphertext', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt', 'c.exposedAt'];
 
-export function toView(row: ConfigEntity): ConfigView {
+export function toView(row: ConfigEntity, fingerprint: (row: ConfigEntity) => string | null = () => null): ConfigView {
   const secret = row.type === 'secret';
   return {
     scope: row.scope,
@@ -72,6 +80,8 @@ export function toView(row: ConfigEntity): ConfigView {
     description: row.description ?? null,
     updatedAt: row.updatedAt,
     updatedBy: row.updatedBy,
+    exposedAt: secret ? (row.exposedAt ?? null) : null,
+    fingerprint: secret && row.hasValue ? fingerprint(row) : null,
   };
 }
 
@@ -102,7 +112,7 @@ export function parseListQuery(q: ListQuery): ListPlan {
   return { type: q.type as ConfigType | undefined, prefix: q.prefix, limit: parseLimit(q.limit), after: KEY_CURSOR.decode(q.cursor) };
 }
 
-const cursorFor = (key: string) => KEY_CURSOR.encode(key);
+export const cursorFor = (key: string) => KEY_CURSOR.encode(key);
 
 /**
  * Configs in a scope: typed values, encrypted secrets, masking, and the cascade. Each write and its
@@ -117,6 +127,28 @@ export class ConfigsService {
     private readonly secretVersions: SecretVersions,
     @Optional() private readonly registry?: SecretRegistry,
   ) {}
+
+  /** Fingerprints by token: a token always opens to one value under the process's keys, so none goes stale. */
+  private readonly fingerprints = new LruMap<string, string | null>(FINGERPRINTS_KEPT);
+
+  /** A secret's fingerprint, computed on read; null when no key opens it for this row. */
+  private readonly fingerprintOf = (row: ConfigEntity): string | null => {
+    if (!row.ciphertext) return null;
+    // Keyed by place and token: a token copied to another row does not open there (binding).
+    const cacheKey = `${row.scope}\u0000${row.key}\u0000${row.ciphertext}`;
+    const known = this.fingerprints.get(cacheKey);
+    if (known !== undefined) return known;
+    let fingerprint: string | null;
+    try {
+      fingerprint = this.crypto.fingerprint(this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key: row.key }));
+    } catch {
+      fingerprint = null;
+    }
+    this.fingerprints.set(cacheKey, fingerprint);
+    return fingerprint;
+  };
+
+  readonly view = (row: ConfigEntity): ConfigView => toView(row, this.fingerprintOf);
 
   private scopedQuery(scopes: string[], plan: ListPlan) {
     const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope IN (:...scopes)', { scopes });
@@ -133,7 +165,7 @@ export class ConfigsService {
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: plan.type ? `type=${plan.type}` : null });
     const more = rows.length > plan.limit;
     const page = more ? rows.slice(0, plan.limit) : rows;
-    return { items: page.map(toView), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
+    return { items: page.map(this.view), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
   }
 
   /** The cascade: every global key overlaid by the org's own, each marked with its source. */
@@ -151,7 +183,7 @@ export class ConfigsService {
     const more = merged.length > plan.limit;
     const page = more ? merged.slice(0, plan.limit) : merged;
     return {
-      items: page.map((row) => ({ ...toView(row), source: row.scope === orgId ? 'org' : 'global' })),
+      items: page.map((row) => ({ ...this.view(row), source: row.scope === orgId ? 'org' : 'global' })),
       nextCursor: more ? cursorFor(page[page.length - 1].key) : null,
     };
   }
@@ -161,7 +193,7 @@ export class ConfigsService {
     const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
     await this.audit.recordRead({ action: 'config.read', outcome: row ? 'success' : 'failure', scope, key, configType: row?.type ?? null, reason: row ? 'masked read' : 'CONFIG_NOT_FOUND' });
     if (!row) throw configNotFound();
-    return toView(row);
+    return this.view(row);
   }
 
   /**
@@ -225,6 +257,7 @@ export class ConfigsService {
       updatedBy: actor.name,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
+      exposedAt: null,
     });
     if (existing && secret && existing.type === 'secret' && ciphertext === null && opts.keepSecretWhenNull) {
       // An import's null secret never overwrites a value.
@@ -232,8 +265,10 @@ export class ConfigsService {
       row.keyId = existing.keyId;
       row.hasValue = existing.hasValue;
     }
+    // Exposure lasts until a new value is set: the same token kept (an import's null secret) keeps it.
+    if (existing && secret && row.ciphertext !== null && row.ciphertext === existing.ciphertext) row.exposedAt = existing.exposedAt ?? null;
     if (existing) {
-      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, keyId: row.keyId, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now });
+      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, keyId: row.keyId, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now, exposedAt: row.exposedAt });
     } else {
       await em.insert(ConfigEntity, row);
     }
@@ -249,7 +284,7 @@ export class ConfigsService {
         actor,
       });
     }
-    return { created: !existing, config: toView(row), secretVersion };
+    return { created: !existing, config: this.view(row), secretVersion };
   }
 
   async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
@@ -260,7 +295,7 @@ export class ConfigsService {
       const now = new Date();
       await em.update(ConfigEntity, { scope, key }, { description, updatedBy: actor.name, updatedAt: now });
       await this.audit.record(em, { action: 'config.update', outcome: 'success', scope, key, configType: row.type, reason: 'description', actor });
-      return toView(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
+      return this.view(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
     });
   }
 

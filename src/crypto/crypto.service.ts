@@ -4,6 +4,7 @@ import type { CryptoOptions } from './crypto.constants';
 import { LruMap } from '../common/lru-map';
 import { decodeBound, encodeBound, OpenedSecret, SecretBinding, valueFor } from './binding';
 import { utf8Decode } from './encoding';
+import { fingerprintKey, fingerprintOf, sameValue } from './fingerprint';
 import { Keyring } from './keyring';
 
 /** Tokens whose opened plaintext open() keeps. */
@@ -23,9 +24,22 @@ export class CryptoService {
    * of the same few tokens, and holds no more than the scrubber's registry already does.
    */
   readonly #opened = new LruMap<string, OpenedSecret>(OPENED_TOKENS);
+  /** The HMAC key of fingerprints and of verify's comparison (see fingerprint.ts). */
+  readonly #fingerprintKey: Buffer;
 
   constructor(@Inject(CRYPTO_OPTIONS) options: CryptoOptions) {
     this.#keyring = Keyring.fromSecrets(options.secretKey, options.previousSecretKeys);
+    this.#fingerprintKey = fingerprintKey(options.secretKey);
+  }
+
+  /** A short HMAC of a value under a key derived from BIFROST_SECRET_KEY: equal values, equal fingerprints. */
+  fingerprint(value: string): string {
+    return fingerprintOf(this.#fingerprintKey, value);
+  }
+
+  /** Constant-time equality of two values (equal-length digests compared with timingSafeEqual). */
+  sameValue(a: string, b: string): boolean {
+    return sameValue(this.#fingerprintKey, a, b);
   }
 
   /**

@@ -17,3 +17,4 @@ export { Keyring } from './keyring';
 export type { DecryptedWithIndex } from './keyring';
 export { BINDING_PREFIX, decodeBound, encodeBound, SecretBindingMismatchError, sameBinding, valueFor } from './binding';
 export type { OpenedSecret, SecretBinding } from './binding';
+export { FINGERPRINT_HKDF_INFO, FINGERPRINT_HKDF_SALT, FINGERPRINT_LENGTH, fingerprintKey, fingerprintOf, sameValue } from './fingerprint';

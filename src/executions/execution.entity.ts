@@ -97,3 +97,26 @@ export class ExecutionSecret {
   @Column({ name: 'created_at', type: 'datetime' })
   createdAt: Date;
 }
+
+/**
+ * One execution and one secret the scrubber redacted from what it stored (`scope` and `key` empty
+ * for its dynamic secrets): audited once per pair (`secret.redacted`), with the count of the write
+ * that first redacted it. Never a value.
+ */
+@Entity('secret_exposures')
+export class SecretExposure {
+  @PrimaryColumn({ name: 'execution_id', type: 'varchar', length: 36 })
+  executionId: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 36 })
+  scope: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 255 })
+  key: string;
+
+  @Column({ type: 'integer' })
+  count: number;
+
+  @Column({ type: 'datetime' })
+  at: Date;
+}

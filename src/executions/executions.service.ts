@@ -1,13 +1,15 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { AuditInput, AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { TokensService } from '../auth/tokens.service';
 import { inTransaction, timeParam } from '../common/database';
 import { AppError, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
+import { ConfigEntity } from '../configs/config.entity';
 import type { SeenExecution } from '../configs/sdk.service';
 import { parseLimit, timeIdCursor } from '../common/paging';
 import { isUuid } from '../common/params';
@@ -27,7 +29,8 @@ import {
   MAX_SECRETS_PER_EXECUTION,
   StartedExecutionDto,
 } from './dto/execution.dto';
-import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret } from './execution.entity';
+import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret, SecretExposure } from './execution.entity';
+import { attributeRedactions, RecordingScrubber } from './redaction';
 
 export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
 export const executionFinished = () => conflict('EXECUTION_FINISHED', 'The execution has finished already');
@@ -75,6 +78,7 @@ export class ExecutionsService {
     private readonly crypto: CryptoService,
     private readonly registry: SecretRegistry,
     private readonly tokens: TokensService,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -83,7 +87,7 @@ export class ExecutionsService {
    */
   async create(principal: Principal, orgId: string, workflow: string, tokenTtlSeconds?: number): Promise<StartedExecutionDto> {
     this.tokens.executionTokenTtl(tokenTtlSeconds);
-    const scrubber = await this.registry.forTarget({ orgId });
+    const scrubber = new RecordingScrubber(await this.registry.forTarget({ orgId }));
     const row: Execution = Object.assign(new Execution(), {
       id: randomUUID(),
       orgId,
@@ -97,6 +101,7 @@ export class ExecutionsService {
     });
     const issued = await inTransaction(this.dataSource, async (em) => {
       await em.insert(Execution, row);
+      await this.noteRedactions(em, row, scrubber.changed, 'workflow');
       return this.tokens.issueExecutionToken(em, principal, orgId, row.id, tokenTtlSeconds);
     });
     this.enter(row);
@@ -121,13 +126,14 @@ export class ExecutionsService {
     await inTransaction(this.dataSource, async (em) => {
       const execution = await this.findOwned(em, orgId, id, true);
       if (execution.status !== 'running') throw executionFinished();
-      const scrubber = await this.freshScrubber(execution);
+      const scrubber = new RecordingScrubber(await this.freshScrubber(execution));
       if (lines.length === 0) return;
       const at = new Date();
       const rows = lines.map((line) =>
         Object.assign(new ExecutionLog(), { executionId: id, level: cut(scrubber.scrub(line.level), 16), message: scrubber.scrub(line.message), at }),
       );
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) await em.insert(ExecutionLog, rows.slice(i, i + INSERT_CHUNK));
+      await this.noteRedactions(em, execution, scrubber.changed, 'logs');
     });
   }
 
@@ -176,8 +182,11 @@ export class ExecutionsService {
       const execution = await this.findOwned(em, orgId, id, true);
       if (execution.status !== 'running') throw executionFinished();
       const scrubber = await this.freshScrubber(execution);
-      const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(scrubber.scrubDeep(v)));
-      await em.update(Execution, { id }, { status: dto.status, result: json(dto.result), error: json(dto.error), finishedAt: new Date() });
+      const [result, error] = [new RecordingScrubber(scrubber), new RecordingScrubber(scrubber)];
+      const json = (v: unknown, r: RecordingScrubber) => (v === undefined || v === null ? null : JSON.stringify(r.scrubDeep(v)));
+      await em.update(Execution, { id }, { status: dto.status, result: json(dto.result, result), error: json(dto.error, error), finishedAt: new Date() });
+      const where = [result.changed.length > 0 ? 'result' : '', error.changed.length > 0 ? 'error' : ''].filter(Boolean).join('+');
+      await this.noteRedactions(em, execution, [...result.changed, ...error.changed], where);
     });
     return this.get(orgId, id);
   }
@@ -254,6 +263,44 @@ export class ExecutionsService {
     this.enter(execution);
     this.registry.forget();
     return this.registry.forTarget({ orgId: execution.orgId, executionId: execution.id });
+  }
+
+  /**
+   * A redaction from what the execution stores means the secret reached workflow output (the rare
+   * path: `changed` is empty otherwise). Each secret found is tested alone; a config's is marked
+   * exposed (unless its value changed meanwhile), and each (execution, secret) pair is audited once,
+   * in the transaction of the write, as `secret.redacted` with the count of that write. Never a value.
+   */
+  private async noteRedactions(em: EntityManager, execution: Pick<Execution, 'id' | 'orgId'>, changed: readonly string[], where: string): Promise<void> {
+    if (changed.length === 0) return;
+    const found = await attributeRedactions(changed, this.registry.configSecrets(execution.orgId), await this.registry.executionSecrets(execution.id));
+    if (found.length === 0) return;
+    const at = new Date();
+    for (const f of found) {
+      if (f.ciphertext !== null) await em.update(ConfigEntity, { scope: f.scope, key: f.key, ciphertext: f.ciphertext, exposedAt: IsNull() }, { exposedAt: at });
+    }
+    const known = await em.getRepository(SecretExposure).createQueryBuilder('x').select(['x.scope', 'x.key']).where('x.executionId = :id', { id: execution.id }).getMany();
+    const seen = new Set(known.map((k) => `${k.scope}\u0000${k.key}`));
+    const fresh = found.filter((f) => !seen.has(`${f.scope}\u0000${f.key}`));
+    if (fresh.length === 0) return;
+    await em.insert(
+      SecretExposure,
+      fresh.map((f) => Object.assign(new SecretExposure(), { executionId: execution.id, scope: f.scope, key: f.key, count: f.count, at })),
+    );
+    await this.audit.record(
+      em,
+      fresh.map(
+        (f): AuditInput => ({
+          action: 'secret.redacted',
+          outcome: 'success',
+          scope: f.scope || null,
+          key: f.key || null,
+          configType: f.ciphertext !== null ? 'secret' : null,
+          reason: `count=${f.count} in=${where}${f.ciphertext === null ? ' (dynamic secrets of the execution)' : ''}`,
+          executionId: execution.id,
+        }),
+      ),
+    );
   }
 
   /** Applies newly registered secrets to what the execution stored already. */

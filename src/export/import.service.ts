@@ -442,9 +442,12 @@ export class ImportService {
       params.push(r.scope, r.key, r.type, r.value, r.ciphertext, r.keyId, r.hasValue ? 1 : 0, r.description, r.updatedBy, timeParam(this.dataSource, r.createdAt), timeParam(this.dataSource, r.updatedAt));
     }
     const tuple = `(${columns.map(() => '?').join(', ')})`;
+    // A secret's exposure lasts until a new value is set: kept only when the token is the one already stored
+    // (first in MySQL's list, which sees the columns assigned before it).
+    const exposure = sqlite ? 'exposed_at = CASE WHEN configs.ciphertext IS excluded.ciphertext THEN configs.exposed_at ELSE NULL END' : 'exposed_at = IF(ciphertext <=> VALUES(ciphertext), exposed_at, NULL)';
     const conflict = sqlite
-      ? ` ON CONFLICT (scope, \`key\`) DO UPDATE SET ${replaced.map((c) => `${c} = excluded.${c}`).join(', ')}`
-      : ` ON DUPLICATE KEY UPDATE ${replaced.map((c) => `${c} = VALUES(${c})`).join(', ')}`;
+      ? ` ON CONFLICT (scope, \`key\`) DO UPDATE SET ${exposure}, ${replaced.map((c) => `${c} = excluded.${c}`).join(', ')}`
+      : ` ON DUPLICATE KEY UPDATE ${exposure}, ${replaced.map((c) => `${c} = VALUES(${c})`).join(', ')}`;
     await em.query(`INSERT INTO configs (${columns.join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}${conflict}`, params);
   }
 

@@ -501,6 +501,19 @@ export class SecretRegistry {
   }
 
   /**
+   * The config secrets held for `orgId` (its own and the global ones) as of the last resolution, with
+   * where each is stored: to attribute a redaction to its config (src/executions), never to answer.
+   */
+  configSecrets(orgId: string): { scope: string; key: string; ciphertext: string; plain: string }[] {
+    const out: { scope: string; key: string; ciphertext: string; plain: string }[] = [];
+    for (const scope of [GLOBAL_SCOPE, orgId]) {
+      const entry = this.scopes.get(scope);
+      if (entry) for (const [key, v] of entry.byKey) out.push({ scope, key, ciphertext: v.ciphertext, plain: v.plain });
+    }
+    return out;
+  }
+
+  /**
    * A value no configured key opens cannot be revealed by this service, nor scrubbed: it is left out
    * of the matcher and its scope (or execution) is marked unreadable, whose answers are then
    * withheld (secretsUnreadable) until the row is replaced or the key is configured again. The

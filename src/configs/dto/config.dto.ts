@@ -1,10 +1,10 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Allow, IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
 import { CONFIG_TYPES, ConfigType } from '../config.entity';
-import { MASK } from '../config-values';
+import { MASK, MAX_VALUE_BYTES } from '../config-values';
 import { anyJson } from '../../common/openapi';
 import { ALLOW_FLAG_DOC } from '../../leaks/openapi';
-import { PageCursor, PageLimit } from '../../common/paging';
+import { PageCursor, PageLimit, PageQueryDto } from '../../common/paging';
 import { withCode } from '../../common/validation';
 
 export class PutConfigDto {
@@ -71,6 +71,22 @@ export class ConfigDto {
   @ApiProperty({ type: String, nullable: true, example: 'Stripe live key for charges' }) description: string | null;
   @ApiProperty({ type: String, format: 'date-time' }) updatedAt: Date;
   @ApiProperty({ example: 'ops-token' }) updatedBy: string;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'A secret’s: when the scrubber first redacted its value from what an execution stored (its logs, result or error), so it reached workflow output; null again once a new value is set (or the config is deleted and created again). Always null for other types.',
+  })
+  exposedAt: Date | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    pattern: '^[0-9a-f]{12}$',
+    example: '3f9c0a17be42',
+    description:
+      'A secret’s: the first 12 hex characters of HMAC-SHA256 of its value under a key derived from BIFROST_SECRET_KEY. Equal values (in any scope, or another deployment with the same key) have equal fingerprints; it reveals nothing else about the value to anyone without the key. Null for other types, a secret without a value, or one no configured key opens. Never exported.',
+  })
+  fingerprint: string | null;
 }
 
 export class EffectiveConfigDto extends ConfigDto {
@@ -138,3 +154,30 @@ export class SdkConfigDto {
 export class SdkConfigMapDto {
   [key: string]: unknown;
 }
+
+export class VerifySecretDto {
+  @ApiProperty({ description: 'The value to compare with the stored secret; never stored, logged or echoed', example: 'sk_live_51H...' })
+  @IsString()
+  @MaxLength(MAX_VALUE_BYTES)
+  value: string;
+}
+
+export class VerifySecretResultDto {
+  @ApiProperty({ description: 'Whether the value equals the stored secret (compared in constant time)' }) matches: boolean;
+}
+
+export class ExposedSecretDto {
+  @ApiProperty({ example: 'global' }) scope: string;
+  @ApiProperty({ example: 'stripe_api_key' }) key: string;
+  @ApiProperty({ type: String, format: 'date-time' }) exposedAt: Date;
+  @ApiProperty({ type: String, nullable: true, example: '3f9c0a17be42' }) fingerprint: string | null;
+  @ApiProperty({ type: String, format: 'date-time' }) updatedAt: Date;
+  @ApiProperty({ example: 'ops-token' }) updatedBy: string;
+}
+
+export class ExposedSecretListDto {
+  @ApiProperty({ type: [ExposedSecretDto] }) items: ExposedSecretDto[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page' }) nextCursor: string | null;
+}
+
+export class ListExposedQueryDto extends PageQueryDto {}

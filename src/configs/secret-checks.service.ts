@@ -1,0 +1,128 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/roles';
+import { AppError, conflict } from '../common/errors';
+import { CryptoService } from '../crypto/crypto.service';
+import { SecretBindingMismatchError } from '../crypto/binding';
+import { ConfigEntity } from './config.entity';
+import { assertValidKey } from './config-values';
+import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed, cursorFor, Page, parseListQuery } from './configs.service';
+
+/** Verify attempts per principal in a fixed window: a person checking a key never needs more; a guesser gets nowhere. */
+export const VERIFY_LIMIT = 10;
+export const VERIFY_WINDOW_MS = 60_000;
+
+export class VerifyThrottled extends AppError {
+  constructor(readonly retryAfter: number) {
+    super(HttpStatus.TOO_MANY_REQUESTS, 'VERIFY_THROTTLED', `At most ${VERIFY_LIMIT} verify requests a minute per token; try again later`);
+  }
+}
+
+/**
+ * Verify attempts per principal (token id), every attempt counted (a 404 too: probing keys is
+ * guessing as well). Kept per instance, like the authentication throttle: a brake, not shared state.
+ */
+export class VerifyThrottle {
+  private readonly windows = new Map<string, { start: number; count: number; refusalAudited: boolean }>();
+
+  /** Counts an attempt; the retry delay (seconds) when it is over the limit, else 0; and whether it is the window's first refusal. */
+  take(principal: string, now = Date.now()): { retryAfter: number; firstRefusal: boolean } {
+    let w = this.windows.get(principal);
+    if (!w || now - w.start >= VERIFY_WINDOW_MS) {
+      if (this.windows.size > 100_000) this.prune(now);
+      w = { start: now, count: 0, refusalAudited: false };
+      this.windows.set(principal, w);
+    }
+    w.count++;
+    if (w.count <= VERIFY_LIMIT) return { retryAfter: 0, firstRefusal: false };
+    const firstRefusal = !w.refusalAudited;
+    w.refusalAudited = true;
+    return { retryAfter: Math.max(1, Math.ceil((w.start + VERIFY_WINDOW_MS - now) / 1000)), firstRefusal };
+  }
+
+  private prune(now: number): void {
+    for (const [k, w] of this.windows) if (now - w.start >= VERIFY_WINDOW_MS) this.windows.delete(k);
+  }
+}
+
+export interface ExposedSecretView {
+  scope: string;
+  key: string;
+  exposedAt: Date;
+  fingerprint: string | null;
+  updatedAt: Date;
+  updatedBy: string;
+}
+
+/**
+ * Checks on secrets that never reveal one: verify (is this the stored value?) and the list of
+ * secrets an execution's output exposed. Audited; never a value in an entry or an answer.
+ */
+@Injectable()
+export class SecretChecksService {
+  readonly throttle = new VerifyThrottle();
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly crypto: CryptoService,
+    private readonly audit: AuditService,
+    private readonly configs: ConfigsService,
+  ) {}
+
+  async verify(principal: Principal, scope: string, key: string, value: string): Promise<{ matches: boolean }> {
+    assertValidKey(key);
+    const { retryAfter, firstRefusal } = this.throttle.take(principal.id);
+    if (retryAfter > 0) {
+      // One entry per principal and window, not one per refused attempt.
+      if (firstRefusal) await this.audit.recordRead({ action: 'config.verify', outcome: 'denied', scope, key, reason: 'VERIFY_THROTTLED' });
+      throw new VerifyThrottled(retryAfter);
+    }
+    const row = await this.dataSource
+      .getRepository(ConfigEntity)
+      .createQueryBuilder('c')
+      .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue'])
+      .where('c.scope = :scope AND c.key = :key', { scope, key })
+      .getOne();
+    const refuse = async (err: AppError) => {
+      await this.audit.recordRead({ action: 'config.verify', outcome: 'failure', scope, key, configType: row?.type ?? null, reason: err.code });
+      return err;
+    };
+    if (!row) throw await refuse(configNotFound());
+    // A plain value is readable by whoever may verify it: there is nothing to verify without revealing.
+    if (row.type !== 'secret') throw await refuse(conflict('NOT_A_SECRET', 'Only a secret can be verified; this config’s value is readable as it is'));
+    if (!row.hasValue || !row.ciphertext) throw await refuse(conflict('SECRET_VALUE_MISSING', `The secret '${key}' has no value yet: set it before verifying it`));
+    let stored: string;
+    try {
+      stored = this.crypto.decryptBound(row.ciphertext, { scope, key });
+    } catch (err) {
+      throw await refuse(err instanceof SecretBindingMismatchError ? bindingMismatch(key) : decryptionFailed(key));
+    }
+    const matches = this.crypto.sameValue(stored, value);
+    await this.audit.recordRead({ action: 'config.verify', outcome: 'success', scope, key, configType: 'secret', reason: `matches=${matches}` });
+    return { matches };
+  }
+
+  /** The scope's secrets marked exposed, by key ("rotate these"). */
+  async exposed(scope: string, q: { limit?: string; cursor?: string }): Promise<Page<ExposedSecretView>> {
+    const plan = parseListQuery({ limit: q.limit, cursor: q.cursor });
+    const qb = this.dataSource
+      .getRepository(ConfigEntity)
+      .createQueryBuilder('c')
+      .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue', 'c.updatedBy', 'c.updatedAt', 'c.exposedAt'])
+      .where("c.scope = :scope AND c.type = 'secret' AND c.exposedAt IS NOT NULL", { scope });
+    if (plan.after !== undefined) qb.andWhere('c.key > :after', { after: plan.after });
+    const rows = await qb.orderBy('c.key', 'ASC').limit(plan.limit + 1).getMany();
+    await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: 'exposed' });
+    const more = rows.length > plan.limit;
+    const page = more ? rows.slice(0, plan.limit) : rows;
+    return {
+      items: page.map((row) => {
+        const v = this.configs.view(row);
+        return { scope: v.scope, key: v.key, exposedAt: row.exposedAt!, fingerprint: v.fingerprint, updatedAt: v.updatedAt, updatedBy: v.updatedBy };
+      }),
+      nextCursor: more ? cursorFor(page[page.length - 1].key) : null,
+    };
+  }
+}
