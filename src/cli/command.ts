@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { AppEnv } from '../common/env';
 import type { CliContext } from './cli-context';
 
@@ -124,4 +125,9 @@ export class CommandFailure extends Error {
     super(message);
     this.name = 'CommandFailure';
   }
+}
+
+/** Writes a chunk, waiting for the stream to drain when its buffer is full. */
+export async function write(stream: NodeJS.WritableStream, chunk: string): Promise<void> {
+  if (!stream.write(chunk)) await once(stream, 'drain');
 }

@@ -14,14 +14,17 @@ import { CLI_PRINCIPAL } from '../auth/roles';
 import { AppEnv, loadEnv } from '../common/env';
 import { runWithContext } from '../common/request-context';
 import { sweepTempDirs } from '../common/temp-dir';
-import { CliContext, openCli } from './cli-context';
+import type { CliContext } from './cli-context';
 import { CliCommand, columns, COMMON_OPTIONS, commandHelp, CommandRun, Io, OptionValues, UsageError } from './command';
 import { COMMANDS } from './commands';
-import { describeFailure, failureDocument, problemLines } from './output';
 
 export { UsageError } from './command';
 export type { Io } from './command';
-export { describeFailure, problemLines } from './output';
+
+// The services and the failure descriptions load the whole server (about a second): only a command
+// that runs needs them, never --help, --version or a usage error.
+const loadServices = () => import('./cli-context');
+const output = () => import('./output');
 
 /** The package's version (dist/cli and src/cli are both two folders below package.json). */
 export const VERSION: string = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -48,6 +51,10 @@ export type Parsed =
   | { name: 'version' }
   | { name: 'command'; command: CliCommand; args: unknown; json: boolean };
 
+/** The longest command whose words begin the line. */
+const findCommand = (argv: string[], commands: CliCommand[]): CliCommand | undefined =>
+  commands.filter((c) => c.name.split(' ').every((w, i) => argv[i] === w)).sort((a, b) => b.name.length - a.name.length)[0];
+
 const isHelp = (a: string | undefined) => a === '--help' || a === '-h';
 
 /** Parses the command line (without `node` and the script). */
@@ -59,10 +66,7 @@ export function parseCommand(argv: string[], commands: CliCommand[] = COMMANDS):
     return { name: 'help', text: usage(commands) };
   }
   if (first === '--version' || first === '-V' || first === 'version') return { name: 'version' };
-  // The longest command whose words begin the line.
-  const command = commands
-    .filter((c) => c.name.split(' ').every((w, i) => argv[i] === w))
-    .sort((a, b) => b.name.length - a.name.length)[0];
+  const command = findCommand(argv, commands);
   if (!command) {
     const group = commands.filter((c) => c.name.startsWith(`${first} `));
     if (group.length > 0) {
@@ -79,7 +83,8 @@ export function parseCommand(argv: string[], commands: CliCommand[] = COMMANDS):
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]);
+    // Node's message goes on to explain `--`; its first sentence is the mistake.
+    throw new UsageError((err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, ''));
   }
   const wanted = command.args?.length ?? 0;
   if (parsed.positionals.length > wanted) throw new UsageError(`unexpected argument "${parsed.positionals[wanted]}"`);
@@ -93,8 +98,10 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
   try {
     parsed = parseCommand(argv, commands);
   } catch (err) {
-    if (argv.includes('--json')) io.stdout.write(JSON.stringify(failureDocument(err)) + '\n');
-    io.stderr.write(`bifrost: ${describeFailure(err)} (bifrost --help for usage)\n`);
+    if (!(err instanceof UsageError)) throw err;
+    if (argv.includes('--json')) io.stdout.write(JSON.stringify({ error: { code: 'USAGE', message: err.message } }) + '\n');
+    const command = findCommand(argv, commands);
+    io.stderr.write(`bifrost${command ? ` ${command.name}` : ''}: ${err.message} (bifrost ${command ? `${command.name} ` : ''}--help for usage)\n`);
     return 2;
   }
   if (parsed.name === 'help') {
@@ -106,7 +113,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     return 0;
   }
   const { command, args, json } = parsed;
-  let services: CliContext | null = null;
+  let opened: CliContext | null = null;
   let wrote = false;
   const c: Omit<CommandRun, 'env' | 'services'> = {
     io,
@@ -122,27 +129,28 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     const env: AppEnv = loadEnv(io.env, { createDevelopmentKey: !!command.createsDatabase });
     // Temp folders left by killed processes of this service on this machine (never a live one's).
     await sweepTempDirs();
-    if (command.services) services = await openCli(env, { checkKeys: !!command.checkKeys });
-    const opened = services;
+    if (command.services) opened = await (await loadServices()).openCli(env, { checkKeys: !!command.checkKeys });
+    const ctx = opened;
     // Every audit entry of this run names the actor `cli` and carries one request id.
     await runWithContext({ requestId: `cli-${randomUUID()}`, ip: null, userAgent: `bifrost-cli ${command.name}`.slice(0, 255), method: 'CLI', path: command.name, principal: CLI_PRINCIPAL }, () =>
       command.run(args, {
         ...c,
         env,
         get services(): CliContext {
-          if (!opened) throw new Error(`${command.name} opens no services`);
-          return opened;
+          if (!ctx) throw new Error(`${command.name} opens no services`);
+          return ctx;
         },
       }),
     );
     return 0;
   } catch (err) {
+    const { describeFailure, failureDocument, problemLines } = await output();
     // With --json, a failure is the document unless the command printed its result already.
     if (json && !wrote) io.stdout.write(JSON.stringify(failureDocument(err)) + '\n');
     io.stderr.write([`bifrost ${command.name}: ${describeFailure(err)}`, ...problemLines(err)].join('\n') + '\n');
     return err instanceof UsageError ? 2 : 1;
   } finally {
-    await services?.close().catch(() => undefined);
+    await opened?.close().catch(() => undefined);
   }
 }
 
@@ -151,8 +159,8 @@ if (require.main === module) {
     (code) => {
       process.exitCode = code;
     },
-    (err) => {
-      process.stderr.write(`bifrost: ${describeFailure(err)}\n`);
+    async (err) => {
+      process.stderr.write(`bifrost: ${(await output()).describeFailure(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { AppError } from '../common/errors';
 import { isDatabaseBusy } from '../common/database';
 import { EnvError } from '../common/env';
@@ -6,10 +5,6 @@ import { KeyMismatchError, StrandedSecretsError } from '../crypto/startup-key-ch
 import type { ImportProblem } from '../export/bundle';
 import { CLI_LOCK_WAIT_MS } from './cli-context';
 import { CommandFailure, UsageError } from './command';
-
-export async function write(stream: NodeJS.WritableStream, chunk: string): Promise<void> {
-  if (!stream.write(chunk)) await once(stream, 'drain');
-}
 
 /** How many problems of a refused bundle are printed, one a line; --json gives them all. */
 export const PROBLEM_LINES = 50;

@@ -1,9 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { CLI_PRINCIPAL } from '../../auth/roles';
-import { CliContext } from '../cli-context';
-import { defineCommand, UsageError } from '../command';
-import { write } from '../output';
+import type { CliContext } from '../cli-context';
+import { defineCommand, UsageError, write } from '../command';
 
 const PROGRESS_EVERY = 10_000;
 

@@ -1,4 +1,3 @@
-import { migrate } from '../cli-context';
 import { defineCommand } from '../command';
 
 export const migrateCommand = defineCommand({
@@ -10,6 +9,7 @@ export const migrateCommand = defineCommand({
   createsDatabase: true,
   parse: () => ({}),
   async run(_cmd, c) {
+    const { migrate } = await import('../cli-context');
     const ran = await migrate(c.env);
     c.say(ran.length ? `applied ${ran.length} migration(s): ${ran.join(', ')}` : 'the schema is up to date');
     if (c.json) c.result({ applied: ran });

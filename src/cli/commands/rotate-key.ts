@@ -1,5 +1,5 @@
 import { CLI_PRINCIPAL } from '../../auth/roles';
-import { KeyCensus, KeyMismatchError, StoredSecretPlace } from '../../crypto/startup-key-check';
+import type { KeyCensus, StoredSecretPlace } from '../../crypto/startup-key-check';
 import { CommandFailure, defineCommand, UsageError } from '../command';
 
 /** Where stranded secrets are, never what. */
@@ -34,7 +34,10 @@ export const rotateKeyCommand = defineCommand({
     const rotation = c.services.rotation;
     const before = await rotation.status();
     // The wrong BIFROST_SECRET_KEY altogether: nothing would be re-encrypted.
-    if (before.unknown > 0 && before.current + before.previous === 0) throw new KeyMismatchError(before.total);
+    if (before.unknown > 0 && before.current + before.previous === 0) {
+      const { KeyMismatchError } = await import('../../crypto/startup-key-check');
+      throw new KeyMismatchError(before.total);
+    }
     if (cmd.status) {
       const complete = before.previous + before.unknown === 0;
       c.result({ total: before.total, current: before.current, previous: before.previous, unknown: before.unknown, unknownKeyIds: before.unknownKeyIds, stranded: before.stranded, complete });

@@ -1,7 +1,7 @@
 import { CLI_PRINCIPAL, CREATABLE_ROLES as ROLES, Role } from '../../auth/roles';
 import type { TokenView } from '../../auth/tokens.service';
 import { parseDuration } from '../../common/env';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { columns, defineCommand, UsageError } from '../command';
 
 /** `--org`: an org by id or, failing that, by name (an id always wins). */
