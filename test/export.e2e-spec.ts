@@ -765,7 +765,7 @@ describe('the bifrost CLI', () => {
     for (const e of audit) expect(e.actor).toEqual({ id: 'cli', name: 'cli', role: 'admin' });
   }, CLI_TIMEOUT);
 
-  it('exits 1 with one line listing every problem of a bad bundle, and writes nothing', async () => {
+  it('exits 1 listing every problem of a bad bundle one a line, and writes nothing', async () => {
     const file = join(dir, 'bad.json');
     writeFileSync(
       file,
@@ -784,8 +784,10 @@ describe('the bifrost CLI', () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
     const lines = res.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^bifrost import: INVALID_BUNDLE: .*row 1 \(n\): INVALID_VALUE .*row 2 \(k\): ORG_NOT_FOUND/);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^bifrost import: INVALID_BUNDLE: /);
+    expect(lines[1]).toMatch(/^  row 1 \(n\): INVALID_VALUE /);
+    expect(lines[2]).toMatch(/^  row 2 \(k\): ORG_NOT_FOUND .*--create-orgs/);
     expect(res.stderr).not.toContain(MARK);
     expect(await rawCount(t, 'configs')).toBe(before);
 
