@@ -2,7 +2,7 @@ import { CLI_PRINCIPAL, CREATABLE_ROLES as ROLES, Role } from '../../auth/roles'
 import type { TokenView } from '../../auth/tokens.service';
 import { parseDuration } from '../../common/env';
 import type { CliContext } from '../cli-context';
-import { columns, defineCommand, UsageError } from '../command';
+import { defineCommand, UsageError } from '../command';
 
 /** `--org`: an org by id or, failing that, by name (an id always wins). */
 async function orgIdOf(services: CliContext, ref: string): Promise<string> {
@@ -65,9 +65,12 @@ export const tokensListCommand = defineCommand({
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     const rows = items.map((t) => ({ id: t.id, name: t.name, role: t.role, orgId: t.orgId, createdAt: iso(t.createdAt), expiresAt: iso(t.expiresAt), revokedAt: iso(t.revokedAt), lastUsedAt: iso(t.lastUsedAt), createdBy: t.createdBy }));
-    const text = rows.length === 0
-      ? 'no tokens'
-      : columns(rows.map((t) => [t.id, `${t.role} ${JSON.stringify(t.name)}${t.orgId ? ` org ${t.orgId}` : ''}${t.expiresAt ? ` expires ${t.expiresAt}` : ''}${t.revokedAt ? ` revoked ${t.revokedAt}` : ''}${t.lastUsedAt ? ` last used ${t.lastUsedAt}` : ' never used'}`] as [string, string]), 0);
+    const text =
+      rows.length === 0
+        ? 'no tokens'
+        : rows
+            .map((t) => `${t.id}  ${t.role} ${JSON.stringify(t.name)}${t.orgId ? ` org ${t.orgId}` : ''}${t.expiresAt ? ` expires ${t.expiresAt}` : ''}${t.revokedAt ? ` revoked ${t.revokedAt}` : ''}${t.lastUsedAt ? ` last used ${t.lastUsedAt}` : ' never used'}`)
+            .join('\n');
     c.result({ items: rows }, text);
   },
 });
