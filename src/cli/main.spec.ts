@@ -196,6 +196,22 @@ describe('run', () => {
     expect(JSON.parse(envJson.out())).toEqual({ error: { code: 'INVALID_ENVIRONMENT', message: 'BIFROST_SECRET_KEY: is required in production (at least 32 characters)' } });
   });
 
+  it('creates only the token asked for in development: the server\'s first-start token is the server\'s, and stdout is the result alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bifrost-cli-dev-'));
+    try {
+      const env = { NODE_ENV: 'development', DATABASE_URL: `sqlite:${join(dir, 'bifrost.db')}`, BIFROST_SECRET_KEY: 'k'.repeat(40) };
+      expect(await run(['migrate'], io(env).io)).toBe(0);
+      const created = io(env);
+      expect(await run(['tokens', 'create', '--role', 'admin', '--name', 'ops', '--json'], created.io)).toBe(0);
+      expect(JSON.parse(created.out())).toMatchObject({ name: 'ops', role: 'admin', token: expect.stringMatching(/^bft_/) });
+      const listed = io(env);
+      expect(await run(['tokens', 'list', '--json'], listed.io)).toBe(0);
+      expect(JSON.parse(listed.out()).items.map((t: { name: string }) => t.name)).toEqual(['ops']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('creates no database and no key but in migrate: run from the wrong folder, a command refuses with one line (issue 20)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bifrost-cli-nowhere-'));
     try {
