@@ -10,7 +10,9 @@ import { dataSourceOptions } from '../common/database';
 import { isMemorySqlite } from '../common/sqlite-gate';
 import { AppEnv, EnvError } from '../common/env';
 import { JsonLogger } from '../common/logger';
+import { CryptoService } from '../crypto/crypto.service';
 import { KeyRotationService } from '../crypto/key-rotation.service';
+import { verifyStoredKeys } from '../crypto/startup-key-check';
 import { ExportService } from '../export/export.service';
 import { ImportService } from '../export/import.service';
 import { OrgsService } from '../scopes/orgs.service';
@@ -25,7 +27,6 @@ export interface CliContext {
   audit: AuditService;
   orgs: OrgsService;
   tokens: TokensService;
-  /** Export and import: only with the key check (OpenOptions.checkKeys). */
   exports: ExportService;
   imports: ImportService;
   rotation: KeyRotationService;
@@ -64,21 +65,22 @@ export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContex
   if (env.database.kind === 'sqlite' && path && !isMemorySqlite(path) && !existsSync(path)) {
     throw new EnvError('DATABASE_URL', `there is no database at ${path}: run bifrost where the service runs, set DATABASE_URL, or create one with bifrost migrate`);
   }
-  // A key check that refuses closes the database itself (StartupKeyCheck), as at the server's start.
-  const app: INestApplicationContext = await NestFactory.createApplicationContext(CliModule.forRoot(env, opts), { logger, abortOnError: false });
+  const app: INestApplicationContext = await NestFactory.createApplicationContext(CliModule.forRoot(env), { logger, abortOnError: false });
   const get = <T>(type: abstract new (...args: never[]) => T): T => app.get(type as never, { strict: false });
+  try {
+    if (opts.checkKeys) await verifyStoredKeys(app.get<DataSource>(getDataSourceToken()), get(CryptoService));
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return {
     env,
     dataSource: app.get<DataSource>(getDataSourceToken()),
     audit: get(AuditService),
     orgs: get(OrgsService),
     tokens: get(TokensService),
-    get exports() {
-      return get(ExportService);
-    },
-    get imports() {
-      return get(ImportService);
-    },
+    exports: get(ExportService),
+    imports: get(ImportService),
     rotation: get(KeyRotationService),
     get,
     // Nest's shutdown: queued audit entries are written, then the database is closed.

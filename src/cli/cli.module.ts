@@ -8,7 +8,9 @@ import { dataSourceOptions } from '../common/database';
 import { AppEnv } from '../common/env';
 import { CryptoModule } from '../crypto/crypto.module';
 import { KeyRotationService } from '../crypto/key-rotation.service';
-import { ExportModule } from '../export/export.module';
+import { SecretVersions } from '../configs/secret-versions';
+import { ExportService } from '../export/export.service';
+import { ImportService } from '../export/import.service';
 import { ScopesModule } from '../scopes/scopes.module';
 import { SecretRegistry } from '../scrubber/secret-registry';
 
@@ -26,24 +28,21 @@ export function cliDatabase(env: AppEnv): AppEnv['database'] {
   return { ...env.database, timeoutMs: Math.max(env.database.timeoutMs ?? 0, CLI_LOCK_WAIT_MS) };
 }
 
-export interface CliModuleOptions {
-  /** Check the keys against the stored secrets at init, as the server does at start-up. */
-  checkKeys: boolean;
-}
-
 /**
- * The CLI's object graph: the server's own feature modules on its database settings, without the
- * HTTP layer (no adapter, so no routes, guards or interceptors run) and without the server's
- * start-up work. Creating tokens at start-up is the server's: the CLI's view of the environment has
- * no bootstrap token and is never `development` (whose first start prints a token on stdout, where
- * `bifrost export` writes its bundle). ExportModule brings KeyRotationModule, whose key check runs
- * at init: the commands that must run whatever the keys (rotate-key, tokens) get the rotation
- * service alone. The scrubber's module is the server's (it warms every secret at start-up and
- * scrubs responses); the CLI takes its registry, which a portable export scrubs with.
+ * The CLI's object graph: the server's own modules for the database, the keys, the audit log, orgs
+ * and tokens, on the server's database settings, without the HTTP layer (no adapter, so no routes,
+ * guards or interceptors run) and without the server's start-up work. Creating tokens at start-up
+ * is the server's: the CLI's view of the environment has no bootstrap token and is never
+ * `development` (whose first start prints a token on stdout, where `bifrost export` writes its
+ * bundle). Export, import and rotation are provided here rather than through ExportModule, whose
+ * KeyRotationModule checks the keys at init: rotate-key and tokens must run whatever the keys, so
+ * the CLI checks them itself for the commands that want it (cli-context.ts). The scrubber's module
+ * is the server's too (it warms every secret at start-up and scrubs responses); the CLI takes its
+ * registry, which a portable export scrubs with.
  */
 @Module({})
 export class CliModule {
-  static forRoot(env: AppEnv, opts: CliModuleOptions): DynamicModule {
+  static forRoot(env: AppEnv): DynamicModule {
     const cliEnv: AppEnv = { ...env, bootstrapToken: undefined, nodeEnv: env.nodeEnv === 'development' ? 'production' : env.nodeEnv };
     return {
       module: CliModule,
@@ -55,10 +54,9 @@ export class CliModule {
         AuditModule,
         ScopesModule,
         AuthModule,
-        ...(opts.checkKeys ? [ExportModule] : []),
       ],
-      providers: [{ provide: APP_ENV, useValue: cliEnv }, SecretRegistry, ...(opts.checkKeys ? [] : [KeyRotationService])],
-      exports: [APP_ENV, SecretRegistry],
+      providers: [{ provide: APP_ENV, useValue: cliEnv }, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService],
+      exports: [APP_ENV],
     };
   }
 }
