@@ -8,11 +8,15 @@
  * and never writes into `dist/`. The last test checks the repository's own build (`npm run build`)
  * through Node's package self-reference.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
+import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
 
 const ROOT = resolve(__dirname, '..');
 const CLIENT_SRC = join(ROOT, 'src', 'client') + sep;
@@ -216,4 +220,112 @@ export async function chargeCard(): Promise<ExecutionRecord> {
     });
     expect(out).toBe(`function ${built}`);
   });
+});
+
+/**
+ * The client as the workflow engine installs it (issue 20): `npm run pack:client` packs it on its
+ * own, `npm install` of that tarball into an empty folder fetches nothing (no registry is reachable
+ * and the cache is empty: zero dependencies), and the installed `charge_card` example runs against
+ * the real service, listening on a port.
+ */
+describe('the client installed on its own', () => {
+  let tmp: string;
+  let engineDir: string;
+  let tarball: string;
+  let t: TestApp;
+  let payment: { url: string; seen: { authorization?: string; body: unknown }[]; close: () => Promise<void> };
+
+  /** A child process, asynchronously: the service under test answers from this process's event loop. */
+  const spawnAsync = (command: string, args: string[], options: { cwd: string; env: Record<string, string> }) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
+      const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('error', reject);
+      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    });
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'bifrost-client-alone-'));
+    tarball = execFileSync(process.execPath, [join(ROOT, 'packages', 'client', 'pack.js'), tmp], { cwd: ROOT, encoding: 'utf8' }).trim();
+    engineDir = join(tmp, 'workflow-engine');
+    mkdirSync(engineDir);
+    writeFileSync(join(engineDir, 'package.json'), JSON.stringify({ name: 'workflow-engine', private: true }));
+    // No registry to reach and an empty cache: an install that needed anything but the tarball fails.
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--registry', 'http://127.0.0.1:9/', '--cache', join(tmp, 'npm-cache'), tarball], {
+      cwd: engineDir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', HOME: tmp },
+    });
+
+    t = await startApp({ listen: true });
+    const seen: { authorization?: string; body: unknown }[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c) => (text += c));
+      req.on('end', () => {
+        seen.push({ authorization: req.headers.authorization, body: text ? JSON.parse(text) : undefined });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: `ch_${seen.length}`, status: 'succeeded' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    payment = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise((r) => server.close(() => r())) };
+  }, 180_000);
+  afterAll(async () => {
+    await payment?.close();
+    await t?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('is a package of the client alone: the same subpath export, no dependencies, only dist/client', () => {
+    const manifest = require(join(ROOT, 'packages', 'client', 'package.json'));
+    const root = require(join(ROOT, 'package.json'));
+    expect(manifest.name).toBe(root.name);
+    expect(manifest.exports['./client']).toBe(root.exports['./client']);
+    expect(manifest.typesVersions).toEqual(root.typesVersions);
+    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bin', 'scripts']) expect({ field, value: manifest[field] }).toEqual({ field, value: undefined });
+
+    const installed = join(engineDir, 'node_modules', 'bifrost-config');
+    expect(readdirSync(join(engineDir, 'node_modules')).sort()).toEqual(['.package-lock.json', 'bifrost-config']);
+    expect(require(join(installed, 'package.json')).version).toBe(root.version);
+    const files = filesUnder(installed).map((f) => relative(installed, f).split(sep).join('/'));
+    expect(files.filter((f) => !f.startsWith('dist/client/')).sort()).toEqual(['README.md', 'package.json']);
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/examples/charge-card.js']));
+    expect(files.filter((f) => f.includes('.spec.') || f.includes('testing/') || f.endsWith('.map'))).toEqual([]);
+    // What the tarball costs the engine: the size of one small package.
+    expect(statSync(tarball).size).toBeLessThan(100_000);
+  });
+
+  it('is imported as bifrost-config/client from the engine, CommonJS and ES module, from its own node_modules', () => {
+    const cjs = node(['-e', "const c = require('bifrost-config/client'); process.stdout.write(typeof c.BifrostClient + ' ' + require.resolve('bifrost-config/client'))"], engineDir);
+    expect(cjs.stderr).toBe('');
+    expect(cjs.stdout).toBe(`function ${join(realpathSync(engineDir), 'node_modules', 'bifrost-config', 'dist', 'client', 'index.js')}`);
+    const esm = node(['--input-type=module', '-e', "import { BifrostClient } from 'bifrost-config/client'; console.log(typeof BifrostClient)"], engineDir);
+    expect(esm).toEqual({ status: 0, stdout: 'function\n', stderr: '' });
+  });
+
+  it('runs the installed charge_card example against the running service: the provider gets the key, the stored run shows [REDACTED]', async () => {
+    const acme = await seedOrg(t, 'acme');
+    const stripeKey = `sk_live_${randomBytes(18).toString('base64url')}`;
+    await t.http().put(`/api/scopes/${acme.org.id}/configs/stripe_api_key`).set(bearer(t.adminToken)).send({ type: 'secret', value: stripeKey }).expect(201);
+
+    const example = join(engineDir, 'node_modules', 'bifrost-config', 'dist', 'client', 'examples', 'charge-card.js');
+    const res = await spawnAsync(process.execPath, [example, '1999', 'usd'], {
+      cwd: engineDir,
+      env: { PATH: process.env.PATH ?? '', BIFROST_URL: t.baseUrl, BIFROST_TOKEN: acme.service, BIFROST_ORG: 'acme', PAYMENT_URL: `${payment.url}/v1/charges` },
+    });
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(payment.seen.at(-1)).toEqual({ authorization: `Bearer ${stripeKey}`, body: { amount: 1999, currency: 'usd' } });
+    const stored = JSON.parse(res.stdout);
+    expect(stored).toMatchObject({ workflow: 'charge_card', orgId: acme.org.id, status: 'success', result: { charged: true, chargeId: 'ch_1', amount: 1999, currency: 'usd', apiKey: '[REDACTED]' } });
+    expect(stored.logs).toEqual([expect.objectContaining({ level: 'info', message: 'charging with [REDACTED]' })]);
+    expect(res.stdout).not.toContain(stripeKey);
+    // The service's own view of that run agrees.
+    const asAdmin = (await t.http().get(`/api/executions/${stored.id}`).set(bearer(t.adminToken)).expect(200)).body;
+    expect(asAdmin).toMatchObject({ status: 'success', result: { apiKey: '[REDACTED]' } });
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { CLI } from './helpers/processes';
 import { bearer, seedOrg, startApp, TEST_SECRET_KEY, TestApp } from './helpers/test-app';
 import { rawRows } from './helpers/raw-db';
 
@@ -81,7 +82,7 @@ function leaves(value: unknown, out: string[] = []): string[] {
 
 describe('export integrity (issue 12, item 4)', () => {
   const ROOT = resolve(__dirname, '..');
-  const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+  // The built CLI as users run it (its Nest graph needs the decorator metadata tsc emits).
   let t: TestApp;
   let acme: Awaited<ReturnType<typeof seedOrg>>;
   let scopeOf: (s: 'global' | 'acme') => string;
@@ -98,7 +99,7 @@ describe('export integrity (issue 12, item 4)', () => {
 
   const cli = (args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
-      const child = spawn(TSX, [join(ROOT, 'src/cli/main.ts'), ...args], {
+      const child = spawn(process.execPath, [CLI, ...args], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', DATABASE_URL: t.db.url, BIFROST_SECRET_KEY: TEST_SECRET_KEY },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,36 +1,24 @@
-import { Logger } from '@nestjs/common';
+import { INestApplicationContext, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { existsSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { ENTITIES } from '../app.module';
 import { AuditService } from '../audit/audit.service';
 import { TokensService } from '../auth/tokens.service';
-import { AuthThrottle } from '../auth/auth-throttle';
 import { dataSourceOptions } from '../common/database';
 import { isMemorySqlite } from '../common/sqlite-gate';
 import { AppEnv, EnvError } from '../common/env';
 import { JsonLogger } from '../common/logger';
-import { SecretVersions } from '../configs/secret-versions';
 import { CryptoService } from '../crypto/crypto.service';
 import { KeyRotationService } from '../crypto/key-rotation.service';
 import { verifyStoredKeys } from '../crypto/startup-key-check';
 import { ExportService } from '../export/export.service';
 import { ImportService } from '../export/import.service';
 import { OrgsService } from '../scopes/orgs.service';
-import { SecretRegistry } from '../scrubber/secret-registry';
+import { cliDatabase, CliModule } from './cli.module';
 
-/**
- * How long the CLI waits for SQLite's write lock while another process (the service) holds it:
- * its transactions are short ones of the service's, or one of its imports, so the CLI waits its
- * turn (asynchronously, in slices of a few ms: sqlite-gate.ts) far longer than a request would,
- * and fails with one line (DATABASE_BUSY) only after this, or DATABASE_TIMEOUT_MS if longer.
- */
-export const CLI_LOCK_WAIT_MS = 120_000;
-
-/** The database settings of the CLI: the server's, with the CLI's longer lock wait on SQLite. */
-function cliDatabase(env: AppEnv): AppEnv['database'] {
-  if (env.database.kind !== 'sqlite') return env.database;
-  return { ...env.database, timeoutMs: Math.max(env.database.timeoutMs ?? 0, CLI_LOCK_WAIT_MS) };
-}
+export { CLI_LOCK_WAIT_MS } from './cli.module';
 
 /** The services the CLI uses, on the server's own database settings and keys. */
 export interface CliContext {
@@ -42,6 +30,8 @@ export interface CliContext {
   exports: ExportService;
   imports: ImportService;
   rotation: KeyRotationService;
+  /** Any other provider of the graph (a command of its own may need one). */
+  get<T>(type: abstract new (...args: never[]) => T): T;
   close(): Promise<void>;
 }
 
@@ -50,47 +40,52 @@ export interface OpenOptions {
   checkKeys: boolean;
 }
 
+/** Nest's and TypeORM's reports of a failed start: the CLI describes the failure itself, in one line. */
+const REPORTED_BY_THE_CLI = new Set(['ExceptionHandler', 'TypeOrmModule']);
+
+/** The server's JSON lines on stderr (stdout is for results), less the failures the CLI reports. */
+class CliLogger extends JsonLogger {
+  error(message: unknown, ...rest: unknown[]) {
+    if (REPORTED_BY_THE_CLI.has(rest[rest.length - 1] as string)) return;
+    super.error(message, ...rest);
+  }
+}
+
 /**
- * Opens the database (migrating it, as the server does at start-up) and builds the services by
- * hand rather than booting a Nest application: the CLI needs a handful of services, none of the
- * HTTP layer, and none of the server's start-up hooks (which create tokens and print to stdout,
- * where `bifrost export` writes its bundle). Log lines go to stderr.
+ * Opens the database (migrating it, as the server does at start-up) and builds the CLI's graph of
+ * the server's own modules (cli.module.ts) in a Nest application context: no HTTP layer. Log
+ * lines go to stderr.
  */
 export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContext> {
-  Logger.overrideLogger(new JsonLogger(env.logLevel === 'debug' ? 'debug' : 'warn', (line) => process.stderr.write(line + '\n')));
+  const logger = new CliLogger(env.logLevel === 'debug' ? 'debug' : 'warn', (line) => process.stderr.write(line + '\n'));
+  Logger.overrideLogger(logger);
   // Every command but migrate works on an existing database: a SQLite file opened from the wrong
   // folder would otherwise be created empty (an export of 0 configs, a token that works nowhere).
   const path = env.database.sqlitePath;
   if (env.database.kind === 'sqlite' && path && !isMemorySqlite(path) && !existsSync(path)) {
     throw new EnvError('DATABASE_URL', `there is no database at ${path}: run bifrost where the service runs, set DATABASE_URL, or create one with bifrost migrate`);
   }
-  const dataSource = new DataSource(dataSourceOptions(cliDatabase(env), ENTITIES));
-  await dataSource.initialize();
+  const app: INestApplicationContext = await NestFactory.createApplicationContext(CliModule.forRoot(env), { logger, abortOnError: false });
+  const get = <T>(type: abstract new (...args: never[]) => T): T => app.get(type as never, { strict: false });
   try {
-    await dataSource.runMigrations();
-    const crypto = new CryptoService({ secretKey: env.secretKey, previousSecretKeys: env.previousSecretKeys });
-    if (opts.checkKeys) await verifyStoredKeys(dataSource, crypto);
-    const audit = new AuditService(dataSource);
-    const orgs = new OrgsService(dataSource);
-    return {
-      env,
-      dataSource,
-      audit,
-      orgs,
-      tokens: new TokensService(dataSource, orgs, audit, env, new AuthThrottle()),
-      // The HTTP route's scrub path: a portable bundle is scrubbed with the exported scope's secrets.
-      exports: new ExportService(dataSource, audit, new SecretRegistry(dataSource, crypto)),
-      imports: new ImportService(dataSource, crypto, audit, new SecretVersions(dataSource)),
-      rotation: new KeyRotationService(dataSource, crypto, audit),
-      close: async () => {
-        await audit.onModuleDestroy();
-        await dataSource.destroy();
-      },
-    };
+    if (opts.checkKeys) await verifyStoredKeys(app.get<DataSource>(getDataSourceToken()), get(CryptoService));
   } catch (err) {
-    await dataSource.destroy().catch(() => undefined);
+    await app.close().catch(() => undefined);
     throw err;
   }
+  return {
+    env,
+    dataSource: app.get<DataSource>(getDataSourceToken()),
+    audit: get(AuditService),
+    orgs: get(OrgsService),
+    tokens: get(TokensService),
+    exports: get(ExportService),
+    imports: get(ImportService),
+    rotation: get(KeyRotationService),
+    get,
+    // Nest's shutdown: queued audit entries are written, then the database is closed.
+    close: () => app.close(),
+  };
 }
 
 /** Migrations only (`bifrost migrate`): returns the names of those it ran. */

@@ -1,309 +1,156 @@
 #!/usr/bin/env node
 /**
- * `bifrost`: export, import, rotate-key, tokens create, migrate — on the server's own database
- * settings (DATABASE_URL, BIFROST_SECRET_KEY, BIFROST_SECRET_KEY_PREVIOUS, ...), audited as actor `cli`.
- * Results go to stdout, progress to stderr; a failure is one line on stderr and a non-zero exit.
+ * `bifrost`: the subcommands of commands/index.ts, on the server's own database settings
+ * (DATABASE_URL, BIFROST_SECRET_KEY, BIFROST_SECRET_KEY_PREVIOUS, ...), audited as actor `cli`.
+ * Results go to stdout, progress to stderr; a failure is one line on stderr (a refused bundle's
+ * problems one a line after it) and a non-zero exit; with --json, stdout holds one JSON document.
  */
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLI_PRINCIPAL, CREATABLE_ROLES as ROLES, Role } from '../auth/roles';
-import { AppError } from '../common/errors';
-import { isDatabaseBusy } from '../common/database';
-import { AppEnv, EnvError, loadEnv, parseDuration } from '../common/env';
+import { CLI_PRINCIPAL } from '../auth/roles';
+import { AppEnv, loadEnv } from '../common/env';
 import { runWithContext } from '../common/request-context';
 import { sweepTempDirs } from '../common/temp-dir';
-import { KeyCensus, KeyMismatchError, StoredSecretPlace, StrandedSecretsError } from '../crypto/startup-key-check';
-import type { ImportProblem } from '../export/bundle';
-import { CLI_LOCK_WAIT_MS, CliContext, migrate, openCli } from './cli-context';
-import { parseScan, runScan, SCAN_USAGE, ScanCommand } from './scan-command';
+import type { CliContext } from './cli-context';
+import { CliCommand, columns, COMMON_OPTIONS, commandHelp, CommandRun, Io, OptionValues, UsageError } from './command';
+import { COMMANDS } from './commands';
 
-export const USAGE = `Usage: bifrost <command> [options]
+export { UsageError } from './command';
+export type { Io } from './command';
 
-Commands:
-  export [--portable | --backup] [--scope all|global|ORG_ID] [-o FILE]
-      Write a bundle (portable by default: secrets without values; --backup: with their Fernet tokens).
-  import FILE [--dry-run] [--on-conflict skip|overwrite] [--create-orgs] [--allow-secret-like-values]
-      Import a bundle or a Bifrost configs export, all or nothing. A bundle from another deployment is
-      either wrapped in the file as {"bundle": ..., "sourceSecretKey": "..."} or its key is given in
-      BIFROST_SOURCE_SECRET_KEY. A plain row that looks like a credential is refused (LOOKS_LIKE_A_SECRET)
-      unless --allow-secret-like-values.
-  rotate-key [--batch-size N] [--status]
-      Re-encrypt every secret under BIFROST_SECRET_KEY (old keys in BIFROST_SECRET_KEY_PREVIOUS);
-      safe while the service runs, resumable: a run that was stopped is resumed by running it again.
-      --status only counts the secrets by the key they are under and lists those no configured key
-      opens (exit code 1 while a rotation is incomplete).
-  tokens create --role admin|org_admin|member|service [--org NAME] --name NAME [--ttl DURATION]
-      Create an API token; it is printed once. --ttl (3600, 90m, 12h, 30d): it expires then;
-      required within BIFROST_TOKEN_MAX_TTL when that is set.
-  migrate
-      Bring the database schema up to date.
-${SCAN_USAGE}
+// The services and the failure descriptions load the whole server (about a second): only a command
+// that runs needs them, never --help, --version or a usage error.
+const loadServices = () => import('./cli-context');
+const output = () => import('./output');
 
-The database and keys come from the same variables as the server (DATABASE_URL, BIFROST_SECRET_KEY, ...).`;
+/** The package's version (dist/cli and src/cli are both two folders below package.json). */
+export const VERSION: string = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
-/** A usage mistake: exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
+/** `bifrost --help`, or the help of the commands under a first word (`bifrost tokens --help`). */
+export function usage(commands: CliCommand[] = COMMANDS, group?: string): string {
+  const shown = group ? commands.filter((c) => c.name.startsWith(`${group} `)) : commands;
+  return [
+    `Usage: bifrost ${group ?? '<command>'} ${group ? '<subcommand> ' : ''}[options]`,
+    '',
+    'Commands:',
+    columns(shown.map((c) => [c.name, c.summary])),
+    '',
+    'Options of every command:',
+    columns([...COMMON_OPTIONS.map((o): [string, string] => [`${o.short ? `-${o.short}, ` : ''}--${o.name}`, o.help]), ['--version', 'print the version of bifrost (bifrost --version)']]),
+    '',
+    `bifrost <command> --help shows a command's options. The database and keys come from the same variables as the server`,
+    '(DATABASE_URL, BIFROST_SECRET_KEY, ...); only `bifrost migrate` may create a database or a development key.',
+  ].join('\n');
 }
 
-export type Command =
-  | { name: 'export'; portable: boolean; scope?: string; output?: string }
-  | { name: 'import'; file: string; dryRun: boolean; onConflict: 'skip' | 'overwrite'; createOrgs: boolean; allowSecretLikeValues?: boolean }
-  | { name: 'rotate-key'; batchSize?: number; status: boolean }
-  | { name: 'tokens-create'; role: Role; org?: string; tokenName: string; ttlSeconds?: number }
-  | { name: 'migrate' }
-  | ScanCommand
-  | { name: 'help' };
+export type Parsed =
+  | { name: 'help'; text: string }
+  | { name: 'version' }
+  | { name: 'command'; command: CliCommand; args: unknown; json: boolean };
+
+/** The longest command whose words begin the line. */
+const findCommand = (argv: string[], commands: CliCommand[]): CliCommand | undefined =>
+  commands.filter((c) => c.name.split(' ').every((w, i) => argv[i] === w)).sort((a, b) => b.name.length - a.name.length)[0];
+
+const isHelp = (a: string | undefined) => a === '--help' || a === '-h';
 
 /** Parses the command line (without `node` and the script). */
-export function parseCommand(argv: string[]): Command {
-  const [name, ...rest] = argv;
-  type Options = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-  const parse = (options: Options, positionals = 0, args = rest): { values: Record<string, string | boolean | undefined>; positionals: string[] } => {
-    let parsed;
-    try {
-      parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
-    } catch (err) {
-      throw new UsageError((err as Error).message.split('\n')[0]);
+export function parseCommand(argv: string[], commands: CliCommand[] = COMMANDS): Parsed {
+  const [first] = argv;
+  if (first === undefined || first === 'help' || isHelp(first)) {
+    // `bifrost help export` is `bifrost export --help`.
+    if (first === 'help' && argv.length > 1) return parseCommand([...argv.slice(1), '--help'], commands);
+    return { name: 'help', text: usage(commands) };
+  }
+  if (first === '--version' || first === '-V' || first === 'version') return { name: 'version' };
+  const command = findCommand(argv, commands);
+  if (!command) {
+    const group = commands.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length > 0) {
+      if (isHelp(argv[1])) return { name: 'help', text: usage(commands, first) };
+      throw new UsageError(`the ${first} commands are ${group.map((c) => `"${c.name}"`).join(', ')}`);
     }
-    if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`);
-    return parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] };
-  };
-  switch (name) {
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      return { name: 'help' };
-    case 'export': {
-      const { values } = parse({ portable: { type: 'boolean' }, backup: { type: 'boolean' }, scope: { type: 'string' }, output: { type: 'string', short: 'o' } });
-      if (values.portable && values.backup) throw new UsageError('--portable and --backup exclude each other');
-      return { name: 'export', portable: !values.backup, scope: values.scope as string | undefined, output: values.output as string | undefined };
-    }
-    case 'import': {
-      const { values, positionals } = parse({ 'dry-run': { type: 'boolean' }, 'on-conflict': { type: 'string' }, 'create-orgs': { type: 'boolean' }, 'allow-secret-like-values': { type: 'boolean' } }, 1);
-      if (positionals.length !== 1) throw new UsageError('import needs the bundle FILE');
-      const onConflict = (values['on-conflict'] as string | undefined) ?? 'skip';
-      if (onConflict !== 'skip' && onConflict !== 'overwrite') throw new UsageError('--on-conflict must be skip or overwrite');
-      return { name: 'import', file: positionals[0], dryRun: !!values['dry-run'], onConflict, createOrgs: !!values['create-orgs'], ...(values['allow-secret-like-values'] ? { allowSecretLikeValues: true } : {}) };
-    }
-    case 'rotate-key': {
-      const { values } = parse({ 'batch-size': { type: 'string' }, status: { type: 'boolean' } });
-      const raw = values['batch-size'] as string | undefined;
-      if (raw !== undefined && !/^[1-9]\d{0,4}$/.test(raw)) throw new UsageError('--batch-size must be an integer from 1 to 99999');
-      return { name: 'rotate-key', batchSize: raw === undefined ? undefined : Number(raw), status: !!values.status };
-    }
-    case 'tokens': {
-      const [sub, ...more] = rest;
-      if (sub !== 'create') throw new UsageError('the tokens command is "tokens create"');
-      const { values } = parse({ role: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' }, ttl: { type: 'string' } }, 0, more);
-      if (typeof values.role !== 'string' || !(ROLES as readonly string[]).includes(values.role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-      if (typeof values.name !== 'string' || !values.name) throw new UsageError('--name is required');
-      let ttlSeconds: number | undefined;
-      if (values.ttl !== undefined) {
-        try {
-          ttlSeconds = parseDuration('--ttl', values.ttl as string);
-        } catch {
-          throw new UsageError('--ttl must be a duration: seconds, or a number with s, m, h or d (e.g. 3600, 90m, 30d)');
-        }
-      }
-      return { name: 'tokens-create', role: values.role as Role, org: values.org as string | undefined, tokenName: values.name, ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) };
-    }
-    case 'migrate':
-      parse({});
-      return { name: 'migrate' };
-    case 'scan':
-      return parseScan(rest, (m) => new UsageError(m));
-    default:
-      throw new UsageError(`unknown command "${name}"`);
+    throw new UsageError(`unknown command "${first}"`);
   }
-}
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-}
-
-const PROGRESS_EVERY = 10_000;
-
-async function write(stream: NodeJS.WritableStream, chunk: string): Promise<void> {
-  if (!stream.write(chunk)) await once(stream, 'drain');
-}
-
-async function runExport(ctx: CliContext, cmd: Extract<Command, { name: 'export' }>, io: Io): Promise<void> {
-  let out: NodeJS.WritableStream = io.stdout;
-  let file: WriteStream | null = null;
-  if (cmd.output) {
-    // A backup holds every secret's ciphertext: readable by its owner only.
-    file = createWriteStream(cmd.output, { mode: 0o600 });
-    await once(file, 'open');
-    out = file;
-  }
-  let reported = 0;
-  const { configs } = await ctx.exports.export(CLI_PRINCIPAL, { portable: cmd.portable, scope: cmd.scope }, (chunk) => write(out, chunk), {
-    onProgress: (n) => {
-      if (n - reported >= PROGRESS_EVERY) {
-        reported = n;
-        io.stderr.write(`exported ${n} configs...\n`);
-      }
-    },
-  });
-  if (file) {
-    file.end();
-    await once(file, 'finish');
-  }
-  io.stderr.write(`exported ${configs} configs (${cmd.portable ? 'portable' : 'backup'})${cmd.output ? ` to ${cmd.output}` : ''}\n`);
-}
-
-async function runImport(ctx: CliContext, cmd: Extract<Command, { name: 'import' }>, io: Io): Promise<void> {
-  await stat(cmd.file).catch(() => {
-    throw new UsageError(`cannot read ${cmd.file}`);
-  });
-  let reported = 0;
-  const sourceSecretKey = io.env.BIFROST_SOURCE_SECRET_KEY || undefined;
-  const result = await ctx.imports.import(
-    CLI_PRINCIPAL,
-    () => createReadStream(cmd.file, { highWaterMark: 64 * 1024 }),
-    { dryRun: cmd.dryRun, onConflict: cmd.onConflict, createOrgs: cmd.createOrgs, sourceSecretKey, allowSecretLikeValues: cmd.allowSecretLikeValues },
-    (p) => {
-      if (p.rows - reported >= PROGRESS_EVERY || (p.phase === 'write' && reported > p.rows)) {
-        reported = p.rows;
-        io.stderr.write(`${p.phase === 'validate' ? 'checked' : cmd.dryRun ? 'counted' : 'imported'} ${p.rows} configs...\n`);
-      }
-    },
-  );
-  io.stdout.write(JSON.stringify(result) + '\n');
-  io.stderr.write(
-    `${cmd.dryRun ? 'dry run: would create' : 'created'} ${result.created}, ${cmd.dryRun ? 'update' : 'updated'} ${result.updated}, ${cmd.dryRun ? 'skip' : 'skipped'} ${result.skipped}; ` +
-      `${result.secretsNeedingValue.length} secret(s) need a value\n`,
-  );
-}
-
-/** Where stranded secrets are, never what. */
-const places = (list: StoredSecretPlace[]) => list.map((f) => (f.table === 'configs' ? `${f.scope}/${f.key}` : `execution secret ${f.id}`)).join(', ');
-
-/** One line: the stored secrets by the key they are under. */
-function describeCensus(c: KeyCensus): string {
-  const behind = c.previous + c.unknown;
-  if (behind === 0) return `all ${c.total} stored secrets are under the current key`;
-  let line = `${behind} of ${c.total} stored secrets are not under the current key: ${c.previous} under a key of BIFROST_SECRET_KEY_PREVIOUS, ${c.unknown} under no configured key`;
-  if (c.unknown > 0) line += ` (${places(c.stranded)}${c.stranded.length < c.unknown ? ', ...' : ''})`;
-  return line;
-}
-
-/** Exit code 1 for `rotate-key --status` while a rotation is incomplete. */
-class IncompleteRotation extends Error {}
-
-async function runRotate(ctx: CliContext, cmd: Extract<Command, { name: 'rotate-key' }>, io: Io): Promise<void> {
-  const before = await ctx.rotation.status();
-  // The wrong BIFROST_SECRET_KEY altogether: nothing would be re-encrypted.
-  if (before.unknown > 0 && before.current + before.previous === 0) throw new KeyMismatchError(before.total);
-  if (cmd.status) {
-    io.stdout.write(JSON.stringify({ total: before.total, current: before.current, previous: before.previous, unknown: before.unknown, unknownKeyIds: before.unknownKeyIds, stranded: before.stranded }) + '\n');
-    io.stderr.write(describeCensus(before) + '\n');
-    if (before.previous + before.unknown > 0) throw new IncompleteRotation(before.unknown > 0 ? 'incomplete: some secrets are under no configured key' : 'incomplete: run `bifrost rotate-key`');
-    return;
-  }
-  io.stderr.write(describeCensus(before) + (before.current > 0 && before.previous > 0 ? '; an earlier rotation did not finish: resuming it' : '') + '\n');
-  let lastBatches = 0;
-  const report = await ctx.rotation.rotate({
-    batchSize: cmd.batchSize,
-    actor: CLI_PRINCIPAL,
-    onProgress: (r) => {
-      if (r.batches - lastBatches >= 10) {
-        lastBatches = r.batches;
-        io.stderr.write(`re-encrypted ${r.reencrypted}, already current ${r.alreadyCurrent}, failed ${r.failed}...\n`);
-      }
-    },
-  });
-  const { failures, ...counts } = report;
-  io.stdout.write(JSON.stringify(counts) + '\n');
-  io.stderr.write(`re-encrypted ${report.reencrypted}, already current ${report.alreadyCurrent}, failed ${report.failed}\n`);
-  if (report.failed > 0) {
-    const where = places(failures);
-    throw new Error(`${report.failed} secret(s) cannot be decrypted with BIFROST_SECRET_KEY or BIFROST_SECRET_KEY_PREVIOUS and were left as they are: ${where}`);
-  }
-}
-
-async function runTokensCreate(ctx: CliContext, cmd: Extract<Command, { name: 'tokens-create' }>, io: Io): Promise<void> {
-  let orgId: string | null = null;
-  if (cmd.org !== undefined) {
-    const org = await ctx.orgs.findByIdOrName(cmd.org);
-    if (!org) throw new Error(`no org named "${cmd.org}"`);
-    orgId = org.id;
-  }
-  const created = await ctx.tokens.create(CLI_PRINCIPAL, { name: cmd.tokenName, role: cmd.role, orgId, ...(cmd.ttlSeconds !== undefined ? { ttlSeconds: cmd.ttlSeconds } : {}) });
-  io.stdout.write(JSON.stringify({ id: created.id, name: created.name, role: created.role, orgId: created.orgId, expiresAt: created.expiresAt, token: created.token }) + '\n');
-  io.stderr.write('The token is shown only now: keep it somewhere safe.\n');
-}
-
-/** One line describing a failure: never a value, every problem of a refused bundle with its row. */
-export function describeFailure(err: unknown): string {
-  if (err instanceof AppError) {
-    let line = `${err.code}: ${err.message}`;
-    if (Array.isArray(err.details) && err.details.length > 0) {
-      line += ': ' + (err.details as ImportProblem[]).map((p) => `${p.row === null ? 'bundle' : `row ${p.row}`}${p.key ? ` (${p.key})` : ''}: ${p.code} ${p.message}`).join('; ');
-    }
-    return line;
-  }
-  if (err instanceof EnvError || err instanceof KeyMismatchError || err instanceof StrandedSecretsError || err instanceof UsageError || err instanceof IncompleteRotation) return err.message;
-  if (isDatabaseBusy(err)) {
-    return `DATABASE_BUSY: another process (the service?) held the SQLite database's write lock for ${CLI_LOCK_WAIT_MS / 1000} s or more; the step that waited wrote nothing: run the command again`;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return message || 'unexpected error';
-}
-
-/** Runs one command; returns the exit code. */
-export async function run(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
-  let cmd: Command;
+  const rest = argv.slice(command.name.split(' ').length);
+  const end = rest.indexOf('--');
+  if ((end === -1 ? rest : rest.slice(0, end)).some(isHelp)) return { name: 'help', text: commandHelp(command) };
+  const options = Object.fromEntries([...command.options, ...COMMON_OPTIONS].map((o) => [o.name, { type: o.type, ...(o.short ? { short: o.short } : {}) }]));
+  let parsed;
   try {
-    cmd = parseCommand(argv);
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    io.stderr.write(`bifrost: ${describeFailure(err)} (bifrost help for usage)\n`);
+    // Node's message goes on to explain `--`; its first sentence is the mistake.
+    throw new UsageError((err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, ''));
+  }
+  const wanted = command.args?.length ?? 0;
+  if (parsed.positionals.length > wanted) throw new UsageError(`unexpected argument "${parsed.positionals[wanted]}"`);
+  const values = parsed.values as OptionValues;
+  return { name: 'command', command, args: command.parse(values, parsed.positionals), json: !!values.json };
+}
+
+/** Runs one command line; returns the exit code. */
+export async function run(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }, commands: CliCommand[] = COMMANDS): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseCommand(argv, commands);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    if (argv.includes('--json')) io.stdout.write(JSON.stringify({ error: { code: 'USAGE', message: err.message } }) + '\n');
+    const command = findCommand(argv, commands);
+    io.stderr.write(`bifrost${command ? ` ${command.name}` : ''}: ${err.message} (bifrost ${command ? `${command.name} ` : ''}--help for usage)\n`);
     return 2;
   }
-  if (cmd.name === 'help') {
-    io.stdout.write(USAGE + '\n');
+  if (parsed.name === 'help') {
+    io.stdout.write(parsed.text + '\n');
     return 0;
   }
-  const label = cmd.name === 'tokens-create' ? 'tokens create' : cmd.name;
-  let ctx: CliContext | null = null;
+  if (parsed.name === 'version') {
+    io.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const { command, args, json } = parsed;
+  let opened: CliContext | null = null;
+  let wrote = false;
+  const c: Omit<CommandRun, 'env' | 'services'> = {
+    io,
+    json,
+    result: (doc, text) => {
+      wrote = true;
+      io.stdout.write((json || text === undefined ? JSON.stringify(doc) : text) + '\n');
+    },
+    say: (line) => void io.stderr.write(line + '\n'),
+  };
   try {
-    // Only `migrate` (or the server) may create a database or a development key.
-    const env: AppEnv = loadEnv(io.env, { createDevelopmentKey: cmd.name === 'migrate' });
+    // Only a command that creates the database (migrate; or the server) may create a development key.
+    const env: AppEnv = loadEnv(io.env, { createDevelopmentKey: !!command.createsDatabase });
     // Temp folders left by killed processes of this service on this machine (never a live one's).
     await sweepTempDirs();
-    if (cmd.name === 'migrate') {
-      const ran = await migrate(env);
-      io.stderr.write(ran.length ? `applied ${ran.length} migration(s): ${ran.join(', ')}\n` : 'the schema is up to date\n');
-      return 0;
-    }
-    // rotate-key makes its own census (it is what repairs an incomplete rotation).
-    const opened = await openCli(env, { checkKeys: cmd.name !== 'tokens-create' && cmd.name !== 'rotate-key' });
-    ctx = opened;
+    if (command.services) opened = await (await loadServices()).openCli(env, { checkKeys: !!command.checkKeys });
+    const ctx = opened;
     // Every audit entry of this run names the actor `cli` and carries one request id.
-    await runWithContext({ requestId: `cli-${randomUUID()}`, ip: null, userAgent: `bifrost-cli ${label}`.slice(0, 255), method: 'CLI', path: label, principal: CLI_PRINCIPAL }, async () => {
-      if (cmd.name === 'export') await runExport(opened, cmd, io);
-      else if (cmd.name === 'import') await runImport(opened, cmd, io);
-      else if (cmd.name === 'rotate-key') await runRotate(opened, cmd, io);
-      else if (cmd.name === 'tokens-create') await runTokensCreate(opened, cmd, io);
-      else if (cmd.name === 'scan') await runScan(opened, cmd, io);
-    });
+    await runWithContext({ requestId: `cli-${randomUUID()}`, ip: null, userAgent: `bifrost-cli ${command.name}`.slice(0, 255), method: 'CLI', path: command.name, principal: CLI_PRINCIPAL }, () =>
+      command.run(args, {
+        ...c,
+        env,
+        get services(): CliContext {
+          if (!ctx) throw new Error(`${command.name} opens no services`);
+          return ctx;
+        },
+      }),
+    );
     return 0;
   } catch (err) {
-    io.stderr.write(`bifrost ${label}: ${describeFailure(err).replace(/\s*\n\s*/g, ' ')}\n`);
+    const { describeFailure, failureDocument, problemLines } = await output();
+    // With --json, a failure is the document unless the command printed its result already.
+    if (json && !wrote) io.stdout.write(JSON.stringify(failureDocument(err)) + '\n');
+    io.stderr.write([`bifrost ${command.name}: ${describeFailure(err)}`, ...problemLines(err)].join('\n') + '\n');
     return err instanceof UsageError ? 2 : 1;
   } finally {
-    await ctx?.close().catch(() => undefined);
+    await opened?.close().catch(() => undefined);
   }
 }
 
@@ -312,8 +159,8 @@ if (require.main === module) {
     (code) => {
       process.exitCode = code;
     },
-    (err) => {
-      process.stderr.write(`bifrost: ${describeFailure(err).replace(/\s*\n\s*/g, ' ')}\n`);
+    async (err) => {
+      process.stderr.write(`bifrost: ${(await output()).describeFailure(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -1,5 +1,5 @@
 /**
- * Export/import benchmark: `npm run bench:export` (tsx test/bench/export.bench.ts).
+ * Export/import benchmark: `npm run bench:export` (tsx test/bench/export.bench.ts; `npm run build` first).
  *
  * For 10,000 and 100,000 configs (mixed types: string, int, bool, json, ~10% secrets; half global,
  * half spread over 20 orgs) it seeds a temporary database — SQLite, or a fresh MySQL/MariaDB
@@ -69,7 +69,9 @@ const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const peakRss = () => mib(process.resourceUsage().maxRSS * 1024);
 
 async function open(url: string) {
-  const { openCli } = await import('../../src/cli/cli-context');
+  // The compiled CLI (`npm run build` first): its Nest graph needs the decorator metadata that tsc
+  // emits and tsx does not.
+  const { openCli } = require(join(__dirname, '..', '..', 'dist', 'cli', 'cli-context.js')) as typeof import('../../src/cli/cli-context');
   return openCli(loadEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', DATABASE_URL: url, BIFROST_SECRET_KEY: SECRET_KEY }), { checkKeys: false });
 }
 

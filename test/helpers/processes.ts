@@ -10,19 +10,24 @@ export interface Spawned {
   /** stdout and stderr together, as they came. */
   output: () => string;
   stdout: () => string;
+  stderr: () => string;
 }
 
 /** Runs a built script of the project with only PATH and `env` in its environment. */
 export function run(script: string, args: string[], env: Record<string, string>): Spawned {
   let out = '';
   let stdout = '';
+  let stderr = '';
   const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d) => {
     out += d;
     stdout += d;
   });
-  child.stderr!.on('data', (d) => (out += d));
-  return { child, output: () => out, stdout: () => stdout };
+  child.stderr!.on('data', (d) => {
+    out += d;
+    stderr += d;
+  });
+  return { child, output: () => out, stdout: () => stdout, stderr: () => stderr };
 }
 
 /** How the process ended (at once if it has). */
