@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isConnectionError, isDatabaseBusy, rawInsertMany, timeParam } from '../common/database';
+import { isSqlite } from '../common/dialect';
 import { AppError, badRequest, forbidden } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
@@ -122,7 +123,7 @@ export class AuditService implements OnModuleDestroy {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Optional() private readonly metrics?: MetricsService,
   ) {
-    this.maxInFlight = dataSource.options.type === 'better-sqlite3' ? 1 : 2;
+    this.maxInFlight = isSqlite(dataSource) ? 1 : 2;
     metrics?.watchAuditQueue(() => this.queue.length);
   }
 

@@ -9,12 +9,15 @@ import { dataSourceOptions } from '../common/database';
 import { isMemorySqlite } from '../common/sqlite-gate';
 import { AppEnv, EnvError } from '../common/env';
 import { JsonLogger } from '../common/logger';
+import { ConfigsRepository } from '../configs/configs.repository';
 import { SecretVersions } from '../configs/secret-versions';
 import { CryptoService } from '../crypto/crypto.service';
 import { KeyRotationService } from '../crypto/key-rotation.service';
 import { verifyStoredKeys } from '../crypto/startup-key-check';
 import { ExportService } from '../export/export.service';
 import { ImportService } from '../export/import.service';
+import { ExecutionSecretsRepository } from '../executions/execution-secrets.repository';
+import { OrgsRepository } from '../scopes/orgs.repository';
 import { OrgsService } from '../scopes/orgs.service';
 import { SecretRegistry } from '../scrubber/secret-registry';
 
@@ -71,7 +74,9 @@ export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContex
     const crypto = new CryptoService({ secretKey: env.secretKey, previousSecretKeys: env.previousSecretKeys });
     if (opts.checkKeys) await verifyStoredKeys(dataSource, crypto);
     const audit = new AuditService(dataSource);
-    const orgs = new OrgsService(dataSource);
+    const configs = new ConfigsRepository(dataSource);
+    const orgRows = new OrgsRepository(dataSource);
+    const orgs = new OrgsService(orgRows);
     return {
       env,
       dataSource,
@@ -79,9 +84,9 @@ export async function openCli(env: AppEnv, opts: OpenOptions): Promise<CliContex
       orgs,
       tokens: new TokensService(dataSource, orgs, audit, env, new AuthThrottle()),
       // The HTTP route's scrub path: a portable bundle is scrubbed with the exported scope's secrets.
-      exports: new ExportService(dataSource, audit, new SecretRegistry(dataSource, crypto)),
-      imports: new ImportService(dataSource, crypto, audit, new SecretVersions(dataSource)),
-      rotation: new KeyRotationService(dataSource, crypto, audit),
+      exports: new ExportService(dataSource, audit, new SecretRegistry(dataSource, crypto), configs, orgRows),
+      imports: new ImportService(dataSource, crypto, audit, new SecretVersions(dataSource), configs, orgRows),
+      rotation: new KeyRotationService(dataSource, crypto, audit, configs, new ExecutionSecretsRepository(dataSource)),
       close: async () => {
         await audit.onModuleDestroy();
         await dataSource.destroy();

@@ -1,28 +1,22 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
 import { isUniqueViolation } from '../common/database';
 import { conflict, notFound } from '../common/errors';
 import { decodeCursor, encodeCursor, parseLimit } from '../common/paging';
 import { Org } from './org.entity';
 import { confusableWith, normalizeOrgName } from './org-names';
+import { OrgsRepository } from './orgs.repository';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 @Injectable()
 export class OrgsService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
-
-  private get repo() {
-    return this.dataSource.getRepository(Org);
-  }
+  constructor(private readonly repo: OrgsRepository) {}
 
   async create(requested: string): Promise<Org> {
     const name = normalizeOrgName(requested);
     // Checked against every name (orgs are few); two admins racing two look-alikes can both win.
-    const names = (await this.repo.find({ select: { name: true } })).map((o) => o.name);
-    if (confusableWith(name, names) !== null) {
+    if (confusableWith(name, await this.repo.allNames()) !== null) {
       throw conflict('ORG_NAME_CONFUSABLE', 'An org whose name looks the same exists already; choose a name that reads differently');
     }
     const org = Object.assign(new Org(), { id: randomUUID(), name, createdAt: new Date() });
@@ -40,10 +34,7 @@ export class OrgsService {
     const limit = parseLimit(page.limit);
     const after = decodeCursor(page.cursor, 'n', (name) => name.length > 0 && name.length <= 100);
     if (onlyId === null) return { items: [], nextCursor: null };
-    const qb = this.repo.createQueryBuilder('o');
-    if (onlyId) qb.andWhere('o.id = :onlyId', { onlyId });
-    if (after !== undefined) qb.andWhere('o.name > :after', { after });
-    const rows = await qb.orderBy('o.name', 'ASC').limit(limit + 1).getMany();
+    const rows = await this.repo.page(onlyId, after, limit + 1);
     const more = rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     return { items, nextCursor: more ? encodeCursor('n', items[items.length - 1].name) : null };
@@ -51,11 +42,11 @@ export class OrgsService {
 
   async find(id: string): Promise<Org | null> {
     if (!UUID.test(id)) return null;
-    return this.repo.findOne({ where: { id } });
+    return this.repo.byId(id);
   }
 
   async findByName(name: string): Promise<Org | null> {
-    return this.repo.findOne({ where: { name: normalizeOrgName(name) } });
+    return this.repo.byName(normalizeOrgName(name));
   }
 
   /** An org by id or, failing that, by exact name (X-Bifrost-Org accepts either). */

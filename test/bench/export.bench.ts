@@ -69,8 +69,11 @@ const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const peakRss = () => mib(process.resourceUsage().maxRSS * 1024);
 
 async function open(url: string) {
-  const { openCli } = await import('../../src/cli/cli-context');
-  return openCli(loadEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', DATABASE_URL: url, BIFROST_SECRET_KEY: SECRET_KEY }), { checkKeys: false });
+  const { migrate, openCli } = await import('../../src/cli/cli-context');
+  const env = loadEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', DATABASE_URL: url, BIFROST_SECRET_KEY: SECRET_KEY });
+  // The CLI opens only a database that exists (a fresh SQLite file is created by migrating it).
+  await migrate(env);
+  return openCli(env, { checkKeys: false });
 }
 
 /** Child: fills the database with `n` configs, straight SQL in batches. */
