@@ -13,6 +13,7 @@ import { dataSourceOptions, worthRetryingAtStart } from './common/database';
 import { AppEnv } from './common/env';
 import { validationPipe } from './common/validation';
 import { CryptoModule } from './crypto/crypto.module';
+import { KeyRotationModule } from './crypto/key-rotation.module';
 import { HealthModule } from './health/health.module';
 import { Org } from './scopes/org.entity';
 import { OrgScopeGuard } from './scopes/org-scope.guard';
@@ -52,6 +53,7 @@ export class AppModule {
         ConfigsModule,
         ScrubberModule,
         ExecutionsModule,
+        KeyRotationModule,
         ExportModule,
         HealthModule,
         SettingsModule,

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isIP } from 'node:net';
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isConnectionError, isDatabaseBusy, rawInsertMany, timeParam } from '../common/database';
+import { isSqlite } from '../common/dialect';
 import { AppError, forbidden } from '../common/errors';
 import { parseLimit, textCursor } from '../common/paging';
 import { isUuid } from '../common/params';
@@ -124,7 +125,7 @@ export class AuditService implements OnModuleDestroy {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Optional() private readonly metrics?: MetricsService,
   ) {
-    this.maxInFlight = dataSource.options.type === 'better-sqlite3' ? 1 : 2;
+    this.maxInFlight = isSqlite(dataSource) ? 1 : 2;
     metrics?.watchAuditQueue(() => this.queue.length);
   }
 

@@ -8,7 +8,9 @@ import { dataSourceOptions } from '../common/database';
 import { AppEnv } from '../common/env';
 import { CryptoModule } from '../crypto/crypto.module';
 import { KeyRotationService } from '../crypto/key-rotation.service';
+import { ConfigsRepository } from '../configs/configs.repository';
 import { SecretVersions } from '../configs/secret-versions';
+import { ExecutionSecretsRepository } from '../executions/execution-secrets.repository';
 import { ExportService } from '../export/export.service';
 import { ImportService } from '../export/import.service';
 import { ScanService } from '../leaks/scan.service';
@@ -56,7 +58,7 @@ export class CliModule {
         ScopesModule,
         AuthModule,
       ],
-      providers: [{ provide: APP_ENV, useValue: cliEnv }, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService, ScanService],
+      providers: [{ provide: APP_ENV, useValue: cliEnv }, ConfigsRepository, ExecutionSecretsRepository, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService, ScanService],
       exports: [APP_ENV],
     };
   }

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { connect, Socket } from 'node:net';
 import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
+import { isSqlite } from './dialect';
 import { DatabaseSettings } from './env';
 import { InitialSchema1764400000000 } from './migrations/1764400000000-initial-schema';
 import { SecretKeyIds1764900000000 } from './migrations/1764900000000-secret-key-ids';
@@ -146,7 +147,7 @@ export function isDatabaseBusy(err: unknown): boolean {
  * writers of the same row see no error and one row results.
  */
 export async function inTransaction<T>(dataSource: DataSource, work: (em: EntityManager) => Promise<T>): Promise<T> {
-  if (dataSource.options.type === 'better-sqlite3') return inSqliteScope(() => dataSource.transaction(work));
+  if (isSqlite(dataSource)) return inSqliteScope(() => dataSource.transaction(work));
   for (let attempt = 1; ; attempt++) {
     try {
       // READ COMMITTED: a locking read of a row that does not exist yet (the first write of a key)
@@ -202,7 +203,7 @@ export interface Mysql2Pool {
 
 /** The driver's mysql2 pool, or null (SQLite, or a replication cluster this code does not use). */
 export function mysqlPool(dataSource: DataSource): Mysql2Pool | null {
-  if (dataSource.options.type === 'better-sqlite3') return null;
+  if (isSqlite(dataSource)) return null;
   return ((dataSource.driver as unknown as { pool?: Mysql2Pool }).pool ?? null) as Mysql2Pool | null;
 }
 
@@ -237,12 +238,15 @@ export function rawInsertMany(dataSource: DataSource, table: string, columns: st
   return new Promise((resolve, reject) => pool.query(sql, [rows], (err) => (err ? reject(err) : resolve())));
 }
 
+/** Runs one statement where the caller reads from (a connection, a transaction, an export's snapshot). */
+export type RunSql = <T>(sql: string, params: unknown[]) => Promise<T[]>;
+
 /**
  * A Date as a query parameter. better-sqlite3 binds no Date objects, and TypeORM stores SQLite
  * datetimes as UTC `YYYY-MM-DD HH:MM:SS.SSS` text, which compares in time order; mysql2 takes Dates
  * (the connection's timezone is UTC).
  */
 export function timeParam(dataSource: DataSource, date: Date): Date | string {
-  if (dataSource.options.type !== 'better-sqlite3') return date;
+  if (!isSqlite(dataSource)) return date;
   return date.toISOString().replace('T', ' ').replace('Z', '');
 }

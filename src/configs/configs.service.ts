@@ -8,9 +8,11 @@ import { parseLimit, textCursor } from '../common/paging';
 import { LruMap } from '../common/lru-map';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
-import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
+import { cascadeScopes, overlay } from '../scopes/cascade';
 import { CONFIG_TYPES, ConfigEntity, ConfigType } from './config.entity';
 import { KEY_PATTERN, MASK, assertValidKey, normalizeValue } from './config-values';
+import { ConfigChange, planWrite } from './config-write';
+import { ConfigsRepository } from './configs.repository';
 import { SecretRegistry } from '../scrubber/secret-registry';
 import { SecretVersions } from './secret-versions';
 import { guardPlainWrite } from '../leaks/plain-write-guard';
@@ -65,8 +67,6 @@ export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', 
 
 /** The config lists' cursor: the last key of the page. */
 const KEY_CURSOR = textCursor('k', (key) => KEY_PATTERN.test(key));
-/** The columns a listing needs; the ciphertext only to fingerprint it (through the crypto cache), never to answer it. */
-const VIEW_COLUMNS = ['c.scope', 'c.key', 'c.type', 'c.value', 'c.ciphertext', 'c.hasValue', 'c.description', 'c.updatedBy', 'c.updatedAt', 'c.exposedAt'];
 
 export function toView(row: ConfigEntity, fingerprint: (row: ConfigEntity) => string | null = () => null): ConfigView {
   const secret = row.type === 'secret';
@@ -125,6 +125,7 @@ export class ConfigsService {
     private readonly crypto: CryptoService,
     private readonly audit: AuditService,
     private readonly secretVersions: SecretVersions,
+    private readonly repo: ConfigsRepository,
     @Optional() private readonly registry?: SecretRegistry,
   ) {}
 
@@ -150,18 +151,9 @@ export class ConfigsService {
 
   readonly view = (row: ConfigEntity): ConfigView => toView(row, this.fingerprintOf);
 
-  private scopedQuery(scopes: string[], plan: ListPlan) {
-    const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope IN (:...scopes)', { scopes });
-    if (plan.type) qb.andWhere('c.type = :type', { type: plan.type });
-    // Keyset pagination on the key: stable while others write, and SUBSTR compares bytes on both databases.
-    if (plan.prefix) qb.andWhere('SUBSTR(c.key, 1, :plen) = :prefix', { plen: plan.prefix.length, prefix: plan.prefix });
-    if (plan.after !== undefined) qb.andWhere('c.key > :after', { after: plan.after });
-    return qb.orderBy('c.key', 'ASC');
-  }
-
   async list(scope: string, q: ListQuery): Promise<Page<ConfigView>> {
     const plan = parseListQuery(q);
-    const rows = await this.scopedQuery([scope], plan).limit(plan.limit + 1).getMany();
+    const rows = await this.repo.list([scope], plan, plan.limit + 1);
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: plan.type ? `type=${plan.type}` : null });
     const more = rows.length > plan.limit;
     const page = more ? rows.slice(0, plan.limit) : rows;
@@ -172,13 +164,8 @@ export class ConfigsService {
   async effective(orgId: string, q: ListQuery): Promise<Page<EffectiveConfigView>> {
     const plan = parseListQuery(q);
     // Each scope's next limit+1 keys suffice to fill a page of the merged, de-duplicated list.
-    const rows = await this.scopedQuery([orgId, GLOBAL_SCOPE], plan).limit(2 * (plan.limit + 1)).getMany();
-    const byKey = new Map<string, ConfigEntity>();
-    for (const row of rows) {
-      const seen = byKey.get(row.key);
-      if (!seen || row.scope === orgId) byKey.set(row.key, row);
-    }
-    const merged = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const rows = await this.repo.list(cascadeScopes(orgId), plan, 2 * (plan.limit + 1));
+    const merged = [...overlay(rows, orgId).values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope: orgId, reason: 'effective' });
     const more = merged.length > plan.limit;
     const page = more ? merged.slice(0, plan.limit) : merged;
@@ -190,7 +177,7 @@ export class ConfigsService {
 
   async get(scope: string, key: string): Promise<ConfigView> {
     assertValidKey(key);
-    const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
+    const row = await this.repo.view(scope, key);
     await this.audit.recordRead({ action: 'config.read', outcome: row ? 'success' : 'failure', scope, key, configType: row?.type ?? null, reason: row ? 'masked read' : 'CONFIG_NOT_FOUND' });
     if (!row) throw configNotFound();
     return this.view(row);
@@ -209,7 +196,8 @@ export class ConfigsService {
     // Encrypt once, outside the transaction: the lock is held for the shortest time.
     // Bound to its scope and key: the token is accepted nowhere else (a copied row does not open).
     const ciphertext = secret ? this.crypto.encryptBound({ scope, key }, stored) : null;
-    const result = await inTransaction(this.dataSource, (em) => this.putIn(em, actor, scope, key, { ...input, auditNote }, secret ? null : stored, ciphertext));
+    const change: ConfigChange = { scope, key, type: input.type, stored: secret ? null : stored, ciphertext, description: input.description, allowTypeChange: input.allowTypeChange, note: auditNote };
+    const result = await inTransaction(this.dataSource, (em) => this.putIn(em, actor, change));
     // Committed: this instance's scrubber takes the change as it is, without reloading the scope.
     if (result.secretVersion !== undefined) this.registry?.noteWrite(scope, result.secretVersion, key, secret && ciphertext !== null ? { ciphertext, plain: stored } : null);
     return { created: result.created, config: result.config };
@@ -218,82 +206,30 @@ export class ConfigsService {
   /** The type of (scope, key) as stored now, or null when there is no such row (no lock: see putIn). */
   async storedType(scope: string, key: string): Promise<ConfigType | null> {
     assertValidKey(key);
-    const row = await this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.type']).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
-    return row?.type ?? null;
+    return this.repo.typeOf(scope, key);
   }
 
-  /** The write itself, in the caller's transaction (used by import too). */
-  async putIn(
-    em: EntityManager,
-    actor: Principal,
-    scope: string,
-    key: string,
-    input: { type: ConfigType; description?: string | null; allowTypeChange?: boolean; auditNote?: string },
-    stored: string | null,
-    ciphertext: string | null,
-    opts: { audit?: boolean; keepSecretWhenNull?: boolean } = {},
-  ): Promise<{ created: boolean; config: ConfigView; secretVersion?: number }> {
-    const now = new Date();
-    const lookup = em.getRepository(ConfigEntity).createQueryBuilder('c').where('c.scope = :scope AND c.key = :key', { scope, key });
+  /** One write under its row lock, in the caller's transaction: the rule (planWrite), the row, its secret version, its audit entry. */
+  private async putIn(em: EntityManager, actor: Principal, change: ConfigChange): Promise<{ created: boolean; config: ConfigView; secretVersion?: number }> {
     // SQLite transactions are serialised already; MySQL locks the row (or the gap where it would go).
-    if (this.dataSource.options.type !== 'better-sqlite3') lookup.setLock('pessimistic_write');
-    const existing = await lookup.getOne();
-    const secret = input.type === 'secret';
-    // Checked under the row lock, so no concurrent write can slip a secret in between.
-    const downgrade = existing?.type === 'secret' && !secret;
-    if (downgrade && input.allowTypeChange !== true) {
-      throw secretTypeChange('replacing it with a value of another type discards the secret and needs "allowTypeChange": true');
-    }
-    const row: ConfigEntity = Object.assign(new ConfigEntity(), {
-      scope,
-      key,
-      type: input.type,
-      value: secret ? null : stored,
-      ciphertext: secret ? ciphertext : null,
-      // Every token given here was just encrypted under the current key (see put).
-      keyId: secret && ciphertext !== null ? this.crypto.currentKeyId : null,
-      hasValue: secret ? ciphertext !== null : true,
-      description: input.description === undefined ? (existing?.description ?? null) : input.description,
-      updatedBy: actor.name,
-      createdAt: existing?.createdAt ?? now,
-      updatedAt: now,
-      exposedAt: null,
-    });
-    if (existing && secret && existing.type === 'secret' && ciphertext === null && opts.keepSecretWhenNull) {
-      // An import's null secret never overwrites a value.
-      row.ciphertext = existing.ciphertext;
-      row.keyId = existing.keyId;
-      row.hasValue = existing.hasValue;
-    }
-    // Exposure lasts until a new value is set: the same token kept (an import's null secret) keeps it.
-    if (existing && secret && row.ciphertext !== null && row.ciphertext === existing.ciphertext) row.exposedAt = existing.exposedAt ?? null;
-    if (existing) {
-      await em.update(ConfigEntity, { scope, key }, { type: row.type, value: row.value, ciphertext: row.ciphertext, keyId: row.keyId, hasValue: row.hasValue, description: row.description, updatedBy: row.updatedBy, updatedAt: now, exposedAt: row.exposedAt });
-    } else {
-      await em.insert(ConfigEntity, row);
-    }
-    const secretVersion = secret || existing?.type === 'secret' ? await this.secretVersions.bump(em, scope) : undefined;
-    if (opts.audit !== false) {
-      await this.audit.record(em, {
-        action: existing ? 'config.update' : 'config.create',
-        outcome: 'success',
-        scope,
-        key,
-        configType: row.type,
-        reason: [downgrade ? `type changed from secret to ${row.type}` : null, input.auditNote].filter(Boolean).join('; ') || undefined,
-        actor,
-      });
-    }
-    return { created: !existing, config: this.view(row), secretVersion };
+    const existing = await this.repo.forWrite(em, change.scope, change.key);
+    // Decided under the row lock, so no concurrent write can slip a secret in between.
+    const write = planWrite(existing, change, { actor, now: new Date(), currentKeyId: this.crypto.currentKeyId });
+    if (write.refused) throw secretTypeChange('replacing it with a value of another type discards the secret and needs "allowTypeChange": true');
+    if (existing) await this.repo.replace(em, write.row);
+    else await this.repo.insert(em, write.row);
+    const secretVersion = write.touchesSecrets ? await this.secretVersions.bump(em, change.scope) : undefined;
+    await this.audit.record(em, write.audit);
+    return { created: write.created, config: this.view(write.row), secretVersion };
   }
 
   async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
     assertValidKey(key);
     return inTransaction(this.dataSource, async (em) => {
-      const row = await em.findOne(ConfigEntity, { where: { scope, key } });
+      const row = await this.repo.find(em, scope, key);
       if (!row) throw configNotFound();
       const now = new Date();
-      await em.update(ConfigEntity, { scope, key }, { description, updatedBy: actor.name, updatedAt: now });
+      await this.repo.setDescription(em, scope, key, { description, updatedBy: actor.name, updatedAt: now });
       await this.audit.record(em, { action: 'config.update', outcome: 'success', scope, key, configType: row.type, reason: 'description', actor });
       return this.view(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
     });
@@ -302,9 +238,9 @@ export class ConfigsService {
   async delete(actor: Principal, scope: string, key: string): Promise<void> {
     assertValidKey(key);
     const secretVersion = await inTransaction(this.dataSource, async (em) => {
-      const row = await em.findOne(ConfigEntity, { where: { scope, key }, select: { scope: true, key: true, type: true } });
+      const row = await this.repo.findType(em, scope, key);
       if (!row) throw configNotFound();
-      await em.delete(ConfigEntity, { scope, key });
+      await this.repo.remove(em, scope, key);
       const version = row.type === 'secret' ? await this.secretVersions.bump(em, scope) : undefined;
       await this.audit.record(em, { action: 'config.delete', outcome: 'success', scope, key, configType: row.type, actor });
       return version;

@@ -14,7 +14,9 @@ import { CryptoService } from '../crypto/crypto.service';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import { OrgsService } from '../scopes/orgs.service';
 import { isUuid } from '../common/params';
-import { ConfigEntity, ConfigType } from './config.entity';
+import { cascadeScopes, overlay, shadowing } from '../scopes/cascade';
+import { ConfigType } from './config.entity';
+import { ConfigsRepository } from './configs.repository';
 import { assertValidKey, inferType, MASK } from './config-values';
 import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed, secretTypeChange } from './configs.service';
 
@@ -94,6 +96,7 @@ export class SdkService {
     private readonly configs: ConfigsService,
     private readonly tokens: TokensService,
     @Inject(APP_ENV) private readonly env: AppEnv,
+    private readonly repo: ConfigsRepository,
   ) {}
 
   setExecutionSecretSink(sink: ExecutionSecretSink): void {
@@ -141,7 +144,7 @@ export class SdkService {
     if (check) this.tokens.confirmFromRow(ctx, token);
     // An execution of another org (or none) has no secrets for this request: count 0, as the registry reads it.
     if (ctx) ctx.secretVersions = { orgId, versions, ...(named ? { execution: { id: named, count: seen?.count ?? 0 } } : {}) };
-    const found = rows.find((r) => r.scope === orgId) ?? rows[0];
+    const found = shadowing(rows, orgId);
     const row = found && { scope: found.scope, type: found.type as ConfigType, value: found.value, ciphertext: found.ciphertext, hasValue: Number(found.has_value) === 1 };
     const base = { action: 'config.read' as const, scope: row?.scope ?? orgId, key, configType: row?.type ?? null, executionId: executionId ?? null };
     const fail = async (err: AppError) => {
@@ -182,19 +185,9 @@ export class SdkService {
   }
 
   async readAll(orgId: string): Promise<Record<string, unknown>> {
-    const rows = await this.dataSource
-      .getRepository(ConfigEntity)
-      .createQueryBuilder('c')
-      .select(['c.scope', 'c.key', 'c.type', 'c.value', 'c.hasValue'])
-      .where('c.scope IN (:...scopes)', { scopes: [orgId, GLOBAL_SCOPE] })
-      .orderBy('c.key', 'ASC')
-      .getMany();
     const out: Record<string, unknown> = Object.create(null);
-    for (const scope of [GLOBAL_SCOPE, orgId]) {
-      for (const row of rows) {
-        if (row.scope !== scope) continue;
-        out[row.key] = row.type === 'secret' ? (row.hasValue ? MASK : null) : row.value === null ? null : JSON.parse(row.value);
-      }
+    for (const row of overlay(await this.repo.allIn(cascadeScopes(orgId)), orgId).values()) {
+      out[row.key] = row.type === 'secret' ? (row.hasValue ? MASK : null) : row.value === null ? null : JSON.parse(row.value);
     }
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope: orgId, reason: 'sdk' });
     return out;

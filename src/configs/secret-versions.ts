@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { onConflictUpdate } from '../common/dialect';
 
 /**
  * A counter per scope, bumped in the same transaction as any change to that scope's secrets. Every
@@ -12,13 +13,7 @@ export class SecretVersions {
 
   /** Moves the scope's version on, in the caller's transaction; the new version (exact: the row is the transaction's now). */
   async bump(em: EntityManager, scope: string): Promise<number> {
-    const updated = await em.query(
-      this.dataSource.options.type === 'better-sqlite3'
-        ? 'INSERT INTO secret_versions (scope, version) VALUES (?, 1) ON CONFLICT(scope) DO UPDATE SET version = version + 1'
-        : 'INSERT INTO secret_versions (scope, version) VALUES (?, 1) ON DUPLICATE KEY UPDATE version = version + 1',
-      [scope],
-    );
-    void updated;
+    await em.query(`INSERT INTO secret_versions (scope, version) VALUES (?, 1)${onConflictUpdate(this.dataSource, ['scope'], 'version = version + 1')}`, [scope]);
     const [row] = await em.query('SELECT version FROM secret_versions WHERE scope = ?', [scope]);
     return Number(row?.version ?? 0);
   }

@@ -1,12 +1,15 @@
 import { Module } from '@nestjs/common';
+import { ConfigsModule } from '../configs/configs.module';
+import { ExecutionsModule } from '../executions/executions.module';
 import { KeyRotationService } from './key-rotation.service';
 import { StartupKeyCheck } from './startup-key-check';
 
 /**
- * Key rotation and the start-up key check. Apart from CryptoModule because both need the database
- * and the audit log, which CryptoModule (pure crypto, usable anywhere) does not depend on.
+ * Key rotation and the start-up key check, imported by AppModule itself. Apart from CryptoModule
+ * (pure crypto, usable anywhere): both work on the stored secrets through their tables' repositories.
  */
 @Module({
+  imports: [ConfigsModule, ExecutionsModule],
   providers: [KeyRotationService, StartupKeyCheck],
   exports: [KeyRotationService],
 })

@@ -1,11 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { CLI_PRINCIPAL, Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
-import { ConfigEntity } from '../configs/config.entity';
-import { ExecutionSecret } from '../executions/execution.entity';
+import { ConfigsRepository } from '../configs/configs.repository';
+import { ExecutionSecretsRepository } from '../executions/execution-secrets.repository';
 import { CryptoService } from './crypto.service';
 import { keyCensus, KeyCensus } from './startup-key-check';
 
@@ -63,12 +63,20 @@ interface Candidate<Id> {
 @Injectable()
 export class KeyRotationService {
   private readonly logger = new Logger('KeyRotation');
+  private readonly configs: ConfigsRepository;
+  private readonly executionSecrets: ExecutionSecretsRepository;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly crypto: CryptoService,
     private readonly audit: AuditService,
-  ) {}
+    @Optional() configs?: ConfigsRepository,
+    @Optional() executionSecrets?: ExecutionSecretsRepository,
+  ) {
+    // Stateless over the DataSource: built here when the caller (a unit test) gives none.
+    this.configs = configs ?? new ConfigsRepository(dataSource);
+    this.executionSecrets = executionSecrets ?? new ExecutionSecretsRepository(dataSource);
+  }
 
   async rotate(opts: RotationOptions = {}): Promise<RotationReport> {
     const batchSize = opts.batchSize ?? ROTATION_BATCH;
@@ -84,9 +92,7 @@ export class KeyRotationService {
         report.complete = false;
         break;
       }
-      const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.scope', 'c.key', 'c.ciphertext', 'c.keyId']).where('c.ciphertext IS NOT NULL');
-      if (after) qb.andWhere('(c.scope > :scope OR (c.scope = :scope AND c.key > :key))', after);
-      const rows = await qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(batchSize).getMany();
+      const rows = await this.configs.tokensAfter(after, batchSize);
       if (rows.length === 0) {
         configsDone = true;
         break;
@@ -100,9 +106,7 @@ export class KeyRotationService {
         (id) => ({ table: 'configs', scope: id.scope, key: id.key }),
         (row) => this.crypto.rebind(row.old, row.id),
       );
-      await this.commit(report, actor, 'configs', candidates, (em, c) =>
-        em.createQueryBuilder().update(ConfigEntity).set({ ciphertext: c.next, keyId: this.crypto.currentKeyId }).where({ scope: c.id.scope, key: c.id.key, ciphertext: c.old }).execute(),
-      );
+      await this.commit(report, actor, 'configs', candidates, (em, c) => this.configs.swapToken(em, c.id, c.old, c.next, this.crypto.currentKeyId));
       opts.onProgress?.(report);
       if (rows.length < batchSize) {
         configsDone = true;
@@ -112,15 +116,12 @@ export class KeyRotationService {
 
     // Dynamic secrets of executions, keyset on id.
     let afterId = 0;
-    for (let more = configsDone && (await this.hasTable('execution_secrets')); more; ) {
+    for (let more = configsDone && (await this.executionSecrets.exists()); more; ) {
       if (!budgetLeft()) {
         report.complete = false;
         break;
       }
-      const rows: { id: number | string; ciphertext: string; key_id: string | null }[] = await this.dataSource.query(
-        'SELECT id, ciphertext, key_id FROM execution_secrets WHERE id > ? ORDER BY id ASC LIMIT ?',
-        [afterId, batchSize],
-      );
+      const rows = await this.executionSecrets.tokensAfter(afterId, batchSize);
       if (rows.length === 0) break;
       afterId = Number(rows[rows.length - 1].id);
       const candidates = this.sort(
@@ -129,9 +130,7 @@ export class KeyRotationService {
         (id) => ({ table: 'execution_secrets', id }),
         (row) => (this.crypto.isCurrent(row.old) ? row.old : this.crypto.reencrypt(row.old)),
       );
-      await this.commit(report, actor, 'execution_secrets', candidates, (em, c) =>
-        em.createQueryBuilder().update(ExecutionSecret).set({ ciphertext: c.next, keyId: this.crypto.currentKeyId }).where('id = :id AND ciphertext = :old', { id: c.id, old: c.old }).execute(),
-      );
+      await this.commit(report, actor, 'execution_secrets', candidates, (em, c) => this.executionSecrets.swapToken(em, c.id, c.old, c.next, this.crypto.currentKeyId));
       opts.onProgress?.(report);
       more = rows.length === batchSize;
     }
@@ -175,7 +174,7 @@ export class KeyRotationService {
     actor: Principal,
     table: string,
     candidates: Candidate<Id>[],
-    update: (em: Parameters<Parameters<typeof inTransaction>[1]>[0], c: Candidate<Id>) => Promise<{ affected?: number | null }>,
+    update: (em: EntityManager, c: Candidate<Id>) => Promise<boolean>,
   ): Promise<void> {
     report.batches++;
     if (candidates.length === 0) return;
@@ -185,8 +184,7 @@ export class KeyRotationService {
       let relabelled = 0;
       let lost = 0;
       for (const c of candidates) {
-        const result = await update(em, c);
-        if ((result.affected ?? 0) === 0) lost++;
+        if (!(await update(em, c))) lost++;
         else if (c.relabel) relabelled++;
         else done++;
       }
@@ -201,14 +199,5 @@ export class KeyRotationService {
   /** The stored secrets counted by the key they are under (see keyCensus): what a rotation has left to do. */
   status(): Promise<KeyCensus> {
     return keyCensus(this.dataSource, this.crypto);
-  }
-
-  private async hasTable(name: string): Promise<boolean> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      return await runner.hasTable(name);
-    } finally {
-      await runner.release();
-    }
   }
 }

@@ -1,7 +1,9 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../common/database';
+import { ConfigsRepository } from '../configs/configs.repository';
+import { ExecutionSecretsRepository } from '../executions/execution-secrets.repository';
 import { CryptoService } from './crypto.service';
 
 /** The configured keys open none of the stored secrets: the service must not start. */
@@ -69,50 +71,27 @@ const MAX_LISTED = 100;
 export async function keyCensus(dataSource: DataSource, crypto: CryptoService): Promise<KeyCensus> {
   const census: KeyCensus = { total: 0, current: 0, previous: 0, unknown: 0, unknownKeyIds: [], stranded: [], labelled: 0 };
   const ids = crypto.keyIds;
+  const configs = new ConfigsRepository(dataSource);
+  const executionSecrets = new ExecutionSecretsRepository(dataSource);
 
   // Rows with no key id yet: open them once and record it.
-  let after: { scope: string; key: string } | null = null;
-  for (;;) {
-    const rows: { scope: string; key: string; ciphertext: string }[] = await dataSource.query(
-      'SELECT scope, `key`, ciphertext FROM configs WHERE key_id IS NULL AND ciphertext IS NOT NULL' +
-        (after ? ' AND (scope > ? OR (scope = ? AND `key` > ?))' : '') +
-        ' ORDER BY scope, `key` LIMIT ' + LABEL_BATCH,
-      after ? [after.scope, after.scope, after.key] : [],
-    );
-    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l) => l.id !== null);
-    if (labels.length > 0) {
-      // One transaction a batch (not a commit per row).
-      await inTransaction(dataSource, async (em) => {
-        for (const { r, id } of labels) await em.query('UPDATE configs SET key_id = ? WHERE scope = ? AND `key` = ? AND ciphertext = ? AND key_id IS NULL', [id, r.scope, r.key, r.ciphertext]);
-      });
-      census.labelled += labels.length;
-    }
-    if (rows.length < LABEL_BATCH) break;
-    after = { scope: rows[rows.length - 1].scope, key: rows[rows.length - 1].key };
-  }
-  let afterId = 0;
-  for (;;) {
-    const rows: { id: number | string; ciphertext: string }[] = await dataSource.query(
-      `SELECT id, ciphertext FROM execution_secrets WHERE key_id IS NULL AND id > ? ORDER BY id LIMIT ${LABEL_BATCH}`,
-      [afterId],
-    );
-    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l) => l.id !== null);
-    if (labels.length > 0) {
-      await inTransaction(dataSource, async (em) => {
-        for (const { r, id } of labels) await em.query('UPDATE execution_secrets SET key_id = ? WHERE id = ? AND ciphertext = ? AND key_id IS NULL', [id, r.id, r.ciphertext]);
-      });
-      census.labelled += labels.length;
-    }
-    if (rows.length < LABEL_BATCH) break;
-    afterId = Number(rows[rows.length - 1].id);
-  }
+  census.labelled += await labelAll(
+    dataSource,
+    crypto,
+    (after: { scope: string; key: string } | null) => configs.unlabelledAfter(after, LABEL_BATCH),
+    (last) => ({ scope: last.scope, key: last.key }),
+    (em, token, id) => configs.label(em, token, id),
+  );
+  census.labelled += await labelAll(
+    dataSource,
+    crypto,
+    (afterId: number | null) => executionSecrets.unlabelledAfter(afterId ?? 0, LABEL_BATCH),
+    (last) => Number(last.id),
+    (em, token, id) => executionSecrets.label(em, token, id),
+  );
 
   // Counted per key id (read off the key_id index).
-  const groups: { t: string; k: string | null; n: number | string }[] = await dataSource.query(
-    "SELECT 'c' AS t, key_id AS k, COUNT(*) AS n FROM configs WHERE ciphertext IS NOT NULL GROUP BY key_id " +
-      "UNION ALL SELECT 'x', key_id, COUNT(*) FROM execution_secrets GROUP BY key_id",
-  );
-  for (const g of groups) {
+  for (const g of [...(await configs.countByKeyId()), ...(await executionSecrets.countByKeyId())]) {
     const n = Number(g.n);
     census.total += n;
     if (g.k === ids[0]) census.current += n;
@@ -124,18 +103,38 @@ export async function keyCensus(dataSource: DataSource, crypto: CryptoService): 
   }
   if (census.unknown === 0) return census;
   // The stranded rows by place (a NULL key id is left only on a row no configured key opens).
-  const placeholders = ids.map(() => '?').join(', ');
-  const strandedConfigs: { scope: string; key: string }[] = await dataSource.query(
-    `SELECT scope, \`key\` FROM configs WHERE ciphertext IS NOT NULL AND (key_id IS NULL OR key_id NOT IN (${placeholders})) ORDER BY scope, \`key\` LIMIT ${MAX_LISTED}`,
-    [...ids],
-  );
-  for (const r of strandedConfigs) census.stranded.push({ table: 'configs', scope: r.scope, key: r.key });
-  const strandedExec: { id: number | string }[] = await dataSource.query(
-    `SELECT id FROM execution_secrets WHERE key_id IS NULL OR key_id NOT IN (${placeholders}) ORDER BY id LIMIT ${MAX_LISTED - census.stranded.length + 1}`,
-    [...ids],
-  );
-  for (const r of strandedExec) if (census.stranded.length < MAX_LISTED) census.stranded.push({ table: 'execution_secrets', id: String(r.id) });
+  for (const r of await configs.placesNotUnder(ids, MAX_LISTED)) census.stranded.push({ table: 'configs', scope: r.scope, key: r.key });
+  for (const r of await executionSecrets.idsNotUnder(ids, MAX_LISTED - census.stranded.length + 1)) {
+    if (census.stranded.length < MAX_LISTED) census.stranded.push({ table: 'execution_secrets', id: String(r.id) });
+  }
   return census;
+}
+
+/**
+ * Opens every token `page` yields without a key id, a batch at a time, and records the key id of
+ * each one a configured key opens (one transaction a batch, not a commit per row); how many.
+ */
+async function labelAll<T extends { ciphertext: string }, C>(
+  dataSource: DataSource,
+  crypto: CryptoService,
+  page: (after: C | null) => Promise<T[]>,
+  cursor: (last: T) => C,
+  label: (em: EntityManager, token: T, keyId: string) => Promise<void>,
+): Promise<number> {
+  let labelled = 0;
+  let after: C | null = null;
+  for (;;) {
+    const rows = await page(after);
+    const labels = rows.map((r) => ({ r, id: openedBy(crypto, r.ciphertext) })).filter((l): l is { r: T; id: string } => l.id !== null);
+    if (labels.length > 0) {
+      await inTransaction(dataSource, async (em) => {
+        for (const { r, id } of labels) await label(em, r, id);
+      });
+      labelled += labels.length;
+    }
+    if (rows.length < LABEL_BATCH) return labelled;
+    after = cursor(rows[rows.length - 1]);
+  }
 }
 
 /** The id of the configured key that opens a token, or null when none does. */

@@ -2,14 +2,15 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { ConfigsModule } from '../configs/configs.module';
 import { SdkService } from '../configs/sdk.service';
+import { ExecutionSecretsRepository } from './execution-secrets.repository';
 import { ExecutionsController } from './executions.controller';
 import { ExecutionsService } from './executions.service';
 
 @Module({
   imports: [ConfigsModule, AuthModule],
   controllers: [ExecutionsController],
-  providers: [ExecutionsService],
-  exports: [ExecutionsService],
+  providers: [ExecutionsService, ExecutionSecretsRepository],
+  exports: [ExecutionsService, ExecutionSecretsRepository],
 })
 export class ExecutionsModule implements OnModuleInit {
   constructor(

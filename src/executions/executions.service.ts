@@ -6,6 +6,7 @@ import { AuditInput, AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { TokensService } from '../auth/tokens.service';
 import { inTransaction, timeParam } from '../common/database';
+import { lockedForWrite } from '../common/dialect';
 import { AppError, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
@@ -244,7 +245,7 @@ export class ExecutionsService {
   private async findOwned(em: EntityManager, orgId: string | null, id: string, lock: boolean): Promise<Execution> {
     const qb = em.getRepository(Execution).createQueryBuilder('e').where('e.id = :id', { id });
     if (orgId) qb.andWhere('e.orgId = :orgId', { orgId });
-    if (lock && this.dataSource.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');
+    if (lock) lockedForWrite(this.dataSource, qb);
     const execution = await qb.getOne();
     if (!execution) throw executionNotFound();
     return execution;

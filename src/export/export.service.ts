@@ -5,10 +5,11 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
+import { isSqlite } from '../common/dialect';
 import { badRequest, forbidden } from '../common/errors';
-import { ConfigType } from '../configs/config.entity';
+import { ConfigsRepository, ExportRow } from '../configs/configs.repository';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { Org } from '../scopes/org.entity';
+import { OrgsRepository } from '../scopes/orgs.repository';
 import { isUuid } from '../common/params';
 import type { Scrubber } from '../scrubber/scrubber';
 import { SecretRegistry } from '../scrubber/secret-registry';
@@ -33,16 +34,6 @@ export interface ExportHooks {
 
 /** Rows read per query; each page is written as one chunk. */
 export const EXPORT_PAGE = 1000;
-
-interface PageRow {
-  scope: string;
-  key: string;
-  type: ConfigType;
-  value: string | null;
-  has_value: number | boolean;
-  description: string | null;
-  ciphertext?: string | null;
-}
 
 /** Where an export reads from: every query of one export sees one and the same state of the database. */
 interface Snapshot {
@@ -73,6 +64,8 @@ export class ExportService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
     private readonly secrets: SecretRegistry,
+    private readonly configs: ConfigsRepository,
+    private readonly orgs: OrgsRepository,
   ) {}
 
   /** The scope to export (null: all), checked against the principal: admin any, org_admin its own org. */
@@ -84,7 +77,7 @@ export class ExportService {
     }
     if (scope === undefined || scope === 'all') return null;
     if (scope === GLOBAL_SCOPE) return GLOBAL_SCOPE;
-    if (!isUuid(scope) || !(await this.dataSource.getRepository(Org).exists({ where: { id: scope } }))) {
+    if (!isUuid(scope) || !(await this.orgs.exists(scope))) {
       throw badRequest('INVALID_SCOPE', 'scope must be "all", "global" or the id of an org');
     }
     return scope;
@@ -129,7 +122,7 @@ export class ExportService {
    */
   private async snapshot(): Promise<Snapshot> {
     const options = this.dataSource.options as { type: string; database?: string };
-    if (options.type !== 'better-sqlite3') {
+    if (!isSqlite(this.dataSource)) {
       const runner = this.dataSource.createQueryRunner();
       await runner.connect();
       try {
@@ -180,7 +173,7 @@ export class ExportService {
 
   /** In-memory SQLite: no second connection to read a snapshot from, so the export holds the lock. */
   private locksForSnapshot(): boolean {
-    return this.dataSource.options.type === 'better-sqlite3' && isMemorySqlite((this.dataSource.options as { database?: string }).database);
+    return isSqlite(this.dataSource) && isMemorySqlite((this.dataSource.options as { database?: string }).database);
   }
 
   /** The in-memory SQLite fallback: a transaction held (under the service's lock) until close(). */
@@ -266,28 +259,12 @@ export class ExportService {
 
   private async orgNames(snapshot: Snapshot, scope: string | null): Promise<Map<string, string>> {
     if (scope === GLOBAL_SCOPE) return new Map();
-    const rows = scope === null ? await snapshot.query<Org>('SELECT id, name FROM orgs', []) : await snapshot.query<Org>('SELECT id, name FROM orgs WHERE id = ?', [scope]);
+    const rows = await this.orgs.refsIn((sql, params) => snapshot.query(sql, params), scope);
     return new Map(rows.map((o) => [o.id, o.name]));
   }
 
-  /** One page in (scope, key) order after `after` (keyset); the same few SQL texts every page. */
-  private page(snapshot: Snapshot, scope: string | null, after: { scope: string; key: string } | null, portable: boolean): Promise<PageRow[]> {
-    // A portable bundle never reads a ciphertext.
-    const columns = `scope, \`key\`, type, value, has_value, description${portable ? '' : ', ciphertext'}`;
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (scope !== null) {
-      where.push('scope = ?');
-      params.push(scope);
-      if (after) {
-        where.push('`key` > ?');
-        params.push(after.key);
-      }
-    } else if (after) {
-      where.push('(scope > ? OR (scope = ? AND `key` > ?))');
-      params.push(after.scope, after.scope, after.key);
-    }
-    const sql = `SELECT ${columns} FROM configs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY scope ASC, \`key\` ASC LIMIT ${EXPORT_PAGE}`;
-    return snapshot.query<PageRow>(sql, params);
+  /** One page in (scope, key) order after `after` (keyset); a portable bundle never reads a ciphertext. */
+  private page(snapshot: Snapshot, scope: string | null, after: { scope: string; key: string } | null, portable: boolean): Promise<ExportRow[]> {
+    return this.configs.exportPage((sql, params) => snapshot.query(sql, params), scope, after, !portable, EXPORT_PAGE);
   }
 }

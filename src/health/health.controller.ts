@@ -1,5 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiExtraModels, ApiInternalServerErrorResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { isSqlite } from '../common/dialect';
 import { ErrorDto } from '../common/openapi';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply } from 'fastify';
@@ -113,9 +114,9 @@ export class HealthController {
       await within(this.dataSource.query('SELECT 1'), PROBE_MS);
       return 'up';
     } catch {
-      const options = this.dataSource.options as { type: string; url?: string };
-      if (options.type !== 'mysql' || !options.url) return 'down';
-      return (await this.answersOutsidePool(options.url)) ? 'busy' : 'down';
+      const url = (this.dataSource.options as { url?: string }).url;
+      if (isSqlite(this.dataSource) || !url) return 'down';
+      return (await this.answersOutsidePool(url)) ? 'busy' : 'down';
     }
   }
 

@@ -1,30 +1,24 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
 import { isUniqueViolation } from '../common/database';
 import { conflict, notFound } from '../common/errors';
 import { parseLimit, textCursor } from '../common/paging';
 import { isUuid } from '../common/params';
 import { Org } from './org.entity';
 import { confusableWith, normalizeOrgName } from './org-names';
+import { OrgsRepository } from './orgs.repository';
 
 /** The orgs list's cursor: the last name of the page (names are 1-100 characters). */
 const NAME_CURSOR = textCursor('n', (name) => name.length > 0 && name.length <= 100);
 
 @Injectable()
 export class OrgsService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
-
-  private get repo() {
-    return this.dataSource.getRepository(Org);
-  }
+  constructor(private readonly repo: OrgsRepository) {}
 
   async create(requested: string): Promise<Org> {
     const name = normalizeOrgName(requested);
     // Checked against every name (orgs are few); two admins racing two look-alikes can both win.
-    const names = (await this.repo.find({ select: { name: true } })).map((o) => o.name);
-    if (confusableWith(name, names) !== null) {
+    if (confusableWith(name, await this.repo.allNames()) !== null) {
       throw conflict('ORG_NAME_CONFUSABLE', 'An org whose name looks the same exists already; choose a name that reads differently');
     }
     const org = Object.assign(new Org(), { id: randomUUID(), name, createdAt: new Date() });
@@ -42,10 +36,7 @@ export class OrgsService {
     const limit = parseLimit(page.limit);
     const after = NAME_CURSOR.decode(page.cursor);
     if (onlyId === null) return { items: [], nextCursor: null };
-    const qb = this.repo.createQueryBuilder('o');
-    if (onlyId) qb.andWhere('o.id = :onlyId', { onlyId });
-    if (after !== undefined) qb.andWhere('o.name > :after', { after });
-    const rows = await qb.orderBy('o.name', 'ASC').limit(limit + 1).getMany();
+    const rows = await this.repo.page(onlyId, after, limit + 1);
     const more = rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     return { items, nextCursor: more ? NAME_CURSOR.encode(items[items.length - 1].name) : null };
@@ -53,11 +44,11 @@ export class OrgsService {
 
   async find(id: string): Promise<Org | null> {
     if (!isUuid(id)) return null;
-    return this.repo.findOne({ where: { id } });
+    return this.repo.byId(id);
   }
 
   async findByName(name: string): Promise<Org | null> {
-    return this.repo.findOne({ where: { name: normalizeOrgName(name) } });
+    return this.repo.byName(normalizeOrgName(name));
   }
 
   /** An org by id or, failing that, by exact name (X-Bifrost-Org accepts either). */

@@ -71,8 +71,11 @@ const peakRss = () => mib(process.resourceUsage().maxRSS * 1024);
 async function open(url: string) {
   // The compiled CLI (`npm run build` first): its Nest graph needs the decorator metadata that tsc
   // emits and tsx does not.
-  const { openCli } = require(join(__dirname, '..', '..', 'dist', 'cli', 'cli-context.js')) as typeof import('../../src/cli/cli-context');
-  return openCli(loadEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', DATABASE_URL: url, BIFROST_SECRET_KEY: SECRET_KEY }), { checkKeys: false });
+  const { migrate, openCli } = require(join(__dirname, '..', '..', 'dist', 'cli', 'cli-context.js')) as typeof import('../../src/cli/cli-context');
+  const env = loadEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', DATABASE_URL: url, BIFROST_SECRET_KEY: SECRET_KEY });
+  // The CLI opens only a database that exists (a fresh SQLite file is created by migrating it).
+  await migrate(env);
+  return openCli(env, { checkKeys: false });
 }
 
 /** Child: fills the database with `n` configs, straight SQL in batches. */
