@@ -267,7 +267,7 @@ describe('the bifrost CLI beside a live service', () => {
 
   (onMysql ? it.skip : it)('SQLite: the CLI waits its turn while another process holds the write lock longer than the old 5 s busy timeout', async () => {
     t = await startApp({ db });
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const Database = require('better-sqlite3') as new (path: string) => { exec(sql: string): void; close(): void };
     const other = new Database(db.url.slice('sqlite:'.length));
     other.exec('BEGIN IMMEDIATE');
@@ -297,7 +297,7 @@ describe('the bifrost CLI beside a live service', () => {
     const admin = bearer(t.adminToken);
     await t.http().put(`/api/scopes/${acme.org.id}/configs/read_me`).set(admin).send({ type: 'string', value: 'committed' }).expect(201);
     // Another process's write transaction, as the CLI holds it: a connection of its own on the file.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const Database = require('better-sqlite3') as new (path: string) => { exec(sql: string): void; close(): void };
     const other = new Database(db.url.slice('sqlite:'.length));
     try {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CLI } from './helpers/processes';
 import { bearer, seedOrg, startApp, TEST_SECRET_KEY, TestApp } from './helpers/test-app';
 import { rawRows } from './helpers/raw-db';

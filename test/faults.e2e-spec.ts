@@ -97,7 +97,7 @@ const within = <T>(ms: number, p: PromiseLike<T>, what: string): Promise<T> =>
 
 const describeOnMysql = onMysql ? describe : describe.skip;
 if (!onMysql) {
-  // eslint-disable-next-line no-console
+   
   console.info('faults.e2e-spec: skipped on SQLite (an embedded file database has no connection to cut and no second instance to share it); run with DATABASE_URL=mysql://...');
 }
 

@@ -1,5 +1,5 @@
 import { rawCount } from './helpers/raw-db';
-import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
+import { bearer, seedOrg, startApp } from './helpers/test-app';
 
 /**
  * Issue 17: BIFROST_STRICT_SECRET_READS. On, a secret's plaintext goes only to a read made with a

@@ -13,11 +13,11 @@ type Patched = { prototype: Record<string, (...args: unknown[]) => unknown> };
 /** Every SQL text sent to the database while `work` runs. */
 async function statementsOf(work: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
-  /* eslint-disable @typescript-eslint/no-require-imports */
+   
   const targets: [Patched, string[]][] = onMysql
     ? [[require(join(dirname(require.resolve('mysql2')), 'lib', 'base', 'connection.js')) as Patched, ['query', 'execute']]]
     : [[require('typeorm/driver/better-sqlite3/BetterSqlite3QueryRunner').BetterSqlite3QueryRunner as Patched, ['query']]];
-  /* eslint-enable @typescript-eslint/no-require-imports */
+   
   const originals: [Patched, string, (...args: unknown[]) => unknown][] = [];
   for (const [cls, methods] of targets) {
     for (const method of methods) {

@@ -15,8 +15,6 @@ import { KeyRotationService } from '../crypto/key-rotation.service';
 import { verifyStoredKeys } from '../crypto/startup-key-check';
 import { ExportService } from '../export/export.service';
 import { ImportService } from '../export/import.service';
-import { ExecutionSecretsRepository } from '../executions/execution-secrets.repository';
-import { OrgsRepository } from '../scopes/orgs.repository';
 import { OrgsService } from '../scopes/orgs.service';
 import { cliDatabase, CliModule } from './cli.module';
 

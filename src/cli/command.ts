@@ -49,7 +49,7 @@ export interface CommandRun {
  * One `bifrost` subcommand. Its file exports it and `commands/index.ts` lists it: the parser, the
  * help texts and `--json` come from here, so a new command is a file and one line in that list.
  */
-export interface CliCommand<A = any> {
+export interface CliCommand<A = unknown> {
   /** The words that call it: `export`, `tokens create`. */
   name: string;
   /** One line for `bifrost --help`. */

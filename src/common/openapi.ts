@@ -163,7 +163,7 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
   doc.security = [{ bearer: [] }];
   (doc.info as Json).license = { name: 'UNLICENSED: private, all rights reserved' };
   doc.tags = TAGS;
-  for (const [path, item] of Object.entries(document.paths)) {
+  for (const item of Object.values(document.paths)) {
     for (const [method, op] of Object.entries(item as Record<string, Json>)) {
       if (!['get', 'put', 'post', 'patch', 'delete'].includes(method)) continue;
       const params = (op.parameters as Json[] | undefined) ?? [];

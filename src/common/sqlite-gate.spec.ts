@@ -145,7 +145,7 @@ describe('SQLite journal recovery', () => {
       await appendRows(ds, 't', ['v'], [['left behind']]);
       // The process stops before the writer is free: the row is only in the journal.
       const path = join(dir, 'db.sqlite');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+       
       const Database = require('better-sqlite3') as new (p: string, o?: object) => { prepare(s: string): { all(): unknown[] }; close(): void };
       const journal = new Database(journalPath(path), { readonly: true });
       expect(journal.prepare('SELECT vals FROM pending').all()).toEqual([{ vals: '["left behind"]' }]);
@@ -182,7 +182,7 @@ describe('SQLite gate: another process holding the write lock', () => {
     ds = new DataSource(dataSourceOptions({ kind: 'sqlite', url: `sqlite:${path}`, sqlitePath: path, timeoutMs: 600 }, []));
     await ds.initialize();
     await ds.query('CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL)');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const Database = require('better-sqlite3') as new (p: string) => typeof other;
     other = new Database(path);
   });

