@@ -1,12 +1,16 @@
 import { construct, MatcherParts, SecretMatcherOptions } from './build';
 import * as jsonValue from './json-value';
 import * as prefilter from './prefilter';
+import * as regions from './regions';
 import * as scan from './scan';
+import * as wrapped from './wrapped';
 
 // Module constants, not imported bindings (each use of those is a property read): see scan.ts.
 const { redactionMarker, scrubJsonValue } = jsonValue;
 const { GRAM } = prefilter;
 const { findRegions } = scan;
+const { mergeRegions } = regions;
+const { joinedBlocks, originalRegions, wrappedSpan } = wrapped;
 
 /** An asynchronous build gives the event loop back at least this often (ms). */
 const SLICE_MS = 8;
@@ -80,9 +84,20 @@ export class SecretMatcher {
     return this.#t.numericPatterns;
   }
 
-  /** True when `text` contains any registered form. */
+  /**
+   * The longest text one match can cover, a form wrapped as base64 lines included, plus the line
+   * its block is recognised by: what a stream must hold back.
+   */
+  get span(): number {
+    return wrappedSpan(this.longest);
+  }
+
+  /** True when `text` contains any registered form, also where base64 lines wrap one. */
   containsSecret(text: string): boolean {
-    return text.length >= GRAM && !this.isEmpty && findRegions(this.#t, text, true) !== null;
+    if (text.length < GRAM || this.isEmpty) return false;
+    if (findRegions(this.#t, text, true) !== null) return true;
+    for (const block of joinedBlocks(text)) if (findRegions(this.#t, block.text, true) !== null) return true;
+    return false;
   }
 
   /** `text` with every region covered by a registered form replaced with `[REDACTED]`. */
@@ -104,9 +119,21 @@ export class SecretMatcher {
     return scrubJsonValue(value, this);
   }
 
-  /** The merged regions `[start0, end0, ...]` covered by matches (see findRegions), or null when there is none. */
+  /**
+   * The merged regions `[start0, end0, ...]` covered by matches (see findRegions), also where
+   * base64 lines wrap a form (see wrapped.ts), or null when there is none.
+   */
   regions(text: string): number[] | null {
     if (text.length < GRAM || this.isEmpty) return null;
-    return findRegions(this.#t, text, false);
+    const direct = findRegions(this.#t, text, false);
+    const blocks = joinedBlocks(text);
+    if (blocks.length === 0) return direct;
+    const lists = direct === null ? [] : [direct];
+    for (const block of blocks) {
+      const found = findRegions(this.#t, block.text, false);
+      if (found !== null) lists.push(originalRegions(block, found));
+    }
+    if (lists.length === 0) return null;
+    return lists.length === 1 ? lists[0] : mergeRegions(lists);
   }
 }
