@@ -2,7 +2,7 @@ import { StreamableFile } from '@nestjs/common';
 import { Transform, TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { mergeRegions } from './matcher/regions';
-import { redactionMarker, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
+import { decodedViews, redactionMarker, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
 
 export { mergeRegions };
 
@@ -64,7 +64,10 @@ export class Scrubber implements TextScrubber {
   }
 
   containsSecret(text: string): boolean {
-    for (const m of this.matchers) if (m.containsSecret(text)) return true;
+    const ms = this.matchers;
+    if (ms.length === 1) return ms[0].containsSecret(text);
+    const views = ms.length === 0 ? [] : decodedViews(text);
+    for (const m of ms) if (m.containsSecret(text, views)) return true;
     return false;
   }
 
@@ -72,9 +75,11 @@ export class Scrubber implements TextScrubber {
     const ms = this.matchers;
     if (ms.length === 0) return text;
     if (ms.length === 1) return ms[0].scrub(text);
+    // The decoded views of the text are the same for every matcher: computed once.
+    const views = decodedViews(text);
     const lists: number[][] = [];
     for (const m of ms) {
-      const r = m.regions(text);
+      const r = m.regions(text, views);
       if (r !== null) lists.push(r);
     }
     if (lists.length === 0) return text;

@@ -271,16 +271,22 @@ export function base64Forms(s: string): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// hex and percent-encoding of every byte
+// hex, bytes read as latin1, percent-encoding of every byte
 
 /**
- * Hex of the UTF-8 bytes in both cases, and every byte percent-encoded in upper case (`%73%6B...`,
- * as byte-wise encoders write it; urlForms has the usual encodings in both cases).
+ * The forms the matcher needs to find a secret's hex (matcher/hex.ts decodes hex runs that hold a
+ * letter, byte for byte): its UTF-8 bytes read as latin1 when it is not ASCII, and its hex itself
+ * when that has no letter (then it is a run of decimal digits, which is not decoded). And every
+ * byte percent-encoded in upper case (`%73%6B...`, as byte-wise encoders write it; urlForms has the
+ * usual encodings in both cases).
  */
 export function byteForms(s: string): string[] {
-  const hex = Buffer.from(s, 'utf8').toString('hex');
-  const upper = hex.toUpperCase();
-  return [hex, upper, upper.replace(/../g, '%$&')];
+  const bytes = Buffer.from(s, 'utf8');
+  const hex = bytes.toString('hex');
+  const forms = [hex.toUpperCase().replace(/../g, '%$&')];
+  if (/[^\x00-\x7f]/.test(s)) forms.push(bytes.toString('latin1'));
+  if (!/[a-f]/.test(hex)) forms.push(hex);
+  return forms;
 }
 
 // ---------------------------------------------------------------------------------------------

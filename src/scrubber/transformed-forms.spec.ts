@@ -43,8 +43,28 @@ describe('hex forms', () => {
     );
   });
 
-  it('registers exactly the two hex cases and the upper-case per-byte percent form', () => {
-    expect(byteForms('sk_live_1')).toEqual(['736b5f6c6976655f31', '736B5F6C6976655F31', '%73%6B%5F%6C%69%76%65%5F%31']);
+  it('finds hex at either nibble alignment, in mixed case, inside a longer hex text', () => {
+    const secret = 'pässwörd-42';
+    const m = new SecretMatcher([secret]);
+    const hex = naiveHex(secret, false);
+    const mixed = [...hex].map((c, i) => (i % 3 === 0 ? c.toUpperCase() : c)).join('');
+    expect(m.scrub(`0x${mixed}`)).toBe(`0x${R}`);
+    expect(m.scrub(`ff00${hex}00ff`)).toBe(`ff00${R}00ff`);
+    expect(m.scrub(`f${hex}0`)).toBe(`f${R}0`); // odd alignment
+  });
+
+  it('finds the hex of a secret whose hex is decimal digits only', () => {
+    const secret = 'abcdefghi'; // 616263646566676869
+    const m = new SecretMatcher([secret]);
+    expect(naiveHex(secret, false)).toMatch(/^[0-9]+$/);
+    expect(m.scrub(`n=${naiveHex(secret, false)}.`)).toBe(`n=${R}.`);
+  });
+
+  it('registers the per-byte percent form, the latin1 reading of a non-ASCII secret, and hex only when it has no letter', () => {
+    expect(byteForms('sk_live_1')).toEqual(['%73%6B%5F%6C%69%76%65%5F%31']);
+    expect(byteForms('abcd')).toEqual(['%61%62%63%64', '61626364']);
+    expect(byteForms('päss')).toEqual(['%70%C3%A4%73%73', Buffer.from('päss', 'utf8').toString('latin1')]);
+    expect(secretForms('sk_live_1')).toEqual(expect.arrayContaining(byteForms('sk_live_1')));
   });
 });
 
@@ -222,14 +242,14 @@ describe('false positives: ordinary values that contain no secret pass unchanged
     expect(m.scrub(text)).toBe(text.replace(naiveHex(secret, true), R));
   });
 
-  it('registers the new forms for one secret alone (a single-secret matcher attributes redactions)', () => {
+  it('finds the new forms with a matcher of one secret (redactions are attributed that way)', () => {
     const secret = `o'neil-$ecret`;
     const forms = secretForms(secret);
-    for (const f of [naiveHex(secret, false), naiveHex(secret, true), naivePercentAll(secret), "o''neil-$ecret", "o'\\''neil-$ecret"]) {
-      expect(forms).toContain(f);
-    }
+    for (const f of ["o''neil-$ecret", "o'\\''neil-$ecret", `o'"'"'neil-$ecret`]) expect(forms).toContain(f);
     const one = new SecretMatcher([secret]);
     expect(one.secretCount).toBe(1);
-    expect(one.containsSecret(`x ${naiveHex(secret, true)} y`)).toBe(true);
+    for (const text of [naiveHex(secret, true), naiveHex(secret, false), naivePercentAll(secret), wrap(Buffer.concat([randomBytes(47), Buffer.from(secret)]), 64, '\n')]) {
+      expect(one.containsSecret(`x ${text} y`)).toBe(true);
+    }
   });
 });

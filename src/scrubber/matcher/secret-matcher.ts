@@ -1,8 +1,11 @@
 import { construct, MatcherParts, SecretMatcherOptions } from './build';
 import * as jsonValue from './json-value';
 import * as prefilter from './prefilter';
+import * as hex from './hex';
 import * as regions from './regions';
 import * as scan from './scan';
+import * as viewsModule from './views';
+import type { View } from './views';
 import * as wrapped from './wrapped';
 
 // Module constants, not imported bindings (each use of those is a property read): see scan.ts.
@@ -10,7 +13,17 @@ const { redactionMarker, scrubJsonValue } = jsonValue;
 const { GRAM } = prefilter;
 const { findRegions } = scan;
 const { mergeRegions } = regions;
-const { joinedBlocks, originalRegions, wrappedSpan } = wrapped;
+const { joinedBlocks, wrappedSpan } = wrapped;
+const { hexViews } = hex;
+const { originalRegions } = viewsModule;
+
+/** The views of a text that every matcher scans besides the text: its wrapped base64 blocks joined, its hex decoded. */
+export function decodedViews(text: string): View[] {
+  if (text.length < 2 * GRAM) return [];
+  const out = joinedBlocks(text);
+  for (const v of hexViews(text)) out.push(v);
+  return out;
+}
 
 /** An asynchronous build gives the event loop back at least this often (ms). */
 const SLICE_MS = 8;
@@ -92,11 +105,11 @@ export class SecretMatcher {
     return wrappedSpan(this.longest);
   }
 
-  /** True when `text` contains any registered form, also where base64 lines wrap one. */
-  containsSecret(text: string): boolean {
+  /** True when `text` contains any registered form, also in its decoded views (see decodedViews). */
+  containsSecret(text: string, views?: readonly View[]): boolean {
     if (text.length < GRAM || this.isEmpty) return false;
     if (findRegions(this.#t, text, true) !== null) return true;
-    for (const block of joinedBlocks(text)) if (findRegions(this.#t, block.text, true) !== null) return true;
+    for (const view of views ?? decodedViews(text)) if (view.text.length >= GRAM && findRegions(this.#t, view.text, true) !== null) return true;
     return false;
   }
 
@@ -120,18 +133,19 @@ export class SecretMatcher {
   }
 
   /**
-   * The merged regions `[start0, end0, ...]` covered by matches (see findRegions), also where
-   * base64 lines wrap a form (see wrapped.ts), or null when there is none.
+   * The merged regions `[start0, end0, ...]` covered by matches (see findRegions), in the text or
+   * in its decoded views (computed here unless given: several matchers share them), or null.
    */
-  regions(text: string): number[] | null {
+  regions(text: string, views?: readonly View[]): number[] | null {
     if (text.length < GRAM || this.isEmpty) return null;
     const direct = findRegions(this.#t, text, false);
-    const blocks = joinedBlocks(text);
-    if (blocks.length === 0) return direct;
+    const decodedViewsOfText = views ?? decodedViews(text);
+    if (decodedViewsOfText.length === 0) return direct;
     const lists = direct === null ? [] : [direct];
-    for (const block of blocks) {
-      const found = findRegions(this.#t, block.text, false);
-      if (found !== null) lists.push(originalRegions(block, found));
+    for (const view of decodedViewsOfText) {
+      if (view.text.length < GRAM) continue;
+      const found = findRegions(this.#t, view.text, false);
+      if (found !== null) lists.push(originalRegions(view, found));
     }
     if (lists.length === 0) return null;
     return lists.length === 1 ? lists[0] : mergeRegions(lists);

@@ -1,3 +1,5 @@
+import type { View } from './views';
+
 /**
  * Base64 wrapped at a fixed width (PEM at 64 columns, MIME at 76), where a line break may fall
  * anywhere inside a secret's base64 run. Registering every break position would multiply the
@@ -5,8 +7,8 @@
  * the cost is one more pass over wrapped text only, whatever the number of secrets.
  *
  * A block is one or more full lines (exactly 64 or 76 base64 characters, all of one width, each
- * ended by a break), plus the base64 run that ends just before its first line (a line that starts
- * mid-text) and the one that starts after its last break. Breaks are `\n` or `\r\n`, raw or
+ * ended by a break; the first may follow other text on its line), plus the base64 run that ends
+ * just before its first line (a first line cut short) and the one that starts after its last break. Breaks are `\n` or `\r\n`, raw or
  * JSON-escaped (as in a serialized log line); `-` and `_` count as base64 (base64url).
  */
 
@@ -27,11 +29,6 @@ export function wrappedSpan(longest: number): number {
   return longest + 4 * Math.ceil(longest / WIDTHS[0]) + 2 * (WIDTHS[WIDTHS.length - 1] + 4);
 }
 
-/** A block joined: `text` without its breaks, and where each of its code units is in the original. */
-export interface JoinedBlock {
-  readonly text: string;
-  readonly at: Int32Array;
-}
 
 /**
  * The line breaks of a text in order, as [position, length]. Each kind's next occurrence is
@@ -69,18 +66,20 @@ class Breaks {
 }
 
 /** The wrapped base64 blocks of `text`, joined. Empty for a text without a line break. */
-export function joinedBlocks(text: string): JoinedBlock[] {
-  const blocks: JoinedBlock[] = [];
+export function joinedBlocks(text: string): View[] {
+  const blocks: View[] = [];
   if (text.length <= WIDTHS[0] + 1) return blocks; // a full line, a break, and more
-  // Lines between breaks: [start, end) of each line and the break that ends it.
   let lineStart = 0;
-  let block: { width: number; parts: number[] } | null = null;
+  // width 0: the block's first line is a base64 run of at least 64 after other text, and the next
+  // line decides the width.
+  let block: { width: number; firstRun: number; parts: number[] } | null = null;
   const breaks = new Breaks(text);
   for (let br = breaks.next(0); br !== null; br = breaks.next(br[0] + br[1])) {
     const [at, len] = br;
     const width = at - lineStart;
     const full = WIDTHS.includes(width) && allBase64(text, lineStart, at);
-    if (full && block !== null && block.width === width) {
+    if (block !== null && full && (block.width === width || (block.width === 0 && width <= block.firstRun))) {
+      block.width = width;
       block.parts.push(lineStart, at);
     } else {
       if (block !== null) blocks.push(finish(text, block.parts, lineStart));
@@ -95,7 +94,11 @@ export function joinedBlocks(text: string): JoinedBlock[] {
           if (k < end) parts.push(k, end);
         }
         parts.push(lineStart, at);
-        block = { width, parts };
+        block = { width, firstRun: width, parts };
+      } else {
+        let k = at;
+        while (k > lineStart && isBase64(text.charCodeAt(k - 1))) k--;
+        if (at - k >= WIDTHS[0]) block = { width: 0, firstRun: at - k, parts: [k, at] };
       }
     }
     lineStart = at + len;
@@ -116,25 +119,22 @@ function previousBreakStart(text: string, lineStart: number): number {
 }
 
 /** The block's parts, plus the base64 run after its last break, joined. */
-function finish(text: string, parts: number[], lastLineStart: number): JoinedBlock {
+function finish(text: string, parts: number[], lastLineStart: number): View {
   let k = lastLineStart;
   while (k < text.length && isBase64(text.charCodeAt(k))) k++;
   if (k > lastLineStart) parts.push(lastLineStart, k);
   let size = 0;
   for (let i = 0; i < parts.length; i += 2) size += parts[i + 1] - parts[i];
-  const at = new Int32Array(size);
+  const from = new Int32Array(size);
+  const to = new Int32Array(size);
   let joined = '';
   let n = 0;
   for (let i = 0; i < parts.length; i += 2) {
     joined += text.slice(parts[i], parts[i + 1]);
-    for (let p = parts[i]; p < parts[i + 1]; p++) at[n++] = p;
+    for (let p = parts[i]; p < parts[i + 1]; p++, n++) {
+      from[n] = p;
+      to[n] = p + 1;
+    }
   }
-  return { text: joined, at };
-}
-
-/** Regions found in a joined block, as regions of the original text (they cover the breaks inside). */
-export function originalRegions(block: JoinedBlock, regions: readonly number[]): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < regions.length; i += 2) out.push(block.at[regions[i]], block.at[regions[i + 1] - 1] + 1);
-  return out;
+  return { text: joined, from, to };
 }
