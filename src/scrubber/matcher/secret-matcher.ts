@@ -1,7 +1,7 @@
 import { construct, MatcherParts, SecretMatcherOptions } from './build';
+import * as hex from './hex';
 import * as jsonValue from './json-value';
 import * as prefilter from './prefilter';
-import * as hex from './hex';
 import * as regions from './regions';
 import * as scan from './scan';
 import * as viewsModule from './views';
@@ -36,8 +36,9 @@ function runToEnd<T>(gen: Generator<void, T, void>): T {
 }
 
 /**
- * Finds every registered form of every secret in one pass over a text and replaces each merged
- * region of matches with `[REDACTED]`.
+ * Finds every registered form of every secret in one pass over a text (and one over each of its
+ * views: wrapped base64 joined, hex decoded) and replaces each merged region of matches with
+ * `[REDACTED]`.
  *
  * Built once per set of secrets, then reused: scrubbing costs O(text length), independent of the
  * number of secrets (an Aho-Corasick automaton behind a 4-gram prefilter: see automaton.ts,
@@ -99,7 +100,8 @@ export class SecretMatcher {
 
   /**
    * The longest text one match can cover, a form wrapped as base64 lines included, plus the line
-   * its block is recognised by: what a stream must hold back.
+   * its block is recognised by: what a stream must hold back. (A decoded hex run is shorter: the
+   * per-byte percent form, three code units a byte, is among the forms that `longest` measures.)
    */
   get span(): number {
     return wrappedSpan(this.longest);

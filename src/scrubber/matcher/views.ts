@@ -1,6 +1,6 @@
 /**
  * A view of part of a text: what a stretch says once transformed back (a wrapped base64 block
- * joined), scanned by the same automaton as the text itself. Code unit i of the view
+ * joined, a hex run decoded), scanned by the same automaton as the text itself. Code unit i of the view
  * comes from the original's code units [from[i], to[i]).
  */
 export interface View {
