@@ -1,7 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import * as fc from 'fast-check';
 import { base64Run, byteForms, quotedForms, secretForms } from './secret-forms';
+import { Scrubber, ScrubStream } from './scrubber';
 import { SecretMatcher, redactionMarker } from './secret-matcher';
 
 const R = redactionMarker;
@@ -211,6 +213,42 @@ describe('base64 wrapped at 64 (PEM, \\n) and 76 (MIME, \\r\\n) columns', () => 
       const text = wrap(Buffer.concat([Buffer.alloc(pad * 3, 0x41), Buffer.from(secret)]), 64, '\n');
       expect(unwrap(many.scrub(text))).not.toContain(base64Run(Buffer.from(secret), 0));
     }
+  });
+});
+
+describe('a streamed answer', () => {
+  it('gives the same output as scrubbing the whole text, wrapped base64 and hex across chunk cuts included', async () => {
+    const secret = 'stream-secret-value-that-is-long-enough';
+    const scrubber = Scrubber.of([secret]);
+    const pieces = [
+      `-----BEGIN KEY-----\n${wrap(Buffer.concat([randomBytes(100), Buffer.from(secret), randomBytes(100)]), 64, '\n')}\n-----END KEY-----`,
+      wrap(Buffer.concat([randomBytes(37), Buffer.from(secret)]), 76, '\r\n'),
+      naiveHex(secret, true),
+      `0x${naiveHex(secret, false)}ff`,
+      'filler text with nothing secret in it',
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...pieces), { minLength: 5, maxLength: 60 }),
+        fc.array(fc.integer({ min: 1, max: 500 }), { minLength: 1, maxLength: 20 }),
+        async (parts, sizes) => {
+          const text = parts.join('\n');
+          const bytes = Buffer.from(text, 'utf8');
+          const chunks: Buffer[] = [];
+          for (let at = 0, k = 0; at < bytes.length; k++) {
+            const size = sizes[k % sizes.length];
+            chunks.push(bytes.subarray(at, at + size));
+            at += size;
+          }
+          const streamed: Buffer[] = [];
+          for await (const chunk of Readable.from(chunks).pipe(new ScrubStream(scrubber, 16))) streamed.push(Buffer.from(chunk));
+          const out = Buffer.concat(streamed).toString('utf8');
+          expect(out).toBe(scrubber.scrub(text));
+          for (const piece of unwrap(out).split(R)) expect(piece).not.toContain(base64Run(Buffer.from(secret), 1));
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });
 
