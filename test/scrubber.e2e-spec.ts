@@ -451,6 +451,119 @@ describe(`scrubber and executions (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
     });
   });
 
+  describe('transformed forms of a registered secret (hex, quoted, wrapped base64, upper-case percent)', () => {
+    const SECRET = `it's-a-$ecret "pa55" w0rd`;
+    const bytes = Buffer.from(SECRET, 'utf8');
+    const hex = bytes.toString('hex');
+    const percentAll = [...bytes].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join('');
+    const shellSingle = `'${SECRET.replace(/'/g, `'\\''`)}'`;
+    const shlex = `'${SECRET.replace(/'/g, `'"'"'`)}'`;
+    const shellDouble = `"${SECRET.replace(/["$`\\]/g, '\\$&')}"`;
+    const sql = `'${SECRET.replace(/'/g, "''")}'`;
+    /** base64 of a longer payload holding the secret at `offset`, wrapped at `width` columns with `eol`. */
+    const wrapped = (offset: number, width: number, eol: string): string => {
+      const b64 = Buffer.concat([Buffer.alloc(offset, 0x5a), bytes, Buffer.from('tail of the payload')]).toString('base64');
+      const lines: string[] = [];
+      for (let i = 0; i < b64.length; i += width) lines.push(b64.slice(i, i + width));
+      return lines.join(eol);
+    };
+    // Offsets that put a line break inside the secret's run, at each of the three byte offsets.
+    const pem = wrapped(40, 64, '\n');
+    const mime = wrapped(50, 76, '\r\n');
+    const pemAt2 = wrapped(35, 64, '\n');
+    const run = (offset: number) => {
+      const text = Buffer.concat([Buffer.alloc(offset, 0x5a), bytes, Buffer.alloc(3, 0x5a)]).toString('base64');
+      return text.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + bytes.length)) / 6));
+    };
+    const unwrap = (s: string) => s.replace(/\r\n|\n/g, '');
+    /** No transformed form of SECRET (nor its base64 run, once the lines are joined) in `text`. */
+    const expectClean = (text: string, where: string) => {
+      for (const form of [SECRET, hex, hex.toUpperCase(), percentAll, shellSingle.slice(1, -1), shlex.slice(1, -1), shellDouble.slice(1, -1), sql.slice(1, -1)]) {
+        if (text.includes(form)) throw new Error(`${where}: leaks a transformed form of the secret`);
+      }
+      for (const offset of [40, 50, 35]) if (unwrap(text).includes(run(offset))) throw new Error(`${where}: leaks the secret's wrapped base64`);
+    };
+    let execution: { id: string };
+
+    beforeAll(async () => {
+      // The wrapped runs really cross a line break (else the test would not test wrapping).
+      for (const [text, offset] of [[pem, 40], [mime, 50], [pemAt2, 35]] as const) {
+        expect(text.includes(run(offset))).toBe(false);
+        expect(unwrap(text).includes(run(offset))).toBe(true);
+      }
+      expect((await putConfig(acme.org.id, 'transformed_key', { type: 'secret', value: SECRET }, acme.orgAdmin)).status).toBe(201);
+      execution = await startExecution();
+    });
+
+    it('stores log lines with each form scrubbed, and keeps the text around them', async () => {
+      const lines = [
+        { level: 'debug', message: `sha input ${hex}` },
+        { level: 'debug', message: `HEX ${hex.toUpperCase()}` },
+        { level: 'info', message: `GET /cb?code=${percentAll}&state=1` },
+        { level: 'info', message: `+ curl -H ${shellSingle} https://api.test` },
+        { level: 'info', message: `+ python -c run ${shlex}` },
+        { level: 'info', message: `export TOKEN=${shellDouble}` },
+        { level: 'info', message: `UPDATE creds SET v = ${sql};` },
+        { level: 'info', message: `-----BEGIN PRIVATE KEY-----\n${pem}\n-----END PRIVATE KEY-----` },
+        { level: 'info', message: `Content-Transfer-Encoding: base64\r\n\r\n${mime}\r\n` },
+        { level: 'info', message: pemAt2 },
+      ];
+      await checked(api().post(`/api/executions/${execution.id}/logs`).set(bearer(acme.service)).send({ lines }), 'POST logs').then((r) => expect(r.status).toBe(204));
+      const rows = await rawRows<{ message: string }>(t, 'SELECT message FROM execution_logs WHERE execution_id = ? ORDER BY id', [execution.id]);
+      expect(rows.length).toBe(lines.length);
+      rows.forEach((row, i) => {
+        expectClean(row.message, `stored log ${i}`);
+        expect(row.message).toContain(REDACTED);
+      });
+      expect(rows.slice(0, 7).map((r) => r.message)).toEqual([
+        `sha input ${REDACTED}`,
+        `HEX ${REDACTED}`,
+        `GET /cb?code=${REDACTED}&state=1`,
+        `+ curl -H '${REDACTED}' https://api.test`,
+        `+ python -c run '${REDACTED}'`,
+        `export TOKEN="${REDACTED}"`,
+        `UPDATE creds SET v = '${REDACTED}';`,
+      ]);
+      expect(rows[7].message.startsWith('-----BEGIN PRIVATE KEY-----\n')).toBe(true);
+      expect(rows[7].message.endsWith('\n-----END PRIVATE KEY-----')).toBe(true);
+    });
+
+    it('stores the result and the error scrubbed, and answers them scrubbed', async () => {
+      const result = { digest: hex.toUpperCase(), cmd: `sh -c ${shellSingle}`, attachment: { data: mime }, pem: `-----BEGIN X-----\n${pem}\n-----END X-----\n` };
+      const error = { name: 'UploadFailed', message: `could not upload ${pemAt2} (${percentAll})` };
+      const res = await checked(api().post(`/api/executions/${execution.id}/finish`).set(bearer(acme.service)).send({ status: 'failed', result, error }), 'POST finish');
+      expect(res.status).toBe(200);
+      expectClean(JSON.stringify(res.body), 'finish answer');
+      expect(res.body.result.digest).toBe(REDACTED);
+      const [row] = await rawRows<{ result: string; error: string }>(t, 'SELECT result, error FROM executions WHERE id = ?', [execution.id]);
+      for (const [name, text] of [['result', row.result], ['error', row.error]] as const) {
+        expectClean(text, `stored ${name}`);
+        expectClean(JSON.stringify(JSON.parse(text)), `stored ${name} (parsed)`);
+        expect(text).toContain(REDACTED);
+      }
+      const stored = JSON.parse(row.result) as { digest: string; cmd: string; attachment: { data: string }; pem: string };
+      expect(stored.digest).toBe(REDACTED);
+      expect(stored.cmd).toBe(`sh -c '${REDACTED}'`);
+      expect(stored.attachment.data).toContain(REDACTED);
+      const read = await checked(api().get(`/api/executions/${execution.id}`).set(bearer(acme.member)), 'GET execution');
+      expectClean(JSON.stringify(read.body), 'GET execution');
+    });
+
+    it('lets ordinary hex, UUIDs, URLs and wrapped base64 of other data through unchanged', async () => {
+      const other = await startExecution();
+      const plainWrapped = Buffer.alloc(200, 7).toString('base64').replace(/(.{64})/g, '$1\n');
+      const lines = [
+        { level: 'info', message: 'commit 3f786850e387550fdab836ed7e6dc881de23001b' },
+        { level: 'info', message: 'request 123e4567-e89b-12d3-a456-426614174000 to https://api.example.com/v1/items?page=2' },
+        { level: 'info', message: plainWrapped },
+        { level: 'info', message: `echo 'it'\\''s fine' "and \\$this"` },
+      ];
+      await checked(api().post(`/api/executions/${other.id}/logs`).set(bearer(acme.service)).send({ lines }), 'POST logs').then((r) => expect(r.status).toBe(204));
+      const rows = await rawRows<{ message: string }>(t, 'SELECT message FROM execution_logs WHERE execution_id = ? ORDER BY id', [other.id]);
+      expect(rows.map((r) => r.message)).toEqual(lines.map((l) => l.message));
+    });
+  });
+
   afterAll(() => {
     for (const line of t?.logLines ?? []) expectNoSecret(line, 'log line');
   });

@@ -1,21 +1,10 @@
 import { StreamableFile } from '@nestjs/common';
 import { Transform, TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { redactionMarker, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
+import { mergeRegions } from './matcher/regions';
+import { decodedViews, redactionMarker, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
 
-/** Merges region lists `[start, end, ...]` (each sorted, disjoint) into one: overlapping or touching regions join. */
-export function mergeRegions(lists: number[][]): number[] {
-  const pairs: [number, number][] = [];
-  for (const list of lists) for (let i = 0; i < list.length; i += 2) pairs.push([list[i], list[i + 1]]);
-  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const out: number[] = [];
-  for (const [start, end] of pairs) {
-    if (out.length > 0 && out[out.length - 1] >= start) {
-      if (end > out[out.length - 1]) out[out.length - 1] = end;
-    } else out.push(start, end);
-  }
-  return out;
-}
+export { mergeRegions };
 
 /**
  * One or more matchers used as one: a text is scrubbed of the union of what each of them finds, so
@@ -67,15 +56,18 @@ export class Scrubber implements TextScrubber {
     return this.matchers.length === 0;
   }
 
-  /** The length of the longest registered form. */
+  /** The longest text one match can cover (see SecretMatcher.span). */
   get window(): number {
     let max = 0;
-    for (const m of this.matchers) if (m.longest > max) max = m.longest;
+    for (const m of this.matchers) if (m.span > max) max = m.span;
     return max;
   }
 
   containsSecret(text: string): boolean {
-    for (const m of this.matchers) if (m.containsSecret(text)) return true;
+    const ms = this.matchers;
+    if (ms.length === 1) return ms[0].containsSecret(text);
+    const views = ms.length === 0 ? [] : decodedViews(text);
+    for (const m of ms) if (m.containsSecret(text, views)) return true;
     return false;
   }
 
@@ -83,9 +75,11 @@ export class Scrubber implements TextScrubber {
     const ms = this.matchers;
     if (ms.length === 0) return text;
     if (ms.length === 1) return ms[0].scrub(text);
+    // The decoded views of the text are the same for every matcher: computed once.
+    const views = decodedViews(text);
     const lists: number[][] = [];
     for (const m of ms) {
-      const r = m.regions(text);
+      const r = m.regions(text, views);
       if (r !== null) lists.push(r);
     }
     if (lists.length === 0) return text;

@@ -271,6 +271,49 @@ export function base64Forms(s: string): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// hex, bytes read as latin1, percent-encoding of every byte
+
+/**
+ * The forms the matcher needs to find a secret's hex (matcher/hex.ts decodes hex runs that hold a
+ * letter, byte for byte): its UTF-8 bytes read as latin1 when it is not ASCII, and its hex itself
+ * when that has no letter (then it is a run of decimal digits, which is not decoded). And every
+ * byte percent-encoded in upper case (`%73%6B...`, as byte-wise encoders write it; urlForms has the
+ * usual encodings in both cases).
+ */
+export function byteForms(s: string): string[] {
+  const bytes = Buffer.from(s, 'utf8');
+  const hex = bytes.toString('hex');
+  const forms = [hex.toUpperCase().replace(/../g, '%$&')];
+  if (/[^\x00-\x7f]/.test(s)) forms.push(bytes.toString('latin1'));
+  if (!/[a-f]/.test(hex)) forms.push(hex);
+  return forms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL and shell quoting
+
+/** The characters bash's `printf %q` escapes anywhere in a word (`~` and `#` only at its start). */
+const SHELL_SPECIAL = /[ \t!"$&'()*,;<>?[\\\]^`{|}]/;
+const SHELL_SPECIAL_ALL = new RegExp(SHELL_SPECIAL.source, 'g');
+
+/**
+ * The text between the quotes (or the whole word) when a secret is quoted for SQL or a shell:
+ * SQL with single quotes doubled, and with backslash escapes (MySQL); shell single-quoted with `'`
+ * written `'\''` (bash xtrace, Jenkins) or `'"'"'` (Python's shlex.quote); shell backslash-escaped
+ * (`printf %q`); shell double-quoted (`\`, `"`, `$`, backquote escaped); and `$` doubled (Jenkins'
+ * `$$`, Compose, Make).
+ */
+export function quotedForms(s: string): string[] {
+  const forms: string[] = [];
+  if (s.includes("'")) forms.push(s.replace(/'/g, "''"), s.replace(/'/g, "'\\''"), s.replace(/'/g, `'"'"'`));
+  if (/['"\\]/.test(s)) forms.push(s.replace(/['"\\]/g, '\\$&'));
+  if (/["$`\\]/.test(s)) forms.push(s.replace(/["$`\\]/g, '\\$&'));
+  if (SHELL_SPECIAL.test(s) || /^[~#]/.test(s)) forms.push(s.replace(SHELL_SPECIAL_ALL, '\\$&').replace(/^[~#]/, '\\$&'));
+  if (s.includes('$')) forms.push(s.replace(/\$/g, '$$$$'));
+  return forms;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function addFormsOf(s: string, out: Set<string>): void {
   out.add(s);
@@ -278,6 +321,9 @@ function addFormsOf(s: string, out: Set<string>): void {
   for (const f of urlForms(s)) out.add(f);
   for (const f of htmlForms(s)) out.add(f);
   for (const f of base64Forms(s)) out.add(f);
+  for (const f of byteForms(s)) out.add(f);
+  // A quoted form is often logged inside JSON text too (a command line in a JSON log line).
+  for (const f of quotedForms(s)) out.add(f).add(jsonEscape(f, JSON_STRINGIFY));
 }
 
 /**
