@@ -76,7 +76,6 @@ function expectNoSecret(text: string, where: string, secrets: readonly string[] 
   }
 }
 
-const stringify = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
 
 describe(`scrubber and executions (${onMysql ? 'MariaDB' : 'SQLite'})`, () => {
   let t: TestApp;

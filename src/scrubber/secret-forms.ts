@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- the forms are about control and non-ASCII characters: the ranges name them on purpose. */
 /**
  * Every textual form in which a secret may leak into a response, a log line or an execution record.
  *
