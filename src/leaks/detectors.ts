@@ -129,9 +129,11 @@ export function entropyBits(s: string): number {
 
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Things that are no credential whatever they are under: a URL (judged by its own detector), a path, a reference to one. */
+/** A file path: `/`, `./`, `../` or `~/`, then segments of word characters, dots and dashes. */
+const PATH_SHAPE = /^(?:\/|\.\.?\/|~\/)(?:[\w.-]+\/)*[\w.-]*$/;
+
 const NOT_A_TOKEN = [
   /^[a-z][a-z0-9+.-]*:\/\//i,
-  /^(?:\/|\.\.?\/|~\/)/,
   /^\$\{[^}]*\}$|^\{\{[^}]*\}\}$|^<[^>]*>$/,
   /^[A-Z][A-Z0-9_]*$/, // an environment variable's name
   UUID_SHAPE, // an id; a UUID-shaped key is not caught
@@ -145,6 +147,8 @@ const NOT_A_TOKEN = [
 export function looksRandom(s: string): boolean {
   if (s.length < MIN_SECRET_LENGTH || s.length > 4096 || !/^[\x21-\x7e]+$/.test(s)) return false;
   if (NOT_A_TOKEN.some((re) => re.test(s))) return false;
+  // A path of names (`/var/lib/app`, `~/Library/Keys`); base64 may start with a slash too (one token in 64).
+  if (PATH_SHAPE.test(s) && s.split('/').every((segment) => /^[A-Z]?[a-z0-9._-]*$/.test(segment))) return false;
   const classes = Number(/[a-z]/.test(s)) + Number(/[A-Z]/.test(s)) + Number(/[0-9]/.test(s));
   if (classes < 2 || wordLike(s)) return false;
   return entropyBits(s) >= MIN_ENTROPY_BITS;
