@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/roles';
 
-/** What every layer may need to know about the request it serves, without threading it through. */
+/** Who the request is and acts for, for every layer (audit, scrubbing, logs) without threading it through. */
 export interface RequestContext {
   requestId: string;
   ip: string | null;
@@ -14,28 +14,6 @@ export interface RequestContext {
   /** The org the request acts for (the principal's, or X-Bifrost-Org / the path for org-less ones). */
   orgId?: string | null;
   executionId?: string | null;
-  /**
-   * The secret versions of (global, orgId) as read in the same statement as the request's data, so
-   * the scrubber need not ask again (see SecretRegistry). Dropped when the request changes secrets.
-   */
-  secretVersions?: {
-    orgId: string;
-    versions: { scope: string; version: number }[];
-    /** The named execution's registered secret count, read in that statement too (0: not of this org). */
-    execution?: { id: string; count: number };
-  };
-  /**
-   * Set when the guard trusted a recently authenticated token's principal without reading its row,
-   * on a route whose handler reads the row in its own statement (@TokenCheckedByHandler). Until
-   * it is `confirmed`, nothing of the request may leave but a 401 (see registerTokenCheckBackstop).
-   */
-  tokenCheck?: {
-    hash: string;
-    principal: Principal;
-    state: 'pending' | 'confirmed' | 'refused';
-    /** Settles a pending check by reading the token's row now; false (refused) when it is revoked, unknown or changed. */
-    confirm(): Promise<boolean>;
-  };
 }
 
 export type RequestWithContext = FastifyRequest & { context?: RequestContext; user?: Principal };

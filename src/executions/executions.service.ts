@@ -8,7 +8,6 @@ import { inTransaction, timeParam } from '../common/database';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
-import type { SeenExecution } from '../configs/sdk.service';
 import { UUID } from '../scopes/orgs.service';
 import { isScrubbableSecret } from '../scrubber/secret-forms';
 import { Scrubber } from '../scrubber/scrubber';
@@ -27,6 +26,13 @@ import {
   StartedExecutionDto,
 } from './dto/execution.dto';
 import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret } from './execution.entity';
+
+/** What the SDK read's own statement found of the execution it names, for registerSecrets' fast path. */
+export interface SeenExecution {
+  id: string;
+  /** Its registered secrets as of that read. */
+  count: number;
+}
 
 export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
 export const executionFinished = () => conflict('EXECUTION_FINISHED', 'The execution has finished already');
