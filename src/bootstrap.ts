@@ -106,6 +106,7 @@ export async function createApp(env: AppEnv, options: CreateAppOptions = {}): Pr
       status: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 10) / 10,
       requestId: ctx?.requestId,
+      traceId: ctx?.traceId,
       principalId: ctx?.principal?.id ?? null,
       role: ctx?.principal?.role ?? null,
     };
@@ -118,8 +119,7 @@ export async function createApp(env: AppEnv, options: CreateAppOptions = {}): Pr
   // but for the HTTPS-only headers: sent over plain HTTP, `upgrade-insecure-requests` rewrites every
   // asset of /docs to https and leaves the page blank on any host but localhost. They are sent only
   // when the operator says the service is reached over HTTPS only (HTTPS_ONLY).
-  // Built once and applied to every response: @fastify/helmet built a new helmet middleware (and
-  // parsed the CSP again) on each request, a measurable share of a read's CPU.
+  // Built once and applied to every response: building helmet (and parsing its CSP) per request costs every read.
   const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {

@@ -116,7 +116,6 @@ export class GlobalAuthGuard implements CanActivate {
     req.user = principal;
     if (req.context) {
       req.context.principal = principal;
-      req.context.orgId = principal.orgId;
       // Every audit entry an execution token causes carries its execution.
       if (principal.executionId) req.context.executionId = principal.executionId;
     }

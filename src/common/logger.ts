@@ -90,6 +90,7 @@ export class JsonLogger implements LoggerService {
     const entry: Record<string, unknown> = { level, time: new Date().toISOString() };
     if (context) entry.context = context;
     if (ctx) entry.requestId = ctx.requestId;
+    if (ctx?.traceId) entry.traceId = ctx.traceId;
     if (message instanceof Error) {
       entry.msg = message.message;
       entry.err = message.stack;

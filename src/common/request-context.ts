@@ -10,8 +10,10 @@ export interface RequestContext {
   userAgent: string | null;
   method: string;
   path: string;
+  /** The W3C trace id of a valid `traceparent`, for the request's log lines. */
+  traceId?: string;
   principal?: Principal;
-  /** The org the request acts for (the principal's, or X-Bifrost-Org / the path for org-less ones). */
+  /** The org the request acts for, when it names one (X-Bifrost-Org, the path, an execution): set by scopes' actFor only. */
   orgId?: string | null;
   executionId?: string | null;
 }
@@ -40,6 +42,24 @@ function adoptRequestId(incoming: unknown, authorization: unknown): string {
   return incoming;
 }
 
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+/**
+ * The trace id of a W3C `traceparent` (Trace Context, level 1), or undefined when it is absent or
+ * malformed: lowercase hex only, version `ff` and all-zero ids invalid, nothing after the flags in
+ * version 00 (a later version may append fields), one header only. Ignored, never refused: tracing
+ * is the caller's business and must not break its request.
+ */
+export function traceIdOf(header: unknown): string | undefined {
+  if (typeof header !== 'string' || header.length > 512) return undefined;
+  const m = TRACEPARENT.exec(header);
+  if (!m) return undefined;
+  const [, version, traceId, parentId, , rest] = m;
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+  if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
+  return traceId;
+}
+
 /** The path without the query string (Fastify's `url` has both). */
 export const pathOf = (req: FastifyRequest): string => req.url.split('?', 1)[0];
 
@@ -61,6 +81,8 @@ export function registerRequestContext(fastify: FastifyInstance): void {
       method: req.method,
       path: pathOf(req),
     };
+    const traceId = traceIdOf(req.headers.traceparent);
+    if (traceId) ctx.traceId = traceId;
     (req as RequestWithContext).context = ctx;
     storage.run(ctx, done);
   });

@@ -8,6 +8,7 @@ import { inTransaction, timeParam } from '../common/database';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
+import { actFor } from '../scopes/acting-org';
 import { UUID } from '../scopes/orgs.service';
 import { isScrubbableSecret } from '../scrubber/secret-forms';
 import { Scrubber } from '../scrubber/scrubber';
@@ -253,7 +254,7 @@ export class ExecutionsService {
   private enter(execution: Pick<Execution, 'id' | 'orgId'>): void {
     const ctx = currentContext();
     if (!ctx) return;
-    if (!ctx.orgId) ctx.orgId = execution.orgId;
+    actFor(execution.orgId, ctx);
     ctx.executionId = execution.id;
   }
 

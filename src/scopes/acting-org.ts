@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../auth/roles';
 import { badRequest, forbidden, notFound } from '../common/errors';
-import { currentContext } from '../common/request-context';
+import { currentContext, RequestContext } from '../common/request-context';
 import { OrgsService } from './orgs.service';
 
 /**
@@ -15,6 +15,14 @@ export function decodeOrgHeader(raw: string | undefined): string | undefined {
   } catch {
     throw badRequest('INVALID_ORG_HEADER', 'X-Bifrost-Org is not validly percent-encoded');
   }
+}
+
+/**
+ * The request acts for `orgId` (its answers are scrubbed with that org's secrets), unless it acts
+ * for one already: the one writer of RequestContext.orgId.
+ */
+export function actFor(orgId: string, ctx: RequestContext | undefined = currentContext()): void {
+  if (ctx && !ctx.orgId) ctx.orgId = orgId;
 }
 
 /** The org a service principal acts for, in one place for the SDK and the executions routes. */
@@ -35,8 +43,7 @@ export class ActingOrg {
       const org = await this.orgs.findByIdOrName(header);
       if (!org || org.id !== orgId) throw forbidden('This token acts for its own org only', 'ORG_FORBIDDEN');
     }
-    const ctx = currentContext();
-    if (ctx) ctx.orgId = orgId;
+    actFor(orgId);
     return orgId;
   }
 }

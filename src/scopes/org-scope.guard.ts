@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { badRequest, forbidden, notFound } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
+import { actFor } from './acting-org';
 import { OrgsService, UUID } from './orgs.service';
 
 export const GLOBAL_SCOPE = 'global';
@@ -29,13 +30,13 @@ export class OrgScopeGuard implements CanActivate {
       } else {
         if (!UUID.test(scope)) throw badRequest('INVALID_SCOPE', 'scope must be "global" or an org id');
         await this.checkOrg(principal, scope, () => badRequest('INVALID_SCOPE', 'No org has this id'));
-        if (req.context && !req.context.orgId) req.context.orgId = scope;
+        actFor(scope, req.context);
       }
     }
     if (orgId !== undefined) {
       if (!UUID.test(orgId)) throw badRequest('INVALID_ID', 'orgId must be an org id (a UUID)');
       await this.checkOrg(principal, orgId, () => notFound('ORG_NOT_FOUND', 'No such org'));
-      if (req.context && !req.context.orgId) req.context.orgId = orgId;
+      actFor(orgId, req.context);
     }
     return true;
   }
