@@ -1,5 +1,4 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditEntry } from './audit/audit-entry.entity';
@@ -11,6 +10,7 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { APP_ENV } from './common/app-env.provider';
 import { dataSourceOptions, worthRetryingAtStart } from './common/database';
 import { AppEnv } from './common/env';
+import { JsonLogger, LineFilter, LOG_LINE_FILTER, LOG_WRITE } from './common/logger';
 import { validationPipe } from './common/validation';
 import { CryptoModule } from './crypto/crypto.module';
 import { KeyRotationModule } from './crypto/key-rotation.module';
@@ -32,11 +32,11 @@ export const ENTITIES = [Org, ApiToken, AuditEntry, ConfigEntity, Execution, Exe
 
 @Module({})
 export class AppModule {
-  static forRoot(env: AppEnv): DynamicModule {
+  /** `logWrite`: where the logger writes its lines (stdout when absent; tests collect them). */
+  static forRoot(env: AppEnv, logWrite?: (line: string) => void): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ ignoreEnvFile: true, isGlobal: true, load: [() => ({ app: env })] }),
         TypeOrmModule.forRoot({
           ...dataSourceOptions(env.database, ENTITIES),
           migrationsRun: true,
@@ -61,13 +61,20 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_ENV, useValue: env },
+        ...(logWrite ? [{ provide: LOG_WRITE, useValue: logWrite }] : []),
+        // The application's logger (bootstrap hands it to Nest with useLogger): scrubbed by the ScrubberModule's filter.
+        {
+          provide: JsonLogger,
+          useFactory: (e: AppEnv, filter?: LineFilter, write?: (line: string) => void) => new JsonLogger(e.logLevel, write, { format: e.logFormat, filter }),
+          inject: [APP_ENV, { token: LOG_LINE_FILTER, optional: true }, { token: LOG_WRITE, optional: true }],
+        },
         // Order matters: authenticate and check the role first, then the org in the path.
         { provide: APP_GUARD, useExisting: GlobalAuthGuard },
         { provide: APP_GUARD, useExisting: OrgScopeGuard },
         { provide: APP_PIPE, useFactory: validationPipe },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
       ],
-      exports: [APP_ENV],
+      exports: [APP_ENV, JsonLogger],
       global: true,
     };
   }

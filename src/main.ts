@@ -15,14 +15,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = new JsonLogger(env.logLevel);
+  // Before the application exists: its own logger (scrubbed) takes over in createApp.
+  const early = new JsonLogger(env.logLevel, undefined, { format: env.logFormat });
   if (env.secretKeyGenerated) {
-    logger.warn(`BIFROST_SECRET_KEY is not set: using a development key kept in ${env.database.sqlitePath ? 'the data folder' : './data/'}. Set BIFROST_SECRET_KEY before storing anything real.`, 'Bootstrap');
+    early.warn(`BIFROST_SECRET_KEY is not set: using a development key kept in ${env.database.sqlitePath ? 'the data folder' : './data/'}. Set BIFROST_SECRET_KEY before storing anything real.`, 'Bootstrap');
   }
   // Temp folders (import spools, duplicate checks) of processes of this service killed on this machine.
   const swept = await sweepTempDirs();
-  if (swept.removed.length > 0) logger.log(`removed ${swept.removed.length} temp folder(s) left by stopped bifrost-config processes`, 'Bootstrap');
-  const app = await createApp(env, logger);
+  if (swept.removed.length > 0) early.log(`removed ${swept.removed.length} temp folder(s) left by stopped bifrost-config processes`, 'Bootstrap');
+  const app = await createApp(env);
+  const logger = app.get(JsonLogger);
   await app.listen(env.port, '0.0.0.0');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

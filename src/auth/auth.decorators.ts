@@ -1,6 +1,7 @@
-import { applyDecorators, createParamDecorator, ExecutionContext, InternalServerErrorException, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, InternalServerErrorException, SetMetadata, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth } from '@nestjs/swagger';
 import { ApiErrors } from '../common/openapi';
+import { TokenCheckInterceptor } from './deferred-token-check';
 import type { Principal, Role } from './roles';
 
 export const ROLES_KEY = 'bifrost:roles';
@@ -18,13 +19,12 @@ export const Roles = (...roles: Role[]) =>
 export const TOKEN_CHECKED_BY_HANDLER_KEY = 'bifrost:token-checked-by-handler';
 
 /**
- * The handler reads the presented token's row in its own statement and settles the check with
- * TokensService.confirmFromRow (the workflow engine's hot read: one round trip instead of two). The
- * guard then trusts a recently authenticated token's principal until the handler has confirmed it;
- * whatever the handler does, nothing is sent before the token is confirmed (the backstop reads the
- * row itself, and answers 401 if it was revoked).
+ * The handler reads the presented token's row in its own statement: the guard trusts a recently
+ * authenticated token's principal and hands the handler a DeferredTokenCheck (@PendingTokenCheck)
+ * to settle with that row, one round trip instead of two. TokenCheckInterceptor settles it
+ * whenever the handler did not, before anything is answered.
  */
-export const TokenCheckedByHandler = () => SetMetadata(TOKEN_CHECKED_BY_HANDLER_KEY, true);
+export const TokenCheckedByHandler = () => applyDecorators(SetMetadata(TOKEN_CHECKED_BY_HANDLER_KEY, true), UseInterceptors(TokenCheckInterceptor));
 
 /** No authentication (health, docs). */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);

@@ -1,13 +1,14 @@
-import { CanActivate, ExecutionContext, HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpStatus, Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import passport from 'passport';
-import { AllExceptionsFilter } from '../common/all-exceptions.filter';
+import { DENIAL_RECORDER, DenialRecorder } from '../common/all-exceptions.filter';
 import { AppError, forbidden, invalidToken, unauthorized } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
 import { PUBLIC_KEY, ROLES_KEY, TOKEN_CHECKED_BY_HANDLER_KEY } from './auth.decorators';
 import { AuthThrottle } from './auth-throttle';
-import { BearerStrategy, TOKEN_CHECKED_BY_HANDLER } from './bearer.strategy';
-import { TokenRefusedError } from './tokens.service';
+import { BearerStrategy, MAY_DEFER_TOKEN_CHECK } from './bearer.strategy';
+import { deferredCheckOf } from './deferred-token-check';
+import { TokenRefusedError } from './token-refusals';
 import { Principal, Role } from './roles';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
@@ -29,6 +30,7 @@ export class GlobalAuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly throttle: AuthThrottle,
     private readonly strategy: BearerStrategy,
+    @Optional() @Inject(DENIAL_RECORDER) private readonly recordDenial?: DenialRecorder,
   ) {}
 
   /**
@@ -58,6 +60,8 @@ export class GlobalAuthGuard implements CanActivate {
     const principal = req.user ?? (await this.identify(req, this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler()) === true));
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (!roles || !roles.includes(principal.role)) {
+      // A principal trusted from memory is checked before it is told anything of the route.
+      await deferredCheckOf(req)?.ensure();
       // An execution token reads configs through the SDK and reports its own execution, nothing else.
       if (principal.role === 'execution') throw forbidden('An execution token may only read configs through the SDK and report its own execution', 'EXECUTION_TOKEN_NOT_ALLOWED');
       throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');
@@ -68,7 +72,7 @@ export class GlobalAuthGuard implements CanActivate {
   /**
    * Who the request's token belongs to (set on the request and its context), or the 401 or 429 to
    * answer. With `checkedByHandler` (routes marked @TokenCheckedByHandler) a recently seen token is
-   * trusted from memory and its row checked by the handler's own statement.
+   * trusted from memory and its row checked by the handler's own statement (DeferredTokenCheck).
    */
   async identify(req: RequestWithContext, checkedByHandler = false): Promise<Principal> {
     // request.ip: the socket's address, or the client's as the TRUST_PROXY proxies report it.
@@ -89,7 +93,7 @@ export class GlobalAuthGuard implements CanActivate {
     }
     // While blocked, the token's row is read here rather than trusted from memory, so a revoked
     // token gets its 429 like any other bad one.
-    if (!blocked && checkedByHandler) (req as { [TOKEN_CHECKED_BY_HANDLER]?: boolean })[TOKEN_CHECKED_BY_HANDLER] = true;
+    if (!blocked && checkedByHandler) (req as { [MAY_DEFER_TOKEN_CHECK]?: boolean })[MAY_DEFER_TOKEN_CHECK] = true;
     let principal: Principal | false;
     try {
       principal = await this.authenticate(req);
@@ -112,7 +116,6 @@ export class GlobalAuthGuard implements CanActivate {
     req.user = principal;
     if (req.context) {
       req.context.principal = principal;
-      req.context.orgId = principal.orgId;
       // Every audit entry an execution token causes carries its execution.
       if (principal.executionId) req.context.executionId = principal.executionId;
     }
@@ -128,7 +131,7 @@ export class GlobalAuthGuard implements CanActivate {
     const code = 'TOO_MANY_FAILED_AUTHENTICATIONS';
     if (this.throttle.firstRefusal(client)) {
       try {
-        await AllExceptionsFilter.recordDenial(req, HttpStatus.TOO_MANY_REQUESTS, code);
+        await this.recordDenial?.(req, HttpStatus.TOO_MANY_REQUESTS, code);
       } catch (err) {
         this.logger.error({ msg: 'audit of a throttled request failed', errorName: (err as Error)?.name });
       }

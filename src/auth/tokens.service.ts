@@ -4,9 +4,10 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isUniqueViolation, rawQuery, timeParam } from '../common/database';
 import { parseLimit, timeIdCursor } from '../common/paging';
-import { AppError, forbidden, invalidToken, notFound, badRequest } from '../common/errors';
+import { forbidden, notFound, badRequest } from '../common/errors';
+import { DeferredTokenCheck, TokenCheckHost } from './deferred-token-check';
+import { executionTokenFinished, isExpired, tokenExpired } from './token-refusals';
 import { LruMap } from '../common/lru-map';
-import { currentContext, RequestContext } from '../common/request-context';
 import { AuthThrottle } from './auth-throttle';
 import { AuditService } from '../audit/audit.service';
 import { OrgsService } from '../scopes/orgs.service';
@@ -21,41 +22,7 @@ export const TOKEN_PREFIX = 'bft_';
 /** Principals of recently authenticated tokens kept in memory, by token hash. */
 const RECENT_TOKENS = 10_000;
 
-/**
- * What a handler's statement reads of the token for confirmFromRow: `active` is 1 when usable, 0
- * when revoked, 2 for an execution token whose execution is not running (TOKEN_ACTIVE_SQL).
- */
-export interface TokenCheckRow {
-  id: string;
-  role: string;
-  org_id: string | null;
-  active: number | string | boolean;
-}
-
-/**
- * The `active` column of a handler's token check (see TokenCheckRow), read off the token's row and,
- * for an execution token, its execution's primary key.
- */
-export const TOKEN_ACTIVE_SQL =
-  "CASE WHEN revoked_at IS NOT NULL THEN 0 WHEN execution_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = api_tokens.execution_id AND e.status = 'running') THEN 2 ELSE 1 END";
-
-/** A token refused for its lifetime (expired, or its execution finished): 401 with its own code. */
-export class TokenRefusedError extends AppError {
-  constructor(
-    code: string,
-    message: string,
-    /** Whose token it was: the denial's audit entry names it. */
-    readonly principal: Principal,
-  ) {
-    super(401, code, message);
-  }
-}
-export const tokenExpired = (p: Principal) => new TokenRefusedError('TOKEN_EXPIRED', 'The token has expired', p);
-export const executionTokenFinished = (p: Principal) =>
-  new TokenRefusedError('EXECUTION_TOKEN_FINISHED', 'The execution this token was issued for has finished (or is gone); the token works no more', p);
-
-/** Has the principal's token expired by `now`? (An unreadable expiry counts as expired.) */
-export const isExpired = (p: Principal, now = Date.now()): boolean => p.expiresAt != null && !(p.expiresAt > now);
+export { executionTokenFinished, isExpired, TokenRefusedError, tokenExpired } from './token-refusals';
 
 /** A datetime as a driver returns it (a Date, or UTC text `YYYY-MM-DD HH:MM:SS.mmm`), in ms; NaN when unreadable. */
 export function timeOf(v: Date | string | null | undefined): number | null {
@@ -76,12 +43,6 @@ const LAST_USED_FLUSH_MS = 1_000;
 const LAST_USED_BATCH = 200;
 /** The tokens list's cursor: the last token's creation time and id (oldest first). */
 const TOKEN_CURSOR = timeIdCursor('t');
-
-/**
- * The part of a handler's statement that reads the pending token's row (UNION ALL it in, with the
- * hash as its one parameter); its columns are named by the caller.
- */
-export const TOKEN_CHECK_FROM = 'FROM api_tokens WHERE token_hash = ?';
 
 /** An api_tokens row as the driver returns it. */
 interface TokenRow {
@@ -162,29 +123,42 @@ export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Looks a presented token up by its hash. The database finds the row by an indexed equality; the
    * final comparison is constant-time so no timing difference depends on the stored hash.
-   *
-   * With `checkedByHandler` (routes marked @TokenCheckedByHandler) a token authenticated recently
-   * is not read here: its principal is taken from memory and the request's context carries a
-   * pending check, which the handler settles by reading the token's row in its own statement
-   * (confirmFromRow), or, failing that, the backstop before anything is sent (confirmPending).
-   * Revocation stays immediate: every request still reads the row, just not in a statement of its own.
    */
-  async authenticate(token: string, checkedByHandler = false): Promise<Principal | null> {
+  async authenticate(token: string): Promise<Principal | null> {
     if (!token.startsWith(TOKEN_PREFIX) && token.length < 32) return null;
     const hash = hashToken(token);
-    const ctx = currentContext();
-    if (checkedByHandler && ctx) {
-      const known = this.recent.get(hash);
-      // A cached principal never outlives its token's expiry: an expired one is looked up (and refused).
-      if (known && isExpired(known)) this.recent.delete(hash);
-      else if (known) {
-        ctx.tokenCheck = { hash, principal: known, state: 'pending', confirm: () => this.confirmPending(ctx) };
-        return known;
-      }
-    }
     const principal = await this.lookup(hash);
     if (principal) this.recent.set(hash, principal);
     return principal;
+  }
+
+  /**
+   * For a @TokenCheckedByHandler route: a token authenticated recently is not read here; its
+   * principal comes from memory with a DeferredTokenCheck, which the handler settles with the row
+   * its own statement reads (or TokenCheckInterceptor with a lookup). Revocation stays immediate:
+   * every request still reads the row, just not in a statement of its own.
+   */
+  async authenticateDeferred(token: string, client: string): Promise<{ principal: Principal; check?: DeferredTokenCheck } | null> {
+    if (!token.startsWith(TOKEN_PREFIX) && token.length < 32) return null;
+    const hash = hashToken(token);
+    const known = this.recent.get(hash);
+    // A cached principal never outlives its token's expiry: an expired one is looked up (and refused).
+    if (known && isExpired(known)) this.recent.delete(hash);
+    else if (known) return { principal: known, check: new DeferredTokenCheck(hash, known, this.checkHost(client)) };
+    const principal = await this.authenticate(token);
+    return principal && { principal };
+  }
+
+  /** What a deferred check of a request from `client` records: a use, or a refusal (the token forgotten, a failure counted). */
+  private checkHost(client: string): TokenCheckHost {
+    return {
+      lookup: (hash) => this.lookup(hash),
+      used: (principal) => this.touch(principal.id),
+      refused: (hash) => {
+        this.recent.delete(hash);
+        this.throttle.recordFailure(client);
+      },
+    };
   }
 
   /**
@@ -243,63 +217,6 @@ export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.flushLastUsed();
-  }
-
-  /**
-   * Settles the request's pending token check with the token's row as the handler's own statement
-   * read it (undefined when no row came back). A revoked, unknown or changed token fails the request
-   * with 401 INVALID_TOKEN, as the guard would have.
-   */
-  confirmFromRow(ctx: RequestContext | undefined, row: TokenCheckRow | undefined): void {
-    const check = ctx?.tokenCheck;
-    if (!check || check.state === 'confirmed') return;
-    const active = row ? Number(row.active) : 0;
-    const now = check.state === 'pending' && row && active !== 0 ? { id: row.id, role: row.role, orgId: row.org_id ?? null } : null;
-    const refusal = this.settle(ctx!, now, active === 2);
-    if (refusal) throw refusal;
-  }
-
-  /** The backstop's check of a request whose handler did not settle it: one lookup; false if refused. */
-  async confirmPending(ctx: RequestContext): Promise<boolean> {
-    const check = ctx.tokenCheck;
-    if (!check || check.state === 'confirmed') return true;
-    if (check.state === 'refused') return false;
-    let now: Principal | null;
-    try {
-      now = await this.lookup(check.hash);
-    } catch (err) {
-      // Expired or finished: refused with its own code (the caller answers that error).
-      if (err instanceof TokenRefusedError) this.settle(ctx, null);
-      throw err;
-    }
-    const refusal = this.settle(ctx, now);
-    if (refusal instanceof TokenRefusedError) throw refusal;
-    return !refusal;
-  }
-
-  /**
-   * Confirms the pending check when the token, as stored now (`now`, null when unknown or revoked),
-   * is still the principal the guard trusted. Otherwise refuses: forgets the token and counts a
-   * failed authentication. (The denial's audit entry names the trusted principal: whose revoked
-   * token was presented.)
-   */
-  private settle(ctx: RequestContext, now: { id: string; role: string; orgId: string | null } | null, finished = false): AppError | null {
-    const check = ctx.tokenCheck!;
-    const { principal } = check;
-    const same = now && now.id === principal.id && now.role === principal.role && now.orgId === principal.orgId;
-    // The expiry is the cached principal's: a token's expiry never changes once it is created.
-    const refusal = !same ? invalidToken() : isExpired(principal) ? tokenExpired(principal) : finished ? executionTokenFinished(principal) : null;
-    if (!refusal) {
-      check.state = 'confirmed';
-      this.touch(principal.id);
-      return null;
-    }
-    if (check.state !== 'refused') {
-      check.state = 'refused';
-      this.recent.delete(check.hash);
-      this.throttle.recordFailure(ctx.ip ?? 'unknown');
-    }
-    return refusal;
   }
 
   /** Creates a token; the plaintext is returned once and never stored. */

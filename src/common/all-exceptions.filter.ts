@@ -1,9 +1,9 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyError, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { allowedMethods } from './allowed-methods';
-import { AppError, invalidToken } from './errors';
+import { AppError } from './errors';
 import { isConnectionError, isDatabaseBusy } from './database';
 import { BodyError } from './json-body';
 import { currentContext, pathOf, RequestWithContext } from './request-context';
@@ -16,11 +16,13 @@ export interface ErrorBody {
   details?: unknown;
 }
 
-/** Called for every 401/403 on /api so the denial is audited (set by the AuditModule). */
+/** Called for every 401/403 on /api so the denial is audited (provided by the AuditModule). */
 export type DenialRecorder = (req: RequestWithContext, status: number, reason: string) => Promise<void>;
+export const DENIAL_RECORDER = Symbol('DenialRecorder');
 
-/** Replaces registered secrets in an error body before it is sent (added by the ScrubberModule). */
+/** Replaces registered secrets in an error body before it is sent (provided by the ScrubberModule). */
 export type ErrorBodyScrubber = (req: RequestWithContext, body: ErrorBody) => Promise<ErrorBody>;
+export const ERROR_BODY_SCRUBBER = Symbol('ErrorBodyScrubber');
 
 /** What is sent when an error body cannot be scrubbed: nothing of the original error. */
 const WITHHELD: ErrorBody = {
@@ -117,57 +119,28 @@ export function replyToFrameworkError(error: FastifyError, _req: unknown, reply:
 
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
-  private static recorder?: DenialRecorder;
-  private static scrubbers: ErrorBodyScrubber[] = [];
   private readonly logger = new Logger('Exceptions');
 
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    @Optional() @Inject(DENIAL_RECORDER) private readonly recorder?: DenialRecorder,
+    @Optional() @Inject(ERROR_BODY_SCRUBBER) private readonly scrubber?: ErrorBodyScrubber,
+  ) {}
 
-  static setDenialRecorder(recorder: DenialRecorder | undefined): void {
-    AllExceptionsFilter.recorder = recorder;
-  }
-
-  static addBodyScrubber(scrubber: ErrorBodyScrubber): void {
-    AllExceptionsFilter.scrubbers.push(scrubber);
-  }
-
-  static removeBodyScrubber(scrubber: ErrorBodyScrubber): void {
-    AllExceptionsFilter.scrubbers = AllExceptionsFilter.scrubbers.filter((s) => s !== scrubber);
-  }
-
-  /** Every error body passes the scrubbers (guards' errors never reach an interceptor); failing closed. */
-  private static async scrub(req: RequestWithContext, body: ErrorBody): Promise<ErrorBody> {
-    let out = body;
+  /** Every error body passes the scrubber (guards' errors never reach an interceptor); failing closed. */
+  private async scrub(req: RequestWithContext, body: ErrorBody): Promise<ErrorBody> {
     try {
-      for (const scrubber of AllExceptionsFilter.scrubbers) out = await scrubber(req, out);
+      return this.scrubber ? await this.scrubber(req, body) : body;
     } catch {
       return { ...WITHHELD };
     }
-    return out;
   }
 
-  /** Audits a denial the filter did not see (the token-check backstop's 401). */
-  static async recordDenial(req: RequestWithContext, status: number, reason: string): Promise<void> {
-    await AllExceptionsFilter.recorder?.(req, status, reason);
-  }
-
-  async catch(caught: unknown, host: ArgumentsHost): Promise<void> {
+  async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
     const http = host.switchToHttp();
     const res = http.getResponse<FastifyReply>();
     const req = http.getRequest<RequestWithContext>();
-    let exception = caught;
-    // A request that failed before its handler confirmed the token: a revoked token is answered 401,
-    // whatever else went wrong (see @TokenCheckedByHandler).
-    const check = req.context?.tokenCheck;
-    if (check && check.state !== 'confirmed') {
-      try {
-        // A refusal with its own code (TOKEN_EXPIRED, EXECUTION_TOKEN_FINISHED) keeps it.
-        if (!(await check.confirm())) exception = caught instanceof AppError && caught.getStatus() === 401 ? caught : invalidToken();
-      } catch (err) {
-        exception = err;
-      }
-    }
-    let body = await AllExceptionsFilter.scrub(req, toErrorBody(exception));
+    let body = await this.scrub(req, toErrorBody(exception));
     // No route for this method: when the path is served with other methods, 405 with Allow.
     let allow: string[] = [];
     if (body.statusCode === 404 && body.code === 'NOT_FOUND') {
@@ -183,9 +156,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     } else if (body.statusCode >= 500) {
       this.logger.warn({ msg: 'request failed', code: body.code });
     }
-    if ((body.statusCode === 401 || body.statusCode === 403) && pathOf(req).startsWith('/api') && AllExceptionsFilter.recorder) {
+    if ((body.statusCode === 401 || body.statusCode === 403) && pathOf(req).startsWith('/api') && this.recorder) {
       try {
-        await AllExceptionsFilter.recorder(req, body.statusCode, body.code);
+        await this.recorder(req, body.statusCode, body.code);
       } catch (err) {
         this.logger.error({ msg: 'audit of a denied request failed', errorName: (err as Error)?.name });
       }

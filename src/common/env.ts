@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+export type LogFormat = 'json' | 'pretty';
 
 export interface DatabaseSettings {
   kind: 'sqlite' | 'mysql';
@@ -26,6 +27,8 @@ export interface AppEnv {
   port: number;
   nodeEnv: NodeEnv;
   logLevel: LogLevel;
+  /** JSON lines (production, tests) or one readable line each (development's default). */
+  logFormat: LogFormat;
   database: DatabaseSettings;
   secretKey: string;
   /** True when the key was generated into ./data/ because none was given (development only). */
@@ -158,6 +161,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, options: LoadOp
 
   const logLevel = (source.LOG_LEVEL?.trim() || (nodeEnv === 'test' ? 'warn' : 'info')) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new EnvError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = (source.LOG_FORMAT?.trim().toLowerCase() || (nodeEnv === 'development' ? 'pretty' : 'json')) as LogFormat;
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new EnvError('LOG_FORMAT', 'must be json or pretty');
 
   const portRaw = source.PORT?.trim() || '3000';
   if (!/^\d{1,5}$/.test(portRaw) || Number(portRaw) > 65535) {
@@ -232,6 +237,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, options: LoadOp
     port: Number(portRaw),
     nodeEnv,
     logLevel,
+    logFormat,
     database,
     secretKey,
     secretKeyGenerated,

@@ -3,39 +3,19 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/roles';
 
-/** What every layer may need to know about the request it serves, without threading it through. */
+/** Who the request is and acts for, for every layer (audit, scrubbing, logs) without threading it through. */
 export interface RequestContext {
   requestId: string;
   ip: string | null;
   userAgent: string | null;
   method: string;
   path: string;
+  /** The W3C trace id of a valid `traceparent`, for the request's log lines. */
+  traceId?: string;
   principal?: Principal;
-  /** The org the request acts for (the principal's, or X-Bifrost-Org / the path for org-less ones). */
+  /** The org the request acts for, when it names one (X-Bifrost-Org, the path, an execution): set by scopes' actFor only. */
   orgId?: string | null;
   executionId?: string | null;
-  /**
-   * The secret versions of (global, orgId) as read in the same statement as the request's data, so
-   * the scrubber need not ask again (see SecretRegistry). Dropped when the request changes secrets.
-   */
-  secretVersions?: {
-    orgId: string;
-    versions: { scope: string; version: number }[];
-    /** The named execution's registered secret count, read in that statement too (0: not of this org). */
-    execution?: { id: string; count: number };
-  };
-  /**
-   * Set when the guard trusted a recently authenticated token's principal without reading its row,
-   * on a route whose handler reads the row in its own statement (@TokenCheckedByHandler). Until
-   * it is `confirmed`, nothing of the request may leave but a 401 (see registerTokenCheckBackstop).
-   */
-  tokenCheck?: {
-    hash: string;
-    principal: Principal;
-    state: 'pending' | 'confirmed' | 'refused';
-    /** Settles a pending check by reading the token's row now; false (refused) when it is revoked, unknown or changed. */
-    confirm(): Promise<boolean>;
-  };
 }
 
 export type RequestWithContext = FastifyRequest & { context?: RequestContext; user?: Principal };
@@ -62,6 +42,24 @@ function adoptRequestId(incoming: unknown, authorization: unknown): string {
   return incoming;
 }
 
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+/**
+ * The trace id of a W3C `traceparent` (Trace Context, level 1), or undefined when it is absent or
+ * malformed: lowercase hex only, version `ff` and all-zero ids invalid, nothing after the flags in
+ * version 00 (a later version may append fields), one header only. Ignored, never refused: tracing
+ * is the caller's business and must not break its request.
+ */
+export function traceIdOf(header: unknown): string | undefined {
+  if (typeof header !== 'string' || header.length > 512) return undefined;
+  const m = TRACEPARENT.exec(header);
+  if (!m) return undefined;
+  const [, version, traceId, parentId, , rest] = m;
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+  if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
+  return traceId;
+}
+
 /** The path without the query string (Fastify's `url` has both). */
 export const pathOf = (req: FastifyRequest): string => req.url.split('?', 1)[0];
 
@@ -83,6 +81,8 @@ export function registerRequestContext(fastify: FastifyInstance): void {
       method: req.method,
       path: pathOf(req),
     };
+    const traceId = traceIdOf(req.headers.traceparent);
+    if (traceId) ctx.traceId = traceId;
     (req as RequestWithContext).context = ctx;
     storage.run(ctx, done);
   });

@@ -1,17 +1,19 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { ExecutionsModule } from '../executions/executions.module';
 import { ConfigsController } from './configs.controller';
 import { ConfigsRepository } from './configs.repository';
 import { ConfigsService } from './configs.service';
 import { SdkController } from './sdk.controller';
+import { SdkReadRepository } from './sdk-read.repository';
 import { SdkService } from './sdk.service';
 import { SecretChecksService } from './secret-checks.service';
 import { SecretVersions } from './secret-versions';
 
 @Module({
-  imports: [AuthModule],
+  imports: [AuthModule, ExecutionsModule],
   controllers: [ConfigsController, SdkController],
-  providers: [ConfigsService, ConfigsRepository, SdkService, SecretVersions, SecretChecksService],
+  providers: [ConfigsService, ConfigsRepository, SdkService, SdkReadRepository, SecretVersions, SecretChecksService],
   exports: [ConfigsService, ConfigsRepository, SdkService, SecretVersions],
 })
 export class ConfigsModule {}

@@ -1,12 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put } from '@nestjs/common';
 import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles, TokenCheckedByHandler } from '../auth/auth.decorators';
+import { DeferredTokenCheck, PendingTokenCheck } from '../auth/deferred-token-check';
 import { actingExecution } from '../auth/execution-scope';
 import { anyJson, ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
 import { ScrubExempt } from '../scrubber/scrub-exempt.decorator';
 import type { Principal } from '../auth/roles';
 import { configKeyParam } from './config-values';
 import { SdkConfigDto, SdkPutConfigDto } from './dto/config.dto';
+import { ActingOrg } from '../scopes/acting-org';
 import { SdkService } from './sdk.service';
 import { LOOKS_LIKE_A_SECRET_DOC } from '../leaks/openapi';
 
@@ -21,11 +23,14 @@ const EXECUTION_HEADER = {
 @ApiHeader(ORG_HEADER)
 @Controller('api/sdk/configs')
 export class SdkController {
-  constructor(private readonly sdk: SdkService) {}
+  constructor(
+    private readonly sdk: SdkService,
+    private readonly actingOrg: ActingOrg,
+  ) {}
 
   @Get(':key')
   @Roles('service', 'execution')
-  // The hot path reads the token's row in its own statement (SdkService.read): one round trip, not two.
+  // The hot path reads the token's row in its own statement (SdkReadRepository): one round trip, not two.
   @TokenCheckedByHandler()
   // The one plaintext API.md allows out: the value, to a service token; the rest is still scrubbed.
   @ScrubExempt('value')
@@ -46,12 +51,13 @@ export class SdkController {
   })
   async read(
     @CurrentPrincipal() principal: Principal,
+    @PendingTokenCheck() check: DeferredTokenCheck | null,
     @Param('key', configKeyParam) key: string,
     @Headers('x-bifrost-org') org?: string,
     @Headers('x-bifrost-execution') executionId?: string,
   ): Promise<SdkConfigDto> {
-    const orgId = await this.sdk.resolveOrg(principal, org);
-    return this.sdk.read(orgId, key, actingExecution(principal, executionId));
+    const orgId = await this.actingOrg.resolve(principal, org);
+    return this.sdk.read(orgId, key, actingExecution(principal, executionId), check);
   }
 
   @Get()
@@ -63,7 +69,7 @@ export class SdkController {
   @ApiOkResponse({ schema: { type: 'object', additionalProperties: anyJson(), example: { stripe_api_key: '••••••', max_retries: 3 } } })
   @ApiErrors(ORG_HEADER_ERRORS)
   async readAll(@CurrentPrincipal() principal: Principal, @Headers('x-bifrost-org') org?: string): Promise<Record<string, unknown>> {
-    return this.sdk.readAll(await this.sdk.resolveOrg(principal, org));
+    return this.sdk.readAll(await this.actingOrg.resolve(principal, org));
   }
 
   @Put(':key')
@@ -90,7 +96,7 @@ export class SdkController {
     @Body() body: SdkPutConfigDto,
     @Headers('x-bifrost-org') org?: string,
   ): Promise<void> {
-    await this.sdk.write(principal, await this.sdk.resolveOrg(principal, org), key, body.value, body.isSecret, body.allowSecretLikeValue);
+    await this.sdk.write(principal, await this.actingOrg.resolve(principal, org), key, body.value, body.isSecret, body.allowSecretLikeValue);
   }
 
   @Delete(':key')
@@ -100,6 +106,6 @@ export class SdkController {
   @ApiNoContentResponse()
   @ApiErrors({ ...ORG_HEADER_ERRORS, 400: `${ORG_HEADER_ERRORS[400]}; \`INVALID_KEY\``, 404: `\`CONFIG_NOT_FOUND\`; ${ORG_HEADER_ERRORS[404]}` })
   async delete(@CurrentPrincipal() principal: Principal, @Param('key', configKeyParam) key: string, @Headers('x-bifrost-org') org?: string): Promise<void> {
-    await this.sdk.delete(principal, await this.sdk.resolveOrg(principal, org), key);
+    await this.sdk.delete(principal, await this.actingOrg.resolve(principal, org), key);
   }
 }

@@ -17,15 +17,4 @@ export class SecretVersions {
     const [row] = await em.query('SELECT version FROM secret_versions WHERE scope = ?', [scope]);
     return Number(row?.version ?? 0);
   }
-
-  /** Current versions of the given scopes (absent scopes are version 0). */
-  async get(scopes: string[]): Promise<Map<string, number>> {
-    const rows: { scope: string; version: number }[] = await this.dataSource.query(
-      `SELECT scope, version FROM secret_versions WHERE scope IN (${scopes.map(() => '?').join(', ')})`,
-      scopes,
-    );
-    const out = new Map(scopes.map((s) => [s, 0]));
-    for (const r of rows) out.set(r.scope, Number(r.version));
-    return out;
-  }
 }

@@ -135,11 +135,4 @@ describe('CryptoModule', () => {
     expect(mod.providers).toEqual([{ provide: CRYPTO_OPTIONS, useValue: options }, CryptoService]);
     expect(mod.exports).toEqual([CryptoService]);
   });
-
-  it('forRootAsync provides the options from a factory', () => {
-    const useFactory = () => options;
-    const mod = CryptoModule.forRootAsync({ useFactory, inject: ['CONFIG'] });
-    expect(mod.providers).toEqual([{ provide: CRYPTO_OPTIONS, useFactory, inject: ['CONFIG'] }, CryptoService]);
-    expect(mod.exports).toEqual([CryptoService]);
-  });
 });

@@ -5,7 +5,7 @@ import { actingExecution } from '../auth/execution-scope';
 import type { Principal } from '../auth/roles';
 import { forbidden } from '../common/errors';
 import { ApiErrors, ORG_HEADER_ERRORS } from '../common/openapi';
-import { SdkService } from '../configs/sdk.service';
+import { ActingOrg } from '../scopes/acting-org';
 import { invalidOrgId, isUuid } from '../common/params';
 import {
   AppendLogsDto,
@@ -37,7 +37,7 @@ const MISMATCH = '`EXECUTION_TOKEN_MISMATCH`: an execution token of another exec
 export class ExecutionsController {
   constructor(
     private readonly executions: ExecutionsService,
-    private readonly sdk: SdkService,
+    private readonly actingOrg: ActingOrg,
   ) {}
 
   @Post()
@@ -51,7 +51,7 @@ export class ExecutionsController {
   @ApiCreatedResponse({ type: StartedExecutionDto })
   @ApiErrors({ ...ORG_HEADER_ERRORS, 400: '`EXPIRY_TOO_LONG`, `INVALID_EXPIRY` (tokenTtlSeconds); nothing is created' }, { body: true })
   async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<StartedExecutionDto> {
-    return this.executions.create(principal, await this.sdk.resolveOrg(principal, org), body.workflow, body.tokenTtlSeconds);
+    return this.executions.create(principal, await this.actingOrg.resolve(principal, org), body.workflow, body.tokenTtlSeconds);
   }
 
   @Post(':id/token')
@@ -62,7 +62,7 @@ export class ExecutionsController {
   @ApiCreatedResponse({ type: ExecutionTokenDto })
   @ApiErrors({ ...ORG_HEADER_ERRORS, 400: '`EXPIRY_TOO_LONG`, `INVALID_EXPIRY`', 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`' }, { body: true })
   async issueToken(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: IssueExecutionTokenDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionTokenDto> {
-    return this.executions.issueToken(principal, await this.sdk.resolveOrg(principal, org), id, body.tokenTtlSeconds);
+    return this.executions.issueToken(principal, await this.actingOrg.resolve(principal, org), id, body.tokenTtlSeconds);
   }
 
   @Post(':id/logs')
@@ -78,7 +78,7 @@ export class ExecutionsController {
   @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`', 413: '`LOG_BATCH_TOO_LARGE`', 403: MISMATCH }, { body: true })
   async appendLogs(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: AppendLogsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
     actingExecution(principal, id);
-    await this.executions.appendLogs(await this.sdk.resolveOrg(principal, org), id, body.lines);
+    await this.executions.appendLogs(await this.actingOrg.resolve(principal, org), id, body.lines);
   }
 
   @Post(':id/secrets')
@@ -102,7 +102,7 @@ export class ExecutionsController {
   )
   async registerSecrets(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: RegisterSecretsDto, @Headers('x-bifrost-org') org?: string): Promise<void> {
     actingExecution(principal, id);
-    await this.executions.registerSecrets(await this.sdk.resolveOrg(principal, org), id, body.values);
+    await this.executions.registerSecrets(await this.actingOrg.resolve(principal, org), id, body.values);
   }
 
   @Post(':id/finish')
@@ -115,7 +115,7 @@ export class ExecutionsController {
   @ApiErrors({ ...ORG_HEADER_ERRORS, 404: NOT_FOUND, 409: '`EXECUTION_FINISHED`: it was finished already', 403: MISMATCH }, { body: true })
   async finish(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: FinishExecutionDto, @Headers('x-bifrost-org') org?: string): Promise<ExecutionRecordDto> {
     actingExecution(principal, id);
-    return this.executions.finish(await this.sdk.resolveOrg(principal, org), id, body);
+    return this.executions.finish(await this.actingOrg.resolve(principal, org), id, body);
   }
 
   @Get()
@@ -153,7 +153,7 @@ export class ExecutionsController {
 
   /** A service token's org (X-Bifrost-Org for an org-less one); a person's own org. */
   private async orgOf(principal: Principal, header: string | undefined): Promise<string> {
-    if (principal.role === 'service') return this.sdk.resolveOrg(principal, header);
+    if (principal.role === 'service') return this.actingOrg.resolve(principal, header);
     if (!principal.orgId) throw forbidden('This token belongs to no org', 'ORG_FORBIDDEN');
     return principal.orgId;
   }

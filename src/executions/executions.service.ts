@@ -11,9 +11,9 @@ import { AppError, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
 import { ConfigEntity } from '../configs/config.entity';
-import type { SeenExecution } from '../configs/sdk.service';
 import { parseLimit, timeIdCursor } from '../common/paging';
 import { isUuid } from '../common/params';
+import { actFor } from '../scopes/acting-org';
 import { isScrubbableSecret } from '../scrubber/secret-forms';
 import { Scrubber } from '../scrubber/scrubber';
 import { SecretRegistry } from '../scrubber/secret-registry';
@@ -32,6 +32,13 @@ import {
 } from './dto/execution.dto';
 import { encodeExecutionSecret, Execution, ExecutionLog, ExecutionSecret, SecretExposure } from './execution.entity';
 import { attributeRedactions, RecordingScrubber } from './redaction';
+
+/** What the SDK read's own statement found of the execution it names, for registerSecrets' fast path. */
+export interface SeenExecution {
+  id: string;
+  /** Its registered secrets as of that read. */
+  count: number;
+}
 
 export const executionNotFound = () => notFound('EXECUTION_NOT_FOUND', 'No execution with this id in this org');
 export const executionFinished = () => conflict('EXECUTION_FINISHED', 'The execution has finished already');
@@ -255,7 +262,7 @@ export class ExecutionsService {
   private enter(execution: Pick<Execution, 'id' | 'orgId'>): void {
     const ctx = currentContext();
     if (!ctx) return;
-    if (!ctx.orgId) ctx.orgId = execution.orgId;
+    actFor(execution.orgId, ctx);
     ctx.executionId = execution.id;
   }
 

@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { badRequest, forbidden, notFound } from '../common/errors';
 import { RequestWithContext } from '../common/request-context';
 import type { Principal } from '../auth/roles';
+import { actFor } from './acting-org';
 import { OrgsService } from './orgs.service';
 import { GLOBAL_SCOPE, invalidOrgId, invalidScope, isScope, isUuid } from '../common/params';
 
@@ -30,13 +31,13 @@ export class OrgScopeGuard implements CanActivate {
       } else {
         if (!isScope(scope)) throw invalidScope();
         await this.checkOrg(principal, scope, () => badRequest('INVALID_SCOPE', 'No org has this id'));
-        if (req.context && !req.context.orgId) req.context.orgId = scope;
+        actFor(scope, req.context);
       }
     }
     if (orgId !== undefined) {
       if (!isUuid(orgId)) throw invalidOrgId();
       await this.checkOrg(principal, orgId, () => notFound('ORG_NOT_FOUND', 'No such org'));
-      if (req.context && !req.context.orgId) req.context.orgId = orgId;
+      actFor(orgId, req.context);
     }
     return true;
   }

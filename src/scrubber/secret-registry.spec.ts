@@ -253,7 +253,8 @@ describe('SecretRegistry', () => {
   it('uses the versions the request read with its data (no round trip), and asks again once the request forgets them', async () => {
     await registry.forTarget({ orgId: ORG }, undefined);
     db.setSecret(ORG, ['org-secret-2']);
-    const c: RequestContext = { ...ctx(), secretVersions: { orgId: ORG, versions: [...db.versions].filter(([s]) => s === ORG || s === 'global').map(([scope, version]) => ({ scope, version })) } };
+    const c: RequestContext = ctx();
+    registry.prime(c, { orgId: ORG, versions: [...db.versions].filter(([s]) => s === ORG || s === 'global').map(([scope, version]) => ({ scope, version })) });
     db.queries = [];
     const s = await registry.forTarget({ orgId: ORG }, c);
     // Only the reload of the org whose version moved; no version SELECT.
@@ -262,19 +263,20 @@ describe('SecretRegistry', () => {
     expect(s.scrub('org-secret-2 global-secret-1')).toBe('[REDACTED] [REDACTED]');
 
     // Versions read for another org, or a request naming an execution, are not used.
-    const other: RequestContext = { ...ctx(), secretVersions: { orgId: ORG, versions: [] } };
+    const other: RequestContext = ctx();
+    registry.prime(other, { orgId: ORG, versions: [] });
     db.queries = [];
     await registry.forTarget({ orgId: OTHER }, other);
     expect(db.queries[0]).toMatch(/^SELECT scope AS k, version AS v FROM secret_versions/);
     db.executions.set(EXEC, ORG);
-    const withExecution: RequestContext = { ...ctx(), secretVersions: { orgId: ORG, versions: [] } };
+    const withExecution: RequestContext = ctx();
+    registry.prime(withExecution, { orgId: ORG, versions: [] });
     db.queries = [];
     await registry.forTarget({ orgId: ORG, executionId: EXEC }, withExecution);
     expect(db.queries[0]).toMatch(/^SELECT scope AS k, version AS v FROM secret_versions/);
 
     // A request that changed secrets forgets what it read: the next resolution asks the database.
     registry.forget(c);
-    expect(c.secretVersions).toBeUndefined();
     db.queries = [];
     await registry.forTarget({ orgId: ORG }, c);
     expect(db.queries[0]).toMatch(/^SELECT scope AS k, version AS v FROM secret_versions/);

@@ -80,6 +80,14 @@ const MAX_PENDING_NOTES = 1024;
 
 export const EXECUTION_HEADER = 'x-bifrost-execution';
 
+/** Versions a request's statement read with its data (SecretRegistry.prime). */
+export interface PrimedVersions {
+  orgId: string;
+  versions: { scope: string; version: number }[];
+  /** The named execution's registered secret count (0: not of this org). */
+  execution?: { id: string; count: number };
+}
+
 /** What the registry needs of an HTTP request (Express's and Fastify's both fit). */
 export interface ScrubbableRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -129,6 +137,8 @@ export class SecretRegistry {
   /** Every secret this instance knows, for log lines; null when it must be rebuilt. */
   private known: Scrubber | null = null;
   private readonly perRequest = new WeakMap<RequestContext, Map<string, Promise<Scrubber>>>();
+  /** The versions a request's own statement read (see prime), by request. */
+  private readonly primed = new WeakMap<RequestContext, PrimedVersions>();
   private readonly resolved = new WeakMap<RequestContext, Scrubber[]>();
 
   constructor(
@@ -174,11 +184,19 @@ export class SecretRegistry {
     return pending;
   }
 
+  /**
+   * The secret versions of (global, orgId), and the named execution's secret count, as the request's
+   * own statement read them with its data (the SDK read's): its scrubber needs no second round trip.
+   */
+  prime(ctx: RequestContext | undefined, versions: PrimedVersions): void {
+    if (ctx) this.primed.set(ctx, versions);
+  }
+
   /** Drops what this request remembered (it has just registered secrets). */
   forget(ctx: RequestContext | undefined = currentContext()): void {
     if (!ctx) return;
     this.perRequest.delete(ctx);
-    delete ctx.secretVersions;
+    this.primed.delete(ctx);
   }
 
   /**
@@ -220,7 +238,7 @@ export class SecretRegistry {
 
   private async resolve(target: ScrubTarget, ctx: RequestContext | undefined): Promise<Scrubber> {
     const { orgId, executionId } = target;
-    const primed = ctx?.secretVersions;
+    const primed = ctx && this.primed.get(ctx);
     // The versions the request's own statement read (the SDK read's) are as fresh as its data: no second round trip.
     const usable = orgId !== null && primed?.orgId === orgId && (executionId ? primed.execution?.id === executionId : true);
     const rows = usable

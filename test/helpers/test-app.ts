@@ -8,7 +8,6 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp, openApiDocumentOf } from '../../src/bootstrap';
 import { AppEnv, loadEnv } from '../../src/common/env';
-import { JsonLogger } from '../../src/common/logger';
 import { useDocument } from './openapi-check';
 
 /** The database the e2e suite runs on: SQLite by default, MySQL/MariaDB when DATABASE_URL says so. */
@@ -79,7 +78,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ...options.env,
   });
   const logLines: string[] = [];
-  const app = await createApp(env, new JsonLogger(env.logLevel, (line) => logLines.push(line)));
+  const app = await createApp(env, { logWrite: (line) => logLines.push(line) });
   // Every answer a spec gets through supertest is checked against this document (openapi-setup.ts).
   useDocument(openApiDocumentOf(app));
   await app.init();
