@@ -70,6 +70,26 @@ export class ConfigsRepository {
     return this.rows().createQueryBuilder('c').select(VIEW_COLUMNS).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
   }
 
+  /** What verifying (scope, key) needs: its type and token, never its value; no lock. */
+  secretOf(scope: string, key: string): Promise<Pick<ConfigEntity, 'scope' | 'key' | 'type' | 'ciphertext' | 'hasValue'> | null> {
+    return this.rows().createQueryBuilder('c').select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue']).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();
+  }
+
+  /** Up to `limit` secrets of `scope` marked exposed, in key order after `after`, as a listing shows them. */
+  exposedIn(scope: string, after: string | undefined, limit: number): Promise<ConfigEntity[]> {
+    const qb = this.rows().createQueryBuilder('c').select(VIEW_COLUMNS).where("c.scope = :scope AND c.type = 'secret' AND c.exposedAt IS NOT NULL", { scope });
+    if (after !== undefined) qb.andWhere('c.key > :after', { after });
+    return qb.orderBy('c.key', 'ASC').limit(limit).getMany();
+  }
+
+  /** Up to `limit` plain (non-secret) configs with their values, in (scope, key) order after `after`: the leak scan's pages. */
+  plainPage(scope: string | undefined, after: { scope: string; key: string } | null, limit: number): Promise<Pick<ConfigEntity, 'scope' | 'key' | 'type' | 'value'>[]> {
+    const qb = this.rows().createQueryBuilder('c').select(['c.scope', 'c.key', 'c.type', 'c.value']).where("c.type <> 'secret'");
+    if (scope !== undefined) qb.andWhere('c.scope = :scope', { scope });
+    if (after) qb.andWhere('(c.scope > :as OR (c.scope = :as AND c.key > :ak))', { as: after.scope, ak: after.key });
+    return qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(limit).getMany();
+  }
+
   /** The stored type of (scope, key), or null; no lock. */
   async typeOf(scope: string, key: string): Promise<ConfigType | null> {
     const row = await this.rows().createQueryBuilder('c').select(['c.type']).where('c.scope = :scope AND c.key = :key', { scope, key }).getOne();

@@ -1,12 +1,10 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { AppError, conflict } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { SecretBindingMismatchError } from '../crypto/binding';
-import { ConfigEntity } from './config.entity';
+import { ConfigsRepository } from './configs.repository';
 import { assertValidKey } from './config-values';
 import { bindingMismatch, configNotFound, ConfigsService, decryptionFailed, cursorFor, Page, parseListQuery } from './configs.service';
 
@@ -65,7 +63,7 @@ export class SecretChecksService {
   readonly throttle = new VerifyThrottle();
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly repo: ConfigsRepository,
     private readonly crypto: CryptoService,
     private readonly audit: AuditService,
     private readonly configs: ConfigsService,
@@ -79,12 +77,7 @@ export class SecretChecksService {
       if (firstRefusal) await this.audit.recordRead({ action: 'config.verify', outcome: 'denied', scope, key, reason: 'VERIFY_THROTTLED' });
       throw new VerifyThrottled(retryAfter);
     }
-    const row = await this.dataSource
-      .getRepository(ConfigEntity)
-      .createQueryBuilder('c')
-      .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue'])
-      .where('c.scope = :scope AND c.key = :key', { scope, key })
-      .getOne();
+    const row = await this.repo.secretOf(scope, key);
     const refuse = async (err: AppError) => {
       await this.audit.recordRead({ action: 'config.verify', outcome: 'failure', scope, key, configType: row?.type ?? null, reason: err.code });
       return err;
@@ -107,13 +100,7 @@ export class SecretChecksService {
   /** The scope's secrets marked exposed, by key ("rotate these"). */
   async exposed(scope: string, q: { limit?: string; cursor?: string }): Promise<Page<ExposedSecretView>> {
     const plan = parseListQuery({ limit: q.limit, cursor: q.cursor });
-    const qb = this.dataSource
-      .getRepository(ConfigEntity)
-      .createQueryBuilder('c')
-      .select(['c.scope', 'c.key', 'c.type', 'c.ciphertext', 'c.hasValue', 'c.updatedBy', 'c.updatedAt', 'c.exposedAt'])
-      .where("c.scope = :scope AND c.type = 'secret' AND c.exposedAt IS NOT NULL", { scope });
-    if (plan.after !== undefined) qb.andWhere('c.key > :after', { after: plan.after });
-    const rows = await qb.orderBy('c.key', 'ASC').limit(plan.limit + 1).getMany();
+    const rows = await this.repo.exposedIn(scope, plan.after, plan.limit + 1);
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: 'exposed' });
     const more = rows.length > plan.limit;
     const page = more ? rows.slice(0, plan.limit) : rows;

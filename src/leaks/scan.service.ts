@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { badRequest } from '../common/errors';
-import { ConfigEntity, ConfigType } from '../configs/config.entity';
+import { ConfigType } from '../configs/config.entity';
+import { ConfigsRepository } from '../configs/configs.repository';
 import { isScope } from '../common/params';
 import { detectLeak } from './detectors';
 
@@ -38,7 +37,7 @@ const PAGE = 500;
 @Injectable()
 export class ScanService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly configs: ConfigsRepository,
     private readonly audit: AuditService,
   ) {}
 
@@ -47,10 +46,7 @@ export class ScanService {
     const result: ScanResult = { scanned: 0, found: 0, items: [], truncated: false };
     let after: { scope: string; key: string } | null = null;
     for (;;) {
-      const qb = this.dataSource.getRepository(ConfigEntity).createQueryBuilder('c').select(['c.scope', 'c.key', 'c.type', 'c.value']).where("c.type <> 'secret'");
-      if (scope !== undefined) qb.andWhere('c.scope = :scope', { scope });
-      if (after) qb.andWhere('(c.scope > :as OR (c.scope = :as AND c.key > :ak))', { as: after.scope, ak: after.key });
-      const rows = await qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(PAGE).getMany();
+      const rows = await this.configs.plainPage(scope, after, PAGE);
       for (const row of rows) {
         result.scanned++;
         if (row.value === null) continue;
