@@ -8,7 +8,7 @@
  * and never writes into `dist/`. The last test checks the repository's own build (`npm run build`)
  * through Node's package self-reference.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 import { bearer, seedOrg, startApp, TestApp } from './helpers/test-app';
+import { finished } from './helpers/processes';
 
 const ROOT = resolve(__dirname, '..');
 const CLIENT_SRC = join(ROOT, 'src', 'client') + sep;
@@ -235,17 +236,6 @@ describe('the client installed on its own', () => {
   let t: TestApp;
   let payment: { url: string; seen: { authorization?: string; body: unknown }[]; close: () => Promise<void> };
 
-  /** A child process, asynchronously: the service under test answers from this process's event loop. */
-  const spawnAsync = (command: string, args: string[], options: { cwd: string; env: Record<string, string> }) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
-      const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.stderr.on('data', (c) => (stderr += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    });
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'bifrost-client-alone-'));
@@ -314,7 +304,7 @@ describe('the client installed on its own', () => {
     await t.http().put(`/api/scopes/${acme.org.id}/configs/stripe_api_key`).set(bearer(t.adminToken)).send({ type: 'secret', value: stripeKey }).expect(201);
 
     const example = join(engineDir, 'node_modules', 'bifrost-config', 'dist', 'client', 'examples', 'charge-card.js');
-    const res = await spawnAsync(process.execPath, [example, '1999', 'usd'], {
+    const res = await finished(process.execPath, [example, '1999', 'usd'], {
       cwd: engineDir,
       env: { PATH: process.env.PATH ?? '', BIFROST_URL: t.baseUrl, BIFROST_TOKEN: acme.service, BIFROST_ORG: 'acme', PAYMENT_URL: `${payment.url}/v1/charges` },
     });

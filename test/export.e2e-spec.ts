@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +11,7 @@ import { Keyring } from '../src/crypto/keyring';
 import { KeyRotationService } from '../src/crypto/key-rotation.service';
 import { EXPORT_PAGE } from '../src/export/export.service';
 import { MAX_LISTED_PROBLEMS } from '../src/export/problem-list';
-import { CLI } from './helpers/processes';
+import { CLI, finished } from './helpers/processes';
 import { bearer, freshDatabase, onMysql, seedOrg, startApp, TEST_SECRET_KEY, TestApp, TestDatabase } from './helpers/test-app';
 import { rawCount, rawRows } from './helpers/raw-db';
 
@@ -694,18 +693,9 @@ describe('the bifrost CLI', () => {
   let acmeId: string;
 
   const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', DATABASE_URL: t.db.url, BIFROST_SECRET_KEY: TEST_SECRET_KEY, ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.stderr.on('data', (c) => (stderr += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    finished(process.execPath, [CLI, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', DATABASE_URL: t.db.url, BIFROST_SECRET_KEY: TEST_SECRET_KEY, ...extraEnv },
     });
 
   beforeAll(async () => {

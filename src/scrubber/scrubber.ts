@@ -1,8 +1,8 @@
 import { StreamableFile } from '@nestjs/common';
 import { Transform, TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { mergeRegions } from './matcher/regions';
-import { decodedViews, redactionMarker, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
+import { mergeRegions, splice } from './matcher/regions';
+import { decodedViews, scrubJsonValue, SecretMatcher, TextScrubber } from './secret-matcher';
 
 export { mergeRegions };
 
@@ -210,15 +210,4 @@ export class ScrubStream extends Transform {
     }
     return -1;
   }
-}
-
-/** `text` with each region `[start, end, ...]` replaced with `[REDACTED]`. */
-function splice(text: string, regions: readonly number[]): string {
-  let out = '';
-  let last = 0;
-  for (let i = 0; i < regions.length; i += 2) {
-    out += text.slice(last, regions[i]) + redactionMarker;
-    last = regions[i + 1];
-  }
-  return out + text.slice(last);
 }

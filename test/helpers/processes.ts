@@ -35,3 +35,18 @@ export const exited = (child: ChildProcess): Promise<{ code: number | null; sign
   child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
     : new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+
+/**
+ * A command run to its end without blocking this process's event loop (the service under test
+ * answers from it): its exit code and what it printed.
+ */
+export const finished = (command: string, args: string[], options: { cwd: string; env: Record<string, string> }) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c) => (stdout += c));
+    child.stderr!.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });

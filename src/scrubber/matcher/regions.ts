@@ -1,3 +1,5 @@
+import { redactionMarker } from './json-value';
+
 /** Merges region lists `[start, end, ...]` (each sorted, disjoint) into one: overlapping or touching regions join. */
 export function mergeRegions(lists: number[][]): number[] {
   const pairs: [number, number][] = [];
@@ -10,4 +12,15 @@ export function mergeRegions(lists: number[][]): number[] {
     } else out.push(start, end);
   }
   return out;
+}
+
+/** `text` with each region `[start, end, ...]` replaced with `[REDACTED]`. */
+export function splice(text: string, regions: readonly number[]): string {
+  let out = '';
+  let last = 0;
+  for (let i = 0; i < regions.length; i += 2) {
+    out += text.slice(last, regions[i]) + redactionMarker;
+    last = regions[i + 1];
+  }
+  return out + text.slice(last);
 }

@@ -9,10 +9,10 @@ import type { View } from './views';
 import * as wrapped from './wrapped';
 
 // Module constants, not imported bindings (each use of those is a property read): see scan.ts.
-const { redactionMarker, scrubJsonValue } = jsonValue;
+const { scrubJsonValue } = jsonValue;
 const { GRAM } = prefilter;
 const { findRegions } = scan;
-const { mergeRegions } = regions;
+const { mergeRegions, splice } = regions;
 const { joinedBlocks, wrappedSpan } = wrapped;
 const { hexViews } = hex;
 const { originalRegions } = viewsModule;
@@ -118,14 +118,7 @@ export class SecretMatcher {
   /** `text` with every region covered by a registered form replaced with `[REDACTED]`. */
   scrub(text: string): string {
     const regions = this.regions(text);
-    if (regions === null) return text;
-    let out = '';
-    let last = 0;
-    for (let i = 0; i < regions.length; i += 2) {
-      out += text.slice(last, regions[i]) + redactionMarker;
-      last = regions[i + 1];
-    }
-    return out + text.slice(last);
+    return regions === null ? text : splice(text, regions);
   }
 
   /** A scrubbed copy of a JSON-like value (see scrubJsonValue). */
