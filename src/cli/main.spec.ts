@@ -6,7 +6,7 @@ import { badRequest } from '../common/errors';
 import { EnvError } from '../common/env';
 import { defineCommand } from './command';
 import { COMMANDS } from './commands';
-import { parseCommand, run, UsageError, VERSION } from './main';
+import { parseCommand, run, usage, UsageError, VERSION } from './main';
 import { describeFailure, failureDocument, PROBLEM_LINES, problemLines } from './output';
 
 function io(env: NodeJS.ProcessEnv = {}) {
@@ -237,5 +237,24 @@ describe('run', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('bifrost scan: arguments', () => {
+  it('parses --scope and --json', () => {
+    expect(argsOf(['scan'])).toEqual({ name: 'scan', scope: undefined, json: false });
+    expect(argsOf(['scan', '--scope', 'global', '--json'])).toEqual({ name: 'scan', scope: 'global', json: true });
+  });
+
+  it('refuses unknown options and arguments as usage errors', () => {
+    expect(() => parseCommand(['scan', '--nope'])).toThrow(UsageError);
+    expect(() => parseCommand(['scan', 'extra'])).toThrow(UsageError);
+  });
+
+  it('is in the usage, answers --help, and import takes --allow-secret-like-values', () => {
+    expect(usage()).toMatch(/\bscan\b/);
+    expect(parseCommand(['scan', '--help'])).toEqual({ name: 'help', text: expect.stringMatching(/^Usage: bifrost scan \[options\][\s\S]*--scope SCOPE/) });
+    expect(argsOf(['import', 'f.json', '--allow-secret-like-values'])).toMatchObject({ name: 'import', allowSecretLikeValues: true });
+    expect(argsOf(['import', 'f.json'])).not.toHaveProperty('allowSecretLikeValues');
   });
 });
