@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { ExecutionsModule } from '../executions/executions.module';
 import { ConfigsController } from './configs.controller';
-import { ConfigsRepository } from './configs.repository';
+import { ConfigsDataModule } from './configs-data.module';
 import { ConfigsService } from './configs.service';
 import { SdkController } from './sdk.controller';
 import { SdkReadRepository } from './sdk-read.repository';
@@ -11,9 +11,9 @@ import { SecretChecksService } from './secret-checks.service';
 import { SecretVersions } from './secret-versions';
 
 @Module({
-  imports: [AuthModule, ExecutionsModule],
+  imports: [AuthModule, ConfigsDataModule, ExecutionsModule],
   controllers: [ConfigsController, SdkController],
-  providers: [ConfigsService, ConfigsRepository, SdkService, SdkReadRepository, SecretVersions, SecretChecksService],
-  exports: [ConfigsService, ConfigsRepository, SdkService, SecretVersions],
+  providers: [ConfigsService, SdkService, SdkReadRepository, SecretVersions, SecretChecksService],
+  exports: [ConfigsService, ConfigsDataModule, SdkService, SecretVersions],
 })
 export class ConfigsModule {}

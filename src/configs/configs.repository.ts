@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, IsNull } from 'typeorm';
 import { RunSql, timeParam } from '../common/database';
 import { incoming, isSqlite, lockedForWrite, onConflictUpdate } from '../common/dialect';
 import { ConfigEntity, ConfigType } from './config.entity';
@@ -88,6 +88,19 @@ export class ConfigsRepository {
     if (scope !== undefined) qb.andWhere('c.scope = :scope', { scope });
     if (after) qb.andWhere('(c.scope > :as OR (c.scope = :as AND c.key > :ak))', { as: after.scope, ak: after.key });
     return qb.orderBy('c.scope', 'ASC').addOrderBy('c.key', 'ASC').limit(limit).getMany();
+  }
+
+  /** A scope's stored secret tokens and its secret version, as of one snapshot (one statement: the scrubber's scope load). */
+  secretsAndVersion(scope: string): Promise<{ kind: 'c' | 'v'; k: string | null; v: string | number }[]> {
+    return this.dataSource.query(
+      "SELECT 'c' AS kind, `key` AS k, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', NULL, version FROM secret_versions WHERE scope = ?",
+      [scope, scope],
+    );
+  }
+
+  /** Marks (scope, key) exposed at `at` while it still holds `ciphertext` and is not marked yet, in the caller's transaction. */
+  async markExposed(em: EntityManager, scope: string, key: string, ciphertext: string, at: Date): Promise<void> {
+    await em.update(ConfigEntity, { scope, key, ciphertext, exposedAt: IsNull() }, { exposedAt: at });
   }
 
   /** The stored type of (scope, key), or null; no lock. */

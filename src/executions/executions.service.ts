@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { AuditInput, AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { TokensService } from '../auth/tokens.service';
@@ -10,7 +10,7 @@ import { lockedForWrite } from '../common/dialect';
 import { AppError, conflict, notFound } from '../common/errors';
 import { currentContext } from '../common/request-context';
 import { CryptoService } from '../crypto/crypto.service';
-import { ConfigEntity } from '../configs/config.entity';
+import { ConfigsRepository } from '../configs/configs.repository';
 import { parseLimit, timeIdCursor } from '../common/paging';
 import { isUuid } from '../common/params';
 import { actFor } from '../scopes/acting-org';
@@ -87,6 +87,7 @@ export class ExecutionsService {
     private readonly registry: SecretRegistry,
     private readonly tokens: TokensService,
     private readonly audit: AuditService,
+    private readonly configs: ConfigsRepository,
   ) {}
 
   /**
@@ -285,7 +286,7 @@ export class ExecutionsService {
     if (found.length === 0) return;
     const at = new Date();
     for (const f of found) {
-      if (f.ciphertext !== null) await em.update(ConfigEntity, { scope: f.scope, key: f.key, ciphertext: f.ciphertext, exposedAt: IsNull() }, { exposedAt: at });
+      if (f.ciphertext !== null) await this.configs.markExposed(em, f.scope, f.key, f.ciphertext, at);
     }
     const known = await em.getRepository(SecretExposure).createQueryBuilder('x').select(['x.scope', 'x.key']).where('x.executionId = :id', { id: execution.id }).getMany();
     const seen = new Set(known.map((k) => `${k.scope}\u0000${k.key}`));

@@ -1,4 +1,5 @@
 import { Global, Logger, Module, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigsDataModule } from '../configs/configs-data.module';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { ERROR_BODY_SCRUBBER, ErrorBody, ErrorBodyScrubber } from '../common/all-exceptions.filter';
 import { LineFilter, LOG_LINE_FILTER } from '../common/logger';
@@ -28,6 +29,7 @@ export function errorBodyScrubber(registry: SecretRegistry): ErrorBodyScrubber {
  */
 @Global()
 @Module({
+  imports: [ConfigsDataModule],
   providers: [
     SecretRegistry,
     ScrubbingInterceptor,

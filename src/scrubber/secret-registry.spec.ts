@@ -3,6 +3,7 @@ import type { RequestContext } from '../common/request-context';
 import type { CryptoService } from '../crypto/crypto.service';
 import { LruMap } from '../common/lru-map';
 import { SecretRegistry } from './secret-registry';
+import { ConfigsRepository } from '../configs/configs.repository';
 
 const ORG = '11111111-1111-4111-8111-111111111111';
 const OTHER = '22222222-2222-4222-8222-222222222222';
@@ -92,7 +93,7 @@ describe('SecretRegistry', () => {
 
   beforeEach(() => {
     db = new FakeDb();
-    registry = new SecretRegistry(db as unknown as DataSource, fakeCrypto);
+    registry = new SecretRegistry(db as unknown as DataSource, fakeCrypto, new ConfigsRepository(db as unknown as DataSource));
     db.setSecret('global', ['global-secret-1']);
     db.setSecret(ORG, ['org-secret-1']);
     db.setSecret(OTHER, ['other-secret-1']);

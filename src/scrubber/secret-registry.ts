@@ -5,6 +5,7 @@ import type { Principal } from '../auth/roles';
 import { AppError } from '../common/errors';
 import { LruMap } from '../common/lru-map';
 import { currentContext, RequestContext } from '../common/request-context';
+import { ConfigsRepository } from '../configs/configs.repository';
 import { CryptoService } from '../crypto/crypto.service';
 import { decodeExecutionSecret } from '../executions/execution.entity';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
@@ -144,6 +145,7 @@ export class SecretRegistry {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly crypto: CryptoService,
+    private readonly configs: ConfigsRepository,
   ) {}
 
   /** The target of an HTTP request, or null for an unauthenticated one (public routes, 401s). */
@@ -349,10 +351,7 @@ export class SecretRegistry {
 
   /** One statement: a scope's stored secrets and its version, as of one snapshot. */
   private async loadScope(scope: string): Promise<void> {
-    const rows: { kind: 'c' | 'v'; k: string | null; v: string | number }[] = await this.dataSource.query(
-      "SELECT 'c' AS kind, `key` AS k, ciphertext AS v FROM configs WHERE type = 'secret' AND ciphertext IS NOT NULL AND scope = ? UNION ALL SELECT 'v', NULL, version FROM secret_versions WHERE scope = ?",
-      [scope, scope],
-    );
+    const rows = await this.configs.secretsAndVersion(scope);
     let version = 0;
     const previous = this.scopes.get(scope);
     const known = previous?.byKey;
