@@ -76,6 +76,8 @@ describeInBrowser('settings page')('Settings → Configuration page in headless 
     await page.getByText('Saved site_url.').waitFor();
 
     expect(await rowOf(page, 'stripe_api_key').locator('td.value').innerText()).toBe('••••••');
+    // A secret can be compared by its fingerprint (a tooltip), never read.
+    expect(await rowOf(page, 'stripe_api_key').locator('td.value').getAttribute('title')).toMatch(/^fingerprint [0-9a-f]{12}$/);
     expect(await rowOf(page, 'site_url').locator('td.value').innerText()).toBe('https://acme.example');
     // The hostile description is text, not markup: no image element, no alert.
     expect(await rowOf(page, 'stripe_api_key').locator('td').nth(2).innerText()).toBe(HOSTILE);

@@ -48,5 +48,6 @@ caption { text-align: left; font-weight: 600; padding: .5rem 0; }
 th, td { border: 1px solid #d0d7de; padding: .35rem .5rem; text-align: left; vertical-align: top; }
 td.value { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; }
 td.masked { letter-spacing: .1em; }
+.exposed { margin-left: .5rem; padding: 0 .4rem; border-radius: .6rem; background: #cf222e; color: #fff; font-size: .75rem; font-weight: normal; }
 .actions button { margin-right: .25rem; }
 `;

@@ -34,6 +34,9 @@ interface Config {
   description: string | null;
   updatedAt: string;
   updatedBy: string | null;
+  /** A secret's: when the scrubber last took it out of a workflow's output (rotate it), and a short HMAC to compare values by. */
+  exposedAt?: string | null;
+  fingerprint?: string | null;
   source?: 'org' | 'global';
 }
 interface Page<T> {
@@ -284,11 +287,12 @@ function row(c: Config): HTMLTableRowElement {
     actions.append(h('button', { type: 'button', onclick: () => void remove(c), 'aria-label': `Delete ${c.key}` }, 'Delete'));
   }
   if (canReadAudit()) actions.append(h('button', { type: 'button', onclick: () => void showHistory(c.key, rowScope), 'aria-label': `History of ${c.key}` }, 'History'));
-  const value = h('td', { className: c.type === 'secret' ? 'value masked' : 'value' }, shownValue(c));
+  const value = h('td', { className: c.type === 'secret' ? 'value masked' : 'value', ...(c.fingerprint ? { title: `fingerprint ${c.fingerprint}` } : {}) }, shownValue(c));
+  const exposed = c.exposedAt ? h('span', { className: 'exposed', title: `Reached a workflow's output on ${new Date(c.exposedAt).toLocaleString()}: set a new value` }, 'exposed') : null;
   return h(
     'tr',
     { 'data-key': c.key },
-    h('th', { scope: 'row' }, c.key),
+    h('th', { scope: 'row' }, c.key, exposed),
     h('td', {}, c.type),
     value,
     h('td', {}, c.description ?? ''),
