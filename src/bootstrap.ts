@@ -65,12 +65,11 @@ export async function createApp(env: AppEnv, options: CreateAppOptions = {}): Pr
     // Node's HTTP parser errors (bare CR/LF, two Content-Lengths, over-long headers): the one error shape too.
     clientErrorHandler: replyToClientError,
   });
-  // Lines of the start are held until the application's logger (a provider, scrubbed) takes them;
-  // a start that fails hands them to this one instead.
+  // The start logs through this one as it goes (a database being retried says so at once, not
+  // after the last retry); the application's logger (a provider, scrubbed) takes over once it exists.
   const bootLogger = new JsonLogger(env.logLevel, options.logWrite, { format: env.logFormat });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env, options.logWrite), adapter, {
     logger: bootLogger,
-    bufferLogs: true,
     bodyParser: false,
     abortOnError: false,
   });

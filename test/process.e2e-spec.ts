@@ -57,6 +57,17 @@ describe('the server process', () => {
     expect(output.trim().split('\n').pop()).toMatch(message);
   });
 
+  it('says at once that it retries a database that may come up (a refused connection), not after the last retry', async () => {
+    const p = start({ NODE_ENV: 'production', BIFROST_SECRET_KEY: 'k'.repeat(40), DATABASE_URL: 'mysql://root@127.0.0.1:1/test', LOG_LEVEL: 'warn' });
+    try {
+      await waitFor(() => /Retrying \(1\)/.test(p.output()), 'the first retry reported', 10_000, 100);
+      expect(p.child.exitCode).toBeNull();
+    } finally {
+      p.child.kill('SIGKILL');
+      await exited(p.child);
+    }
+  }, 30_000);
+
   describe('started', () => {
     let db: TestDatabase;
     beforeEach(async () => {
