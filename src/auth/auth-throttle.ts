@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { FixedWindows } from '../common/fixed-windows';
 
 const WINDOW_MS = 60_000;
 const MAX_FAILURES = 10;
@@ -13,26 +14,14 @@ const MAX_FAILURES = 10;
  */
 @Injectable()
 export class AuthThrottle {
-  private readonly windows = new Map<string, { start: number; failures: number; refusalAudited: boolean }>();
+  private readonly failures = new FixedWindows(WINDOW_MS);
 
   isBlocked(client: string, now = Date.now()): boolean {
-    const w = this.windows.get(client);
-    if (!w) return false;
-    if (now - w.start >= WINDOW_MS) {
-      this.windows.delete(client);
-      return false;
-    }
-    return w.failures > MAX_FAILURES;
+    return this.failures.count(client, now) > MAX_FAILURES;
   }
 
   recordFailure(client: string, now = Date.now()): void {
-    const w = this.windows.get(client);
-    if (!w || now - w.start >= WINDOW_MS) {
-      this.windows.set(client, { start: now, failures: 1, refusalAudited: false });
-      if (this.windows.size > 100_000) this.prune(now);
-    } else {
-      w.failures++;
-    }
+    this.failures.add(client, now);
   }
 
   /**
@@ -40,19 +29,11 @@ export class AuthThrottle {
    * gets one entry per address and window, not one per refused request.
    */
   firstRefusal(client: string, now = Date.now()): boolean {
-    const w = this.windows.get(client);
-    if (!w || now - w.start >= WINDOW_MS || w.refusalAudited) return false;
-    w.refusalAudited = true;
-    return true;
+    return this.failures.firstRefusal(client, now);
   }
 
   /** Seconds until the client's window ends. */
   retryAfter(client: string, now = Date.now()): number {
-    const w = this.windows.get(client);
-    return w ? Math.max(1, Math.ceil((w.start + WINDOW_MS - now) / 1000)) : 0;
-  }
-
-  private prune(now: number): void {
-    for (const [k, w] of this.windows) if (now - w.start >= WINDOW_MS) this.windows.delete(k);
+    return this.failures.retryAfter(client, now);
   }
 }

@@ -2,6 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { AppError, conflict } from '../common/errors';
+import { FixedWindows } from '../common/fixed-windows';
 import { CryptoService } from '../crypto/crypto.service';
 import { SecretBindingMismatchError } from '../crypto/binding';
 import { ConfigsRepository } from './configs.repository';
@@ -23,25 +24,12 @@ export class VerifyThrottled extends AppError {
  * guessing as well). Kept per instance, like the authentication throttle: a brake, not shared state.
  */
 export class VerifyThrottle {
-  private readonly windows = new Map<string, { start: number; count: number; refusalAudited: boolean }>();
+  private readonly attempts = new FixedWindows(VERIFY_WINDOW_MS);
 
   /** Counts an attempt; the retry delay (seconds) when it is over the limit, else 0; and whether it is the window's first refusal. */
   take(principal: string, now = Date.now()): { retryAfter: number; firstRefusal: boolean } {
-    let w = this.windows.get(principal);
-    if (!w || now - w.start >= VERIFY_WINDOW_MS) {
-      if (this.windows.size > 100_000) this.prune(now);
-      w = { start: now, count: 0, refusalAudited: false };
-      this.windows.set(principal, w);
-    }
-    w.count++;
-    if (w.count <= VERIFY_LIMIT) return { retryAfter: 0, firstRefusal: false };
-    const firstRefusal = !w.refusalAudited;
-    w.refusalAudited = true;
-    return { retryAfter: Math.max(1, Math.ceil((w.start + VERIFY_WINDOW_MS - now) / 1000)), firstRefusal };
-  }
-
-  private prune(now: number): void {
-    for (const [k, w] of this.windows) if (now - w.start >= VERIFY_WINDOW_MS) this.windows.delete(k);
+    if (this.attempts.add(principal, now) <= VERIFY_LIMIT) return { retryAfter: 0, firstRefusal: false };
+    return { retryAfter: this.attempts.retryAfter(principal, now), firstRefusal: this.attempts.firstRefusal(principal, now) };
   }
 }
 
