@@ -225,13 +225,29 @@ describe(`secret exposure, verify and fingerprints (${onMysql ? 'MariaDB' : 'SQL
       expect(a).toBe(fingerprintOf(fingerprintKey(TEST_SECRET_KEY), 'shared-value-9999'));
       expect(a).not.toBe(fingerprintOf(fingerprintKey(TEST_SECRET_KEY + '-other'), 'shared-value-9999'));
       expect((await config(acme.org.id, 'plain_key')).fingerprint).toBeNull();
-      const list = (await t.http().get(`/api/scopes/${other.org.id}/configs`).set(bearer(other.member)).expect(200)).body.items as Json[];
+      const list = (await t.http().get(`/api/scopes/${other.org.id}/configs`).set(bearer(other.orgAdmin)).expect(200)).body.items as Json[];
       expect(list.find((i) => i.key === 'same_b')?.fingerprint).toBe(a);
-      const effective = (await t.http().get(`/api/orgs/${other.org.id}/effective-configs`).set(bearer(other.member)).expect(200)).body.items as Json[];
+      const effective = (await t.http().get(`/api/orgs/${other.org.id}/effective-configs`).set(bearer(other.orgAdmin)).expect(200)).body.items as Json[];
       expect(effective.find((i) => i.key === 'same_b')?.fingerprint).toBe(a);
       // A new value, a new fingerprint, in the write's own answer too.
       const res = await put(acme.org.id, 'same_a', { type: 'secret', value: 'shared-value-0000' }, acme.orgAdmin).expect(200);
       expect(res.body.fingerprint).toBe(fingerprintOf(fingerprintKey(TEST_SECRET_KEY), 'shared-value-0000'));
+    });
+
+    it('is shown only to those who may write the scope: not to members, nor to an org_admin for global or another org', async () => {
+      await put('global', 'global_fp', { type: 'secret', value: 'shared-value-9999' }).expect(201);
+      const fingerprints = async (path: string, token: string) => ((await t.http().get(path).set(bearer(token)).expect(200)).body.items as Json[]).map((i) => [i.key, i.fingerprint]);
+      // A member reads the masked list of its org and the effective list: no fingerprint in either.
+      for (const [, fp] of await fingerprints(`/api/scopes/${other.org.id}/configs`, other.member)) expect(fp).toBeNull();
+      for (const [, fp] of await fingerprints(`/api/orgs/${other.org.id}/effective-configs`, other.member)) expect(fp).toBeNull();
+      const one = await t.http().get(`/api/scopes/${other.org.id}/configs/same_b`).set(bearer(other.member)).expect(200);
+      expect(one.body.fingerprint).toBeNull();
+      // An org_admin sees its own org's, never global's (it may not write global).
+      const effective = Object.fromEntries(await fingerprints(`/api/orgs/${other.org.id}/effective-configs`, other.orgAdmin));
+      expect(effective.same_b).toMatch(/^[0-9a-f]{12}$/);
+      expect(effective.global_fp).toBeNull();
+      expect((await t.http().get('/api/scopes/global/configs/global_fp').set(bearer(other.orgAdmin)).expect(200)).body.fingerprint).toBeNull();
+      expect((await config('global', 'global_fp')).fingerprint).toBe(effective.same_b);
     });
 
     it('is in no export, portable or backup', async () => {

@@ -47,8 +47,8 @@ export class ConfigsController {
   @ApiParam(SCOPE_PARAM)
   @ApiOkResponse({ type: ConfigListDto })
   @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_TYPE\`, \`INVALID_PREFIX\`, \`INVALID_LIMIT\`, \`INVALID_CURSOR\`` })
-  list(@Param('scope', scopeParam) scope: string, @Query() query: ListConfigsQueryDto): Promise<ConfigListDto> {
-    return this.configs.list(scope, query);
+  list(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Query() query: ListConfigsQueryDto): Promise<ConfigListDto> {
+    return this.configs.list(principal, scope, query);
   }
 
   @Get('scopes/:scope/configs/:key')
@@ -58,8 +58,8 @@ export class ConfigsController {
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ type: ConfigDto })
   @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_KEY\``, 404: '`CONFIG_NOT_FOUND`' })
-  get(@Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string): Promise<ConfigDto> {
-    return this.configs.get(scope, key);
+  get(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Param('key', configKeyParam) key: string): Promise<ConfigDto> {
+    return this.configs.get(principal, scope, key);
   }
 
   @Put('scopes/:scope/configs/:key')
@@ -151,8 +151,8 @@ export class ConfigsController {
   @ApiParam(SCOPE_PARAM)
   @ApiOkResponse({ type: ExposedSecretListDto })
   @ApiErrors({ ...SCOPE_ERRORS, 400: `${SCOPE_ERRORS[400]}; \`INVALID_LIMIT\`, \`INVALID_CURSOR\`` })
-  exposed(@Param('scope', scopeParam) scope: string, @Query() query: ListExposedQueryDto): Promise<ExposedSecretListDto> {
-    return this.checks.exposed(scope, query);
+  exposed(@CurrentPrincipal() principal: Principal, @Param('scope', scopeParam) scope: string, @Query() query: ListExposedQueryDto): Promise<ExposedSecretListDto> {
+    return this.checks.exposed(principal, scope, query);
   }
 
   @Get('orgs/:orgId/effective-configs')
@@ -168,7 +168,7 @@ export class ConfigsController {
     403: '`ORG_FORBIDDEN`: another org',
     404: '`ORG_NOT_FOUND`',
   })
-  effective(@Param('orgId', orgIdParam) orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {
-    return this.configs.effective(orgId, query);
+  effective(@CurrentPrincipal() principal: Principal, @Param('orgId', orgIdParam) orgId: string, @Query() query: ListConfigsQueryDto): Promise<EffectiveConfigListDto> {
+    return this.configs.effective(principal, orgId, query);
   }
 }

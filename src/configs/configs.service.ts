@@ -5,7 +5,6 @@ import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/roles';
 import { inTransaction } from '../common/database';
 import { parseLimit, textCursor } from '../common/paging';
-import { LruMap } from '../common/lru-map';
 import { AppError, badRequest, conflict, notFound } from '../common/errors';
 import { CryptoService } from '../crypto/crypto.service';
 import { cascadeScopes, overlay } from '../scopes/cascade';
@@ -18,7 +17,6 @@ import { SecretVersions } from './secret-versions';
 import { guardPlainWrite } from '../leaks/plain-write-guard';
 
 /** Fingerprints kept in memory (a list page holds at most 500; the scrubber keeps every secret anyway). */
-const FINGERPRINTS_KEPT = 10_000;
 
 /** A config as the API shows it: a secret's value is always masked. */
 export interface ConfigView {
@@ -68,7 +66,11 @@ export const secretTypeChange = (how: string) => conflict('SECRET_TYPE_CHANGE', 
 /** The config lists' cursor: the last key of the page. */
 const KEY_CURSOR = textCursor('k', (key) => KEY_PATTERN.test(key));
 
-export function toView(row: ConfigEntity, fingerprint: (row: ConfigEntity) => string | null = () => null): ConfigView {
+/** Who is shown a secret's fingerprint: those who may write its scope (admin; an org_admin in its own org). */
+const mayCompare = (viewer: Principal, scope: string) => viewer.role === 'admin' || (viewer.role === 'org_admin' && viewer.orgId === scope);
+const noFingerprint = () => null;
+
+function toView(row: ConfigEntity, fingerprint: (row: ConfigEntity) => string | null): ConfigView {
   const secret = row.type === 'secret';
   return {
     scope: row.scope,
@@ -129,39 +131,36 @@ export class ConfigsService {
     @Optional() private readonly registry?: SecretRegistry,
   ) {}
 
-  /** Fingerprints by token: a token always opens to one value under the process's keys, so none goes stale. */
-  private readonly fingerprints = new LruMap<string, string | null>(FINGERPRINTS_KEPT);
-
-  /** A secret's fingerprint, computed on read; null when no key opens it for this row. */
+  /** A secret's fingerprint, computed on read (CryptoService keeps opened tokens); null when no key opens it for this row. */
   private readonly fingerprintOf = (row: ConfigEntity): string | null => {
     if (!row.ciphertext) return null;
-    // Keyed by place and token: a token copied to another row does not open there (binding).
-    const cacheKey = `${row.scope}\u0000${row.key}\u0000${row.ciphertext}`;
-    const known = this.fingerprints.get(cacheKey);
-    if (known !== undefined) return known;
-    let fingerprint: string | null;
     try {
-      fingerprint = this.crypto.fingerprint(this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key: row.key }));
+      return this.crypto.fingerprint(this.crypto.decryptBound(row.ciphertext, { scope: row.scope, key: row.key }));
     } catch {
-      fingerprint = null;
+      return null;
     }
-    this.fingerprints.set(cacheKey, fingerprint);
-    return fingerprint;
   };
 
-  readonly view = (row: ConfigEntity): ConfigView => toView(row, this.fingerprintOf);
+  /**
+   * Views as `viewer` is shown them: a secret's fingerprint only to those who may write (and so
+   * verify) its scope. Equal values have equal fingerprints, so one shown to a reader of another
+   * scope would let a writer test guesses by writing them into its own scope, past verify's throttle.
+   */
+  viewFor(viewer: Principal): (row: ConfigEntity) => ConfigView {
+    return (row) => toView(row, mayCompare(viewer, row.scope) ? this.fingerprintOf : noFingerprint);
+  }
 
-  async list(scope: string, q: ListQuery): Promise<Page<ConfigView>> {
+  async list(viewer: Principal, scope: string, q: ListQuery): Promise<Page<ConfigView>> {
     const plan = parseListQuery(q);
     const rows = await this.repo.list([scope], plan, plan.limit + 1);
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: plan.type ? `type=${plan.type}` : null });
     const more = rows.length > plan.limit;
     const page = more ? rows.slice(0, plan.limit) : rows;
-    return { items: page.map(this.view), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
+    return { items: page.map(this.viewFor(viewer)), nextCursor: more ? cursorFor(page[page.length - 1].key) : null };
   }
 
   /** The cascade: every global key overlaid by the org's own, each marked with its source. */
-  async effective(orgId: string, q: ListQuery): Promise<Page<EffectiveConfigView>> {
+  async effective(viewer: Principal, orgId: string, q: ListQuery): Promise<Page<EffectiveConfigView>> {
     const plan = parseListQuery(q);
     // Each scope's next limit+1 keys suffice to fill a page of the merged, de-duplicated list.
     const rows = await this.repo.list(cascadeScopes(orgId), plan, 2 * (plan.limit + 1));
@@ -169,18 +168,19 @@ export class ConfigsService {
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope: orgId, reason: 'effective' });
     const more = merged.length > plan.limit;
     const page = more ? merged.slice(0, plan.limit) : merged;
+    const view = this.viewFor(viewer);
     return {
-      items: page.map((row) => ({ ...this.view(row), source: row.scope === orgId ? 'org' : 'global' })),
+      items: page.map((row) => ({ ...view(row), source: row.scope === orgId ? 'org' : 'global' })),
       nextCursor: more ? cursorFor(page[page.length - 1].key) : null,
     };
   }
 
-  async get(scope: string, key: string): Promise<ConfigView> {
+  async get(viewer: Principal, scope: string, key: string): Promise<ConfigView> {
     assertValidKey(key);
     const row = await this.repo.view(scope, key);
     await this.audit.recordRead({ action: 'config.read', outcome: row ? 'success' : 'failure', scope, key, configType: row?.type ?? null, reason: row ? 'masked read' : 'CONFIG_NOT_FOUND' });
     if (!row) throw configNotFound();
-    return this.view(row);
+    return this.viewFor(viewer)(row);
   }
 
   /**
@@ -220,7 +220,7 @@ export class ConfigsService {
     else await this.repo.insert(em, write.row);
     const secretVersion = write.touchesSecrets ? await this.secretVersions.bump(em, change.scope) : undefined;
     await this.audit.record(em, write.audit);
-    return { created: write.created, config: this.view(write.row), secretVersion };
+    return { created: write.created, config: this.viewFor(actor)(write.row), secretVersion };
   }
 
   async patchDescription(actor: Principal, scope: string, key: string, description: string | null): Promise<ConfigView> {
@@ -231,7 +231,7 @@ export class ConfigsService {
       const now = new Date();
       await this.repo.setDescription(em, scope, key, { description, updatedBy: actor.name, updatedAt: now });
       await this.audit.record(em, { action: 'config.update', outcome: 'success', scope, key, configType: row.type, reason: 'description', actor });
-      return this.view(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
+      return this.viewFor(actor)(Object.assign(row, { description, updatedBy: actor.name, updatedAt: now }));
     });
   }
 

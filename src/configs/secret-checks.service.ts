@@ -86,15 +86,16 @@ export class SecretChecksService {
   }
 
   /** The scope's secrets marked exposed, by key ("rotate these"). */
-  async exposed(scope: string, q: { limit?: string; cursor?: string }): Promise<Page<ExposedSecretView>> {
+  async exposed(viewer: Principal, scope: string, q: { limit?: string; cursor?: string }): Promise<Page<ExposedSecretView>> {
     const plan = parseListQuery({ limit: q.limit, cursor: q.cursor });
     const rows = await this.repo.exposedIn(scope, plan.after, plan.limit + 1);
     await this.audit.recordRead({ action: 'config.list', outcome: 'success', scope, reason: 'exposed' });
     const more = rows.length > plan.limit;
     const page = more ? rows.slice(0, plan.limit) : rows;
+    const view = this.configs.viewFor(viewer);
     return {
       items: page.map((row) => {
-        const v = this.configs.view(row);
+        const v = view(row);
         return { scope: v.scope, key: v.key, exposedAt: row.exposedAt!, fingerprint: v.fingerprint, updatedAt: v.updatedAt, updatedBy: v.updatedBy };
       }),
       nextCursor: more ? cursorFor(page[page.length - 1].key) : null,

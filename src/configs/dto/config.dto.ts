@@ -84,7 +84,7 @@ export class ConfigDto {
     pattern: '^[0-9a-f]{12}$',
     example: '3f9c0a17be42',
     description:
-      'A secret’s: the first 12 hex characters of HMAC-SHA256 of its value under a key derived from BIFROST_SECRET_KEY. Equal values (in any scope, or another deployment with the same key) have equal fingerprints; it reveals nothing else about the value to anyone without the key. Null for other types, a secret without a value, or one no configured key opens. Never exported.',
+      'A secret’s: the first 12 hex characters of HMAC-SHA256 of its value under a key derived from BIFROST_SECRET_KEY. Equal values (in any scope, or another deployment with the same key) have equal fingerprints; it reveals nothing else about the value to anyone without the key. Shown only to those who may write the scope (admin; an org_admin in its own org): null for them otherwise, for other types, a secret without a value, or one no configured key opens. Never exported.',
   })
   fingerprint: string | null;
 }
