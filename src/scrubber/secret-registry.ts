@@ -221,10 +221,10 @@ export class SecretRegistry {
 
   /** A log line with every known secret (and those of the current request) replaced. */
   readonly scrubLogLine = (line: string): string => {
-    let out = this.allKnown().scrub(line);
     const ctx = currentContext();
-    for (const scrubber of (ctx && this.resolved.get(ctx)) || []) out = scrubber.scrub(out);
-    return out;
+    const resolved = ctx && this.resolved.get(ctx);
+    // One pass: the line's decoded views built once for every matcher, the regions merged.
+    return (resolved && resolved.length > 0 ? Scrubber.combine([this.allKnown(), ...resolved]) : this.allKnown()).scrub(line);
   };
 
   /** Finishes every pending rebuild of a base matcher (removed secrets stop being redacted): for tests. */
