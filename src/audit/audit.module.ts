@@ -2,8 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { DENIAL_RECORDER, DenialRecorder } from '../common/all-exceptions.filter';
 import { RequestWithContext } from '../common/request-context';
 import { KEY_PATTERN } from '../configs/config-values';
-import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
-import { isUuid } from '../common/params';
+import { isScope } from '../common/params';
 import { AuditController } from './audit.controller';
 import { AuditService } from './audit.service';
 
@@ -24,7 +23,7 @@ function denialRecorder(audit: AuditService): DenialRecorder {
     // Path parameters are the caller's text, checked by nobody yet: kept only when they are a scope
     // or a key. Anything else could be long enough to fail the insert (and the batch it shares with
     // other requests' entries), or be something that must not be stored.
-    const target = [params.scope, params.orgId].find((s) => s === GLOBAL_SCOPE || (s !== undefined && isUuid(s)));
+    const target = [params.scope, params.orgId].find(isScope);
     const scope = principal?.orgId ?? null;
     // The route's pattern, never the raw path: nothing the caller typed is stored.
     const route = req.routeOptions?.url ?? '(no route)';

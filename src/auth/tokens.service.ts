@@ -22,7 +22,6 @@ export const TOKEN_PREFIX = 'bft_';
 /** Principals of recently authenticated tokens kept in memory, by token hash. */
 const RECENT_TOKENS = 10_000;
 
-export { executionTokenFinished, isExpired, TokenRefusedError, tokenExpired } from './token-refusals';
 
 /** A datetime as a driver returns it (a Date, or UTC text `YYYY-MM-DD HH:MM:SS.mmm`), in ms; NaN when unreadable. */
 export function timeOf(v: Date | string | null | undefined): number | null {

@@ -8,7 +8,7 @@ import { dataSourceOptions } from '../common/database';
 import { AppEnv } from '../common/env';
 import { CryptoModule } from '../crypto/crypto.module';
 import { KeyRotationService } from '../crypto/key-rotation.service';
-import { ConfigsRepository } from '../configs/configs.repository';
+import { ConfigsDataModule } from '../configs/configs-data.module';
 import { SecretVersions } from '../configs/secret-versions';
 import { ExecutionSecretsRepository } from '../executions/execution-secrets.repository';
 import { ExportService } from '../export/export.service';
@@ -57,8 +57,9 @@ export class CliModule {
         AuditModule,
         ScopesModule,
         AuthModule,
+        ConfigsDataModule,
       ],
-      providers: [{ provide: APP_ENV, useValue: cliEnv }, ConfigsRepository, ExecutionSecretsRepository, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService, ScanService],
+      providers: [{ provide: APP_ENV, useValue: cliEnv }, ExecutionSecretsRepository, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService, ScanService],
       exports: [APP_ENV],
     };
   }

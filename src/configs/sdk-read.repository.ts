@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { TokenRowPart } from '../auth/deferred-token-check';
 import { rawQuery } from '../common/database';
+import { shadowing } from '../scopes/cascade';
 import { GLOBAL_SCOPE } from '../scopes/org-scope.guard';
 import type { ConfigType } from './config.entity';
 
@@ -79,7 +80,7 @@ export class SdkReadRepository {
   async read(orgId: string, key: string, tokenHash: string | null, executionId: string | null): Promise<SdkReadParts> {
     const [r] = await rawQuery<Row>(this.dataSource, SDK_READ_SQL, [orgId, key, GLOBAL_SCOPE, key, orgId, GLOBAL_SCOPE, tokenHash, executionId]);
     const parts: SdkReadParts = {
-      config: stored(orgId, r.o_type, r.o_value, r.o_ciphertext, r.o_has_value) ?? stored(GLOBAL_SCOPE, r.g_type, r.g_value, r.g_ciphertext, r.g_has_value),
+      config: shadowing([stored(orgId, r.o_type, r.o_value, r.o_ciphertext, r.o_has_value), stored(GLOBAL_SCOPE, r.g_type, r.g_value, r.g_ciphertext, r.g_has_value)].filter((c) => c !== null), orgId) ?? null,
       versions: [
         { scope: orgId, version: Number(r.o_version ?? 0) },
         { scope: GLOBAL_SCOPE, version: Number(r.g_version ?? 0) },

@@ -1,8 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_ENV } from '../common/app-env.provider';
 import type { AppEnv } from '../common/env';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { DeferredTokenCheck } from '../auth/deferred-token-check';
 import type { Principal } from '../auth/roles';
@@ -35,7 +33,6 @@ export interface SdkValue {
 @Injectable()
 export class SdkService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly crypto: CryptoService,
     private readonly audit: AuditService,
     private readonly configs: ConfigsService,

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ConfigsModule } from '../configs/configs.module';
+import { ConfigsDataModule } from '../configs/configs-data.module';
 import { ExecutionsModule } from '../executions/executions.module';
 import { KeyRotationService } from './key-rotation.service';
 import { StartupKeyCheck } from './startup-key-check';
@@ -9,7 +9,7 @@ import { StartupKeyCheck } from './startup-key-check';
  * (pure crypto, usable anywhere): both work on the stored secrets through their tables' repositories.
  */
 @Module({
-  imports: [ConfigsModule, ExecutionsModule],
+  imports: [ConfigsDataModule, ExecutionsModule],
   providers: [KeyRotationService, StartupKeyCheck],
   exports: [KeyRotationService],
 })

@@ -1,10 +1,10 @@
 import { Module } from '@nestjs/common';
-import { ConfigsModule } from '../configs/configs.module';
+import { ConfigsDataModule } from '../configs/configs-data.module';
 import { LeaksController } from './leaks.controller';
 import { ScanService } from './scan.service';
 
 @Module({
-  imports: [ConfigsModule],
+  imports: [ConfigsDataModule],
   controllers: [LeaksController],
   providers: [ScanService],
   exports: [ScanService],

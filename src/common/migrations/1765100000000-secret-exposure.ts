@@ -1,4 +1,5 @@
 import { MigrationInterface, QueryRunner, Table, TableColumn } from 'typeorm';
+import { isSqlite } from '../dialect';
 
 /**
  * Secret exposure (issue 19): `exposed_at` on configs, set when the scrubber first redacted the
@@ -11,7 +12,7 @@ export class SecretExposure1765100000000 implements MigrationInterface {
   name = 'SecretExposure1765100000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    const mysql = queryRunner.connection.options.type !== 'better-sqlite3';
+    const mysql = !isSqlite(queryRunner.connection);
     const binary = mysql ? { charset: 'utf8mb4', collation: 'utf8mb4_bin' } : {};
     const precise = mysql ? { precision: 3 } : {};
     await queryRunner.addColumn('configs', new TableColumn({ name: 'exposed_at', type: 'datetime', isNullable: true, ...precise }));
