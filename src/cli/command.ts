@@ -131,3 +131,14 @@ export class CommandFailure extends Error {
 export async function write(stream: NodeJS.WritableStream, chunk: string): Promise<void> {
   if (!stream.write(chunk)) await once(stream, 'drain');
 }
+
+/**
+ * An org named on the command line, by id or, failing that, by name: the CLI's user knows orgs by
+ * name (bundles, the client name them); an id is taken first, so an org can never be shadowed by
+ * another whose name is that id.
+ */
+export async function orgIdOf(services: CliContext, ref: string, option: string, hint = ''): Promise<string> {
+  const org = await services.orgs.findByIdOrName(ref);
+  if (!org) throw new UsageError(`${option}: no org with the id or name "${ref}"${hint}`);
+  return org.id;
+}

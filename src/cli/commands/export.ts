@@ -2,20 +2,14 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { CLI_PRINCIPAL } from '../../auth/roles';
 import type { CliContext } from '../cli-context';
-import { defineCommand, UsageError, write } from '../command';
+import { defineCommand, orgIdOf, UsageError, write } from '../command';
 
 const PROGRESS_EVERY = 10_000;
 
-/**
- * `--scope`: all, global, or an org by id or by name. The CLI's user knows orgs by name (bundles,
- * tokens create --org and the client name them); an id is taken first, so an org can never be
- * shadowed by another one whose name is that id.
- */
+/** `--scope`: all, global, or an org by id or by name (orgIdOf). */
 export async function resolveScope(services: CliContext, scope: string | undefined): Promise<string | undefined> {
   if (scope === undefined || scope === 'all' || scope === 'global') return scope;
-  const org = await services.orgs.findByIdOrName(scope);
-  if (!org) throw new UsageError(`--scope: no org with the id or name "${scope}" (all, global, or an org's id or name)`);
-  return org.id;
+  return orgIdOf(services, scope, '--scope', " (all, global, or an org's id or name)");
 }
 
 export const exportCommand = defineCommand({

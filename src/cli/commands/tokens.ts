@@ -1,15 +1,7 @@
 import { CLI_PRINCIPAL, CREATABLE_ROLES as ROLES, Role } from '../../auth/roles';
 import type { TokenView } from '../../auth/tokens.service';
 import { parseDuration } from '../../common/env';
-import type { CliContext } from '../cli-context';
-import { defineCommand, UsageError } from '../command';
-
-/** `--org`: an org by id or, failing that, by name (an id always wins). */
-async function orgIdOf(services: CliContext, ref: string): Promise<string> {
-  const org = await services.orgs.findByIdOrName(ref);
-  if (!org) throw new UsageError(`--org: no org with the id or name "${ref}"`);
-  return org.id;
-}
+import { defineCommand, orgIdOf, UsageError } from '../command';
 
 export const tokensCreateCommand = defineCommand({
   name: 'tokens create',
@@ -36,7 +28,7 @@ export const tokensCreateCommand = defineCommand({
     return { role: values.role as Role, org: values.org as string | undefined, tokenName: values.name, ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) };
   },
   async run(cmd, c) {
-    const orgId = cmd.org === undefined ? null : await orgIdOf(c.services, cmd.org);
+    const orgId = cmd.org === undefined ? null : await orgIdOf(c.services, cmd.org, '--org');
     const created = await c.services.tokens.create(CLI_PRINCIPAL, { name: cmd.tokenName, role: cmd.role, orgId, ...(cmd.ttlSeconds !== undefined ? { ttlSeconds: cmd.ttlSeconds } : {}) });
     c.result({ id: created.id, name: created.name, role: created.role, orgId: created.orgId, expiresAt: created.expiresAt, token: created.token });
     c.say('The token is shown only now: keep it somewhere safe.');
@@ -56,7 +48,7 @@ export const tokensListCommand = defineCommand({
   services: true,
   parse: (values) => ({ org: values.org as string | undefined, revoked: !!values.revoked }),
   async run(cmd, c) {
-    const orgId = cmd.org === undefined ? undefined : await orgIdOf(c.services, cmd.org);
+    const orgId = cmd.org === undefined ? undefined : await orgIdOf(c.services, cmd.org, '--org');
     const items: TokenView[] = [];
     let cursor: string | undefined;
     do {
