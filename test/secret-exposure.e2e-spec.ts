@@ -101,6 +101,19 @@ describe(`secret exposure, verify and fingerprints (${onMysql ? 'MariaDB' : 'SQL
       await put(acme.org.id, 'unused_key', { type: 'secret', value: UNUSED }, acme.orgAdmin).expect(200);
     });
 
+    it('records a secret registered after the output that holds it: the stored output is scrubbed again, and that redaction is audited too', async () => {
+      const late = await start();
+      const LATE = 'ya29.late-registered-token-6666';
+      await log(late.id, `token ${LATE} in a line logged before it was registered`);
+      expect(await redactedEntries(late.id)).toEqual([]);
+      await t.http().post(`/api/executions/${late.id}/secrets`).set(bearer(acme.service)).send({ values: [LATE] }).expect(204);
+      const entries = await redactedEntries(late.id);
+      expect(entries.map((e) => e.reason)).toEqual(['count=1 in=stored output (dynamic secrets of the execution)']);
+      expect(JSON.stringify(entries)).not.toContain(LATE);
+      const stored = await rawRows<{ message: string }>(t, 'SELECT message FROM execution_logs WHERE execution_id = ?', [late.id]);
+      expect(stored.map((r) => r.message).join('\n')).not.toContain(LATE);
+    });
+
     it('records nothing for an execution whose output holds no secret', async () => {
       const quiet = await start();
       await log(quiet.id, 'nothing to see', `almost ${STRIPE.slice(0, 10)}`);

@@ -180,7 +180,7 @@ export class ExecutionsService {
         fresh.map((v) => Object.assign(new ExecutionSecret(), { executionId: id, ciphertext: this.crypto.encryptString(encodeExecutionSecret(v)), keyId: this.crypto.currentKeyId, createdAt })),
       );
       // Built in slices: a large registration never holds the event loop (see SecretMatcher.build).
-      await this.rescrubStored(em, id, await Scrubber.build(fresh));
+      await this.rescrubStored(em, id, await Scrubber.build(fresh), fresh);
     });
     this.registry.forget();
   }
@@ -280,9 +280,9 @@ export class ExecutionsService {
    * exposed (unless its value changed meanwhile), and each (execution, secret) pair is audited once,
    * in the transaction of the write, as `secret.redacted` with the count of that write. Never a value.
    */
-  private async noteRedactions(em: EntityManager, execution: Pick<Execution, 'id' | 'orgId'>, changed: readonly string[], where: string): Promise<void> {
+  private async noteRedactions(em: EntityManager, execution: Pick<Execution, 'id' | 'orgId'>, changed: readonly string[], where: string, dynamic?: readonly string[]): Promise<void> {
     if (changed.length === 0) return;
-    const found = await attributeRedactions(changed, this.registry.configSecrets(execution.orgId), await this.registry.executionSecrets(execution.id));
+    const found = await attributeRedactions(changed, this.registry.configSecrets(execution.orgId), dynamic ?? (await this.registry.executionSecrets(execution.id)));
     if (found.length === 0) return;
     const at = new Date();
     for (const f of found) {
@@ -312,9 +312,13 @@ export class ExecutionsService {
     );
   }
 
-  /** Applies newly registered secrets to what the execution stored already. */
-  private async rescrubStored(em: EntityManager, id: string, scrubber: Scrubber): Promise<void> {
-    if (scrubber.isEmpty) return;
+  /**
+   * Applies newly registered secrets (`fresh`, not committed yet, so attributed as given) to what
+   * the execution stored already; what they redact there is a leak like any other (noteRedactions).
+   */
+  private async rescrubStored(em: EntityManager, id: string, built: Scrubber, fresh: readonly string[]): Promise<void> {
+    if (built.isEmpty) return;
+    const scrubber = new RecordingScrubber(built);
     const execution = await em.findOneByOrFail(Execution, { id });
     const json = (text: string | null) => (text === null ? null : JSON.stringify(scrubber.scrubDeep(JSON.parse(text))));
     const patch = { workflow: scrubber.scrub(execution.workflow).slice(0, 255), result: json(execution.result), error: json(execution.error) };
@@ -339,5 +343,6 @@ export class ExecutionsService {
       }
       after = rows[rows.length - 1].id;
     }
+    await this.noteRedactions(em, execution, scrubber.changed, 'stored output', fresh);
   }
 }
