@@ -289,4 +289,13 @@ describe('revocation on the SDK read (its own app: the refusals count toward the
     const reads = (await t.http().get('/api/audit').query({ action: 'config.read', limit: 200 }).set(bearer(t.adminToken)).expect(200)).body.items as { outcome: string }[];
     expect(reads.filter((e) => e.outcome === 'success')).toHaveLength(2);
   });
+
+  it('tells a revoked token its 401 on the SDK read even where its role is refused (the check settled for every error)', async () => {
+    const a = await seedOrg(t, 'revocation-role');
+    const member = (await t.http().post('/api/tokens').set(bearer(t.adminToken)).send({ name: 'rev-member', role: 'member', orgId: a.org.id }).expect(201)).body as { id: string; token: string };
+    // Twice while valid: known to this instance, so the second request's row is left to the handler.
+    for (let i = 0; i < 2; i++) expect((await t.http().get('/api/sdk/configs/any_key').set(bearer(member.token)).expect(403)).body.code).toBe('ROLE_NOT_ALLOWED');
+    await t.dataSource.query('UPDATE api_tokens SET revoked_at = ? WHERE id = ?', [t.dataSource.options.type === 'better-sqlite3' ? new Date().toISOString().replace('T', ' ').replace('Z', '') : new Date(), member.id]);
+    expect((await t.http().get('/api/sdk/configs/any_key').set(bearer(member.token)).expect(401)).body.code).toBe('INVALID_TOKEN');
+  });
 });

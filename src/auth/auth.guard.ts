@@ -7,7 +7,6 @@ import { RequestWithContext } from '../common/request-context';
 import { PUBLIC_KEY, ROLES_KEY, TOKEN_CHECKED_BY_HANDLER_KEY } from './auth.decorators';
 import { AuthThrottle } from './auth-throttle';
 import { BearerStrategy, MAY_DEFER_TOKEN_CHECK } from './bearer.strategy';
-import { deferredCheckOf } from './deferred-token-check';
 import { TokenRefusedError } from './token-refusals';
 import { Principal, Role } from './roles';
 
@@ -60,8 +59,7 @@ export class GlobalAuthGuard implements CanActivate {
     const principal = req.user ?? (await this.identify(req, this.reflector.get<boolean>(TOKEN_CHECKED_BY_HANDLER_KEY, context.getHandler()) === true));
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (!roles || !roles.includes(principal.role)) {
-      // A principal trusted from memory is checked before it is told anything of the route.
-      await deferredCheckOf(req)?.ensure();
+      // (A principal trusted from memory is checked by the exception filter before this is answered.)
       // An execution token reads configs through the SDK and reports its own execution, nothing else.
       if (principal.role === 'execution') throw forbidden('An execution token may only read configs through the SDK and report its own execution', 'EXECUTION_TOKEN_NOT_ALLOWED');
       throw forbidden(`This route is not open to the ${principal.role} role`, 'ROLE_NOT_ALLOWED');

@@ -1,6 +1,6 @@
 import { CallHandler, createParamDecorator, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
-import { from, Observable } from 'rxjs';
-import { catchError, mergeMap } from 'rxjs/operators';
+import { Observable } from 'rxjs';
+import { mergeMap } from 'rxjs/operators';
 import { AppError, invalidToken } from '../common/errors';
 import type { Principal } from './roles';
 import { executionTokenFinished, isExpired, TokenRefusedError, tokenExpired } from './token-refusals';
@@ -91,14 +91,14 @@ export class DeferredTokenCheck {
 const pending = new WeakMap<object, DeferredTokenCheck>();
 
 export const deferTokenCheck = (req: object, check: DeferredTokenCheck): void => void pending.set(req, check);
-export const deferredCheckOf = (req: object): DeferredTokenCheck | undefined => pending.get(req);
 
 /** The request's deferred check for the handler, or null when the guard read the token's row itself. */
 export const PendingTokenCheck = createParamDecorator((_: unknown, ctx: ExecutionContext): DeferredTokenCheck | null => pending.get(ctx.switchToHttp().getRequest()) ?? null);
 
 /**
- * Whatever the handler did, a deferred check is settled before its answer (or its error) goes on:
- * a revoked token gets 401 INVALID_TOKEN instead, audited as a denial by the exception filter.
+ * A deferred check is settled before the handler's answer goes out: a revoked token gets 401
+ * INVALID_TOKEN instead. Errors, from any guard, pipe or handler, are settled by the exception
+ * filter (settleDeferredCheck), which every error reaches.
  */
 @Injectable()
 export class TokenCheckInterceptor implements NestInterceptor {
@@ -110,13 +110,16 @@ export class TokenCheckInterceptor implements NestInterceptor {
         await check.ensure();
         return value;
       }),
-      catchError((err: unknown) =>
-        from(
-          check.ensure().then(() => {
-            throw err;
-          }),
-        ),
-      ),
     );
+  }
+}
+
+/** For the exception filter: the refusal of the request's deferred check (null when it holds, or there is none). */
+export async function settleDeferredCheck(req: object): Promise<unknown> {
+  try {
+    await pending.get(req)?.ensure();
+    return null;
+  } catch (refusal) {
+    return refusal;
   }
 }

@@ -20,6 +20,14 @@ export interface ErrorBody {
 export type DenialRecorder = (req: RequestWithContext, status: number, reason: string) => Promise<void>;
 export const DENIAL_RECORDER = Symbol('DenialRecorder');
 
+/**
+ * Settles a token check the request deferred (provided by the AuthModule), whichever guard, pipe or
+ * handler failed: a revoked token is told its 401, never another error about the route. Resolves to
+ * the refusal that replaces the error, or null.
+ */
+export type DeferredCheckSettler = (req: RequestWithContext) => Promise<unknown>;
+export const DEFERRED_CHECK_SETTLER = Symbol('DeferredCheckSettler');
+
 /** Replaces registered secrets in an error body before it is sent (provided by the ScrubberModule). */
 export type ErrorBodyScrubber = (req: RequestWithContext, body: ErrorBody) => Promise<ErrorBody>;
 export const ERROR_BODY_SCRUBBER = Symbol('ErrorBodyScrubber');
@@ -125,6 +133,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     private readonly adapterHost: HttpAdapterHost,
     @Optional() @Inject(DENIAL_RECORDER) private readonly recorder?: DenialRecorder,
     @Optional() @Inject(ERROR_BODY_SCRUBBER) private readonly scrubber?: ErrorBodyScrubber,
+    @Optional() @Inject(DEFERRED_CHECK_SETTLER) private readonly settle?: DeferredCheckSettler,
   ) {}
 
   /** Every error body passes the scrubber (guards' errors never reach an interceptor); failing closed. */
@@ -140,6 +149,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const res = http.getResponse<FastifyReply>();
     const req = http.getRequest<RequestWithContext>();
+    exception = (this.settle && (await this.settle(req))) || exception;
     let body = await this.scrub(req, toErrorBody(exception));
     // No route for this method: when the path is served with other methods, 405 with Allow.
     let allow: string[] = [];
