@@ -65,8 +65,9 @@ export class AppModule {
         // The application's logger (bootstrap hands it to Nest with useLogger): scrubbed by the ScrubberModule's filter.
         {
           provide: JsonLogger,
-          useFactory: (e: AppEnv, filter?: LineFilter, write?: (line: string) => void) => new JsonLogger(e.logLevel, write, { format: e.logFormat, filter }),
-          inject: [APP_ENV, { token: LOG_LINE_FILTER, optional: true }, { token: LOG_WRITE, optional: true }],
+          // The filter is required: an application logger without the scrubber fails the start instead.
+          useFactory: (e: AppEnv, filter: LineFilter, write?: (line: string) => void) => new JsonLogger(e.logLevel, write, { format: e.logFormat, filter }),
+          inject: [APP_ENV, LOG_LINE_FILTER, { token: LOG_WRITE, optional: true }],
         },
         // Order matters: authenticate and check the role first, then the org in the path.
         { provide: APP_GUARD, useExisting: GlobalAuthGuard },

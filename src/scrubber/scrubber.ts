@@ -206,7 +206,7 @@ export class ScrubStream extends Transform {
       const code = text.charCodeAt(c - 1);
       if (code >= 0xd800 && code <= 0xdbff) c--; // never split a surrogate pair
       const around = text.slice(c - w + 1, c + w - 1);
-      if (this.scrubber.scrub(around) === around) return c;
+      if (!this.scrubber.containsSecret(around)) return c;
     }
     return -1;
   }
