@@ -6,6 +6,7 @@ import { AuditModule } from './audit/audit.module';
 import { ApiToken } from './auth/api-token.entity';
 import { GlobalAuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
+import { BootstrapTokens } from './auth/bootstrap-tokens';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { APP_ENV } from './common/app-env.provider';
 import { dataSourceOptions, worthRetryingAtStart } from './common/database';
@@ -61,6 +62,8 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_ENV, useValue: env },
+        // The start-up tokens are the server's (the CLI shares AuthModule, not this).
+        BootstrapTokens,
         ...(logWrite ? [{ provide: LOG_WRITE, useValue: logWrite }] : []),
         // The application's logger (bootstrap hands it to Nest with useLogger): scrubbed by the ScrubberModule's filter.
         {

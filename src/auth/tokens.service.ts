@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
@@ -101,7 +101,7 @@ function principalOf(row: Pick<TokenRow, 'id' | 'name' | 'role' | 'org_id' | 'ex
 }
 
 @Injectable()
-export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
+export class TokensService implements OnModuleDestroy {
   private readonly logger = new Logger('Tokens');
 
   constructor(
@@ -356,33 +356,9 @@ export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
     this.recent.deleteWhere((p) => p.id === id);
   }
 
-  /**
-   * BIFROST_BOOTSTRAP_TOKEN creates an admin token with exactly that value once: when no row with
-   * its hash exists. A row that exists is left as it is: a revoked bootstrap token stays revoked (it
-   * leaked, and the variable lingers in compose files and CI settings), and the service says once
-   * that it can be removed from the environment. Without it, a development start on an empty
-   * database creates one admin token and prints it once. Both creations are audited as
-   * `token.create` by the `bootstrap` actor.
-   */
-  async onApplicationBootstrap(): Promise<void> {
-    if (this.env.bootstrapToken) {
-      const hash = hashToken(this.env.bootstrapToken);
-      const outcome = await this.createOnce(hash, 'bootstrap', 'BIFROST_BOOTSTRAP_TOKEN');
-      if (outcome === 'created') this.logger.log('Bootstrap admin token from BIFROST_BOOTSTRAP_TOKEN registered');
-      else if (outcome === 'revoked') {
-        this.logger.warn('The token in BIFROST_BOOTSTRAP_TOKEN was revoked and stays revoked; remove BIFROST_BOOTSTRAP_TOKEN from the environment');
-      }
-      return;
-    }
-    if (this.env.nodeEnv !== 'development') return;
-    if ((await this.dataSource.getRepository(ApiToken).count()) > 0) return;
-    const token = generateToken();
-    if ((await this.createOnce(hashToken(token), 'first-admin', 'first start', true)) !== 'created') return;
-    // Printed once, straight to the terminal rather than the JSON log, so it is not kept in log storage.
-    process.stdout.write(
-      `\n  First start on an empty database: an admin token was created. It is shown only now:\n\n    ${token}\n\n` +
-        `  Open Swagger UI at http://localhost:${this.env.port}/docs, press Authorize and paste it.\n\n`,
-    );
+  /** How many tokens exist (any role, revoked too). */
+  countTokens(): Promise<number> {
+    return this.dataSource.getRepository(ApiToken).count();
   }
 
   /**
@@ -390,7 +366,7 @@ export class TokensService implements OnApplicationBootstrap, OnModuleDestroy {
    * (or, with `onlyIfEmpty`, any token does). Another instance starting at the same moment may win
    * the insert: its row is then the existing one.
    */
-  private async createOnce(hash: string, name: string, why: string, onlyIfEmpty = false): Promise<'created' | 'exists' | 'revoked'> {
+  async createOnce(hash: string, name: string, why: string, onlyIfEmpty = false): Promise<'created' | 'exists' | 'revoked'> {
     try {
       return await inTransaction(this.dataSource, async (em) => {
         const existing = await em.findOne(ApiToken, { where: { tokenHash: hash } });

@@ -34,11 +34,11 @@ export function cliDatabase(env: AppEnv): AppEnv['database'] {
 /**
  * The CLI's object graph: the server's own modules for the database, the keys, the audit log, orgs
  * and tokens, on the server's database settings, without the HTTP layer (no adapter, so no routes,
- * guards or interceptors run) and without the server's start-up work. Creating tokens at start-up
- * is the server's: the CLI's view of the environment has no bootstrap token and is never
- * `development` (whose first start prints a token on stdout, where `bifrost export` writes its
- * bundle). Export, import and rotation are provided here rather than through ExportModule, whose
- * KeyRotationModule checks the keys at init: rotate-key and tokens must run whatever the keys, so
+ * guards or interceptors run) and without the server's start-up work: creating tokens at start-up
+ * is AppModule's (BootstrapTokens), never the CLI's (a development first start prints a token on
+ * stdout, where `bifrost export` writes its bundle). Rotation is provided here rather than through
+ * KeyRotationModule, whose key check runs at init (and export and import beside it, without their
+ * controllers' modules): rotate-key and tokens must run whatever the keys, so
  * the CLI checks them itself for the commands that want it (cli-context.ts). The scrubber's module
  * is the server's too (it warms every secret at start-up and scrubs responses); the CLI takes its
  * registry, which a portable export scrubs with.
@@ -46,7 +46,6 @@ export function cliDatabase(env: AppEnv): AppEnv['database'] {
 @Module({})
 export class CliModule {
   static forRoot(env: AppEnv): DynamicModule {
-    const cliEnv: AppEnv = { ...env, bootstrapToken: undefined, nodeEnv: env.nodeEnv === 'development' ? 'production' : env.nodeEnv };
     return {
       module: CliModule,
       global: true,
@@ -59,7 +58,7 @@ export class CliModule {
         AuthModule,
         ConfigsDataModule,
       ],
-      providers: [{ provide: APP_ENV, useValue: cliEnv }, ExecutionSecretsRepository, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService, ScanService],
+      providers: [{ provide: APP_ENV, useValue: env }, ExecutionSecretsRepository, SecretRegistry, SecretVersions, ExportService, ImportService, KeyRotationService, ScanService],
       exports: [APP_ENV],
     };
   }
